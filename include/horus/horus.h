@@ -1,0 +1,21 @@
+/* horus/horus.h - umbrella header of libhorus: shared-memory pools, tensors,
+ * images, point clouds, depth images, topics and the scheduler.
+ *
+ * Conventions (as in libuv): every public name starts with horus_ / HORUS_;
+ * handles are opaque; fallible functions return 0 or a negative HORUS_E*
+ * code (horus/error.h) and give results through out-parameters. */
+#ifndef HORUS_HORUS_H
+#define HORUS_HORUS_H
+
+#include "horus/dlpack.h"
+#include "horus/error.h"
+#include "horus/pool.h"
+#include "horus/tensor.h"
+#include "horus/msg.h"
+
+#define HORUS_VERSION_MAJOR 0
+#define HORUS_VERSION_MINOR 1
+#define HORUS_VERSION_PATCH 0
+#define HORUS_VERSION_STRING "0.1.0"
+
+#endif /* HORUS_HORUS_H */

@@ -1,0 +1,141 @@
+/* horus/tensor.h - tensors in pool blocks, and DLPack in both directions.
+ *
+ * A horus_tensor_desc is plain data (no pointers) naming a strided view of a
+ * pool block: it can be copied into shared memory and sent to another process,
+ * which turns it back into a tensor with horus_tensor_open().  A horus_tensor
+ * is this process's handle: one pool reference plus the mapped address.
+ * Handles are not shared between threads without the caller's own locking;
+ * distinct handles of one block may be used from any threads.
+ */
+#ifndef HORUS_TENSOR_H
+#define HORUS_TENSOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dlpack.h"
+#include "error.h"
+#include "pool.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HORUS_MAX_DIMS 8
+
+typedef enum horus_dtype {
+  HORUS_BOOL = 0,
+  HORUS_INT8,
+  HORUS_INT16,
+  HORUS_INT32,
+  HORUS_INT64,
+  HORUS_UINT8,
+  HORUS_UINT16,
+  HORUS_UINT32,
+  HORUS_UINT64,
+  HORUS_FLOAT16,
+  HORUS_BFLOAT16,
+  HORUS_FLOAT32,
+  HORUS_FLOAT64,
+  HORUS_DTYPE_COUNT
+} horus_dtype;
+
+/* Position-independent description of a tensor in a pool block.  Strides are
+ * in elements.  `offset` is the byte offset of element 0 in the pool's data
+ * region (inside the block, after slicing). */
+typedef struct horus_tensor_desc {
+  uint32_t pool_id;
+  uint32_t slot;
+  uint32_t generation;
+  uint8_t dtype; /* horus_dtype */
+  uint8_t ndim;
+  uint16_t reserved;
+  uint64_t offset;
+  int64_t shape[HORUS_MAX_DIMS];
+  int64_t strides[HORUS_MAX_DIMS];
+} horus_tensor_desc;
+
+typedef struct horus_tensor horus_tensor;
+
+/* dtype names are NumPy's ("float32", "uint8", "bool", "bfloat16").
+ * horus_dtype_from_name returns -1 (HORUS_EINVAL) for an unknown name. */
+HORUS_API const char *horus_dtype_name(horus_dtype dtype);
+HORUS_API int horus_dtype_from_name(const char *name);
+HORUS_API size_t horus_dtype_size(horus_dtype dtype);
+
+/* Allocate a compact row-major tensor in `pool`.  *out owns one block
+ * reference (horus_tensor_free()).  Errors: HORUS_EINVAL (bad dtype, ndim
+ * outside 0..HORUS_MAX_DIMS, a negative dimension), HORUS_EOVERFLOW (element
+ * count or byte size overflows), HORUS_ENOMEM, HORUS_ENOSLOT. */
+HORUS_API int horus_tensor_alloc(horus_pool *pool, const int64_t *shape,
+                                 int ndim, horus_dtype dtype,
+                                 horus_tensor **out);
+
+/* Map the tensor a descriptor names, taking a new reference for this process
+ * (the pool is opened by id in this namespace).  Validates the descriptor
+ * against the block: a view reaching outside it is HORUS_EINVAL, a freed or
+ * reused block HORUS_ESTALE. */
+HORUS_API int horus_tensor_open(const horus_tensor_desc *desc,
+                                horus_tensor **out);
+
+/* A second handle with its own reference to the same view. */
+HORUS_API int horus_tensor_ref(const horus_tensor *t, horus_tensor **out);
+
+/* Drop the handle's reference and free the handle.  NULL is a no-op. */
+HORUS_API void horus_tensor_free(horus_tensor *t);
+
+/* Reshape a contiguous tensor: a new handle (own reference) with `shape`,
+ * which may hold one -1 to infer.  HORUS_EINVAL when the tensor is not
+ * contiguous or the element counts differ. */
+HORUS_API int horus_tensor_view(const horus_tensor *t, const int64_t *shape,
+                                int ndim, horus_tensor **out);
+
+/* Rows [start, stop) along dimension 0: a new handle (own reference).
+ * HORUS_ERANGE unless 0 <= start <= stop <= shape[0]; HORUS_EINVAL for a
+ * 0-d tensor. */
+HORUS_API int horus_tensor_slice(const horus_tensor *t, int64_t start,
+                                 int64_t stop, horus_tensor **out);
+
+HORUS_API const horus_tensor_desc *horus_tensor_get_desc(const horus_tensor *t);
+HORUS_API void *horus_tensor_data(const horus_tensor *t);
+HORUS_API horus_pool *horus_tensor_pool(const horus_tensor *t);
+HORUS_API int64_t horus_tensor_numel(const horus_tensor *t);
+HORUS_API uint64_t horus_tensor_nbytes(const horus_tensor *t);
+HORUS_API bool horus_tensor_is_contiguous(const horus_tensor *t);
+HORUS_API uint32_t horus_tensor_refcount(const horus_tensor *t);
+
+/* Export as DLPack.  The returned managed tensor owns a new reference to the
+ * block; its deleter drops it and may be called from any thread, without any
+ * lock held.  `versioned` selects DLManagedTensorVersioned (DLPack 1.x) over
+ * the legacy DLManagedTensor.  *out is a DLManagedTensor* or a
+ * DLManagedTensorVersioned* accordingly.  bfloat16 is exported as kDLBfloat. */
+HORUS_API int horus_tensor_to_dlpack(const horus_tensor *t, bool versioned,
+                                     void **out);
+
+/* Import a DLPack tensor.  When its data lies in a pool block this process
+ * has open, *out shares that block (no copy, *copied = false); otherwise the
+ * data is copied once into a new compact tensor in `pool` (*copied = true).
+ * Does not call the managed tensor's deleter: the caller does, after this
+ * returns.  Errors: HORUS_ENOTSUP (non-CPU device, unsupported dtype, lanes
+ * != 1), HORUS_EINVAL (ndim too large, negative shape), HORUS_ENOMEM. */
+HORUS_API int horus_tensor_from_dltensor(horus_pool *pool, const DLTensor *src,
+                                         horus_tensor **out, bool *copied);
+
+/* Import strided host memory described by byte strides (NumPy's convention):
+ * no copy when `data` lies in a pool block, else one copy into `pool`. */
+HORUS_API int horus_tensor_from_host(horus_pool *pool, const void *data,
+                                     const int64_t *shape,
+                                     const int64_t *byte_strides, int ndim,
+                                     horus_dtype dtype, horus_tensor **out,
+                                     bool *copied);
+
+/* Copy `src` (strided, byte strides) into the compact buffer `dst`. */
+HORUS_API void horus_copy_strided(void *dst, const void *src,
+                                  const int64_t *shape,
+                                  const int64_t *byte_strides, int ndim,
+                                  size_t itemsize);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HORUS_TENSOR_H */

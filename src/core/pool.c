@@ -1,0 +1,780 @@
+/* pool.c - shared-memory pools: layout, locking, reference ledgers, crash
+ * reclamation and repair.  See horus/pool.h for the contract.
+ *
+ * Invariants, all under the pool lock:
+ *   slot.refcount == sum over holders h of ledger[h][slot]
+ *   holder.refs   == sum over slots s of ledger[holder][s]
+ *   a USED slot owns exactly one allocator block; a FREE slot none.
+ * The slot table is the truth: if a process dies holding the lock, the next
+ * locker recomputes refcounts from the ledgers and rebuilds the allocator and
+ * the slot free list from the USED slots (repair()). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pool_internal.h"
+
+#define NIL UINT32_MAX
+#define LOCK_TIMEOUT_S 10
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static horus_pool *registry;
+static bool atexit_registered;
+static bool process_exiting;
+
+/* ---- layout ------------------------------------------------------------ */
+
+typedef struct geometry {
+  uint64_t off_holders, off_slots, off_ledger, off_recs, off_data, total;
+  uint32_t nrec;
+} geometry;
+
+static uint64_t round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+static void layout(uint32_t max_slots, uint64_t data_size, geometry *g) {
+  uint64_t off = round_up(sizeof(horus__pool_header), 4096);
+  g->off_holders = off;
+  off += (uint64_t)HORUS_POOL_MAX_HOLDERS * sizeof(horus__holder);
+  g->off_slots = off = round_up(off, 64);
+  off += (uint64_t)max_slots * sizeof(horus__slot);
+  g->off_ledger = off = round_up(off, 64);
+  off += (uint64_t)HORUS_POOL_MAX_HOLDERS * max_slots * sizeof(uint32_t);
+  g->off_recs = off = round_up(off, 64);
+  g->nrec = 2 * max_slots + 2;
+  off += (uint64_t)g->nrec * sizeof(horus__tlsf_block);
+  g->off_data = off = round_up(off, 4096);
+  g->total = off + data_size;
+}
+
+static void bind_pointers(horus_pool *p) {
+  horus__pool_header *h = p->hdr;
+  p->holders = (horus__holder *)(p->base + h->off_holders);
+  p->slots = (horus__slot *)(p->base + h->off_slots);
+  p->ledger = (_Atomic uint32_t *)(p->base + h->off_ledger);
+  p->recs = (horus__tlsf_block *)(p->base + h->off_recs);
+  p->data = p->base + h->off_data;
+}
+
+static inline _Atomic uint32_t *ledger_at(horus_pool *p, uint32_t h, uint32_t s) {
+  return &p->ledger[(uint64_t)h * p->hdr->max_slots + s];
+}
+
+typedef struct create_args {
+  uint32_t id, max_slots;
+  uint64_t data_size;
+} create_args;
+
+static int init_segment(void *base, uint64_t size, void *arg) {
+  create_args *a = arg;
+  geometry g;
+  layout(a->max_slots, a->data_size, &g);
+  if (g.total != size) return horus__err(HORUS_EINVAL, "pool layout mismatch");
+  horus__pool_header *h = base;
+  h->pool_id = a->id;
+  h->max_slots = a->max_slots;
+  h->max_holders = HORUS_POOL_MAX_HOLDERS;
+  h->nrec = g.nrec;
+  h->data_size = a->data_size;
+  h->off_holders = g.off_holders;
+  h->off_slots = g.off_slots;
+  h->off_ledger = g.off_ledger;
+  h->off_recs = g.off_recs;
+  h->off_data = g.off_data;
+
+  pthread_mutexattr_t ma;
+  pthread_mutexattr_init(&ma);
+  pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+  pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
+  int r = pthread_mutex_init(&h->lock, &ma);
+  pthread_mutexattr_destroy(&ma);
+  if (r) return horus__err(HORUS_EIO, "pthread_mutex_init: %s", strerror(r));
+
+  horus__slot *slots = (horus__slot *)((uint8_t *)base + g.off_slots);
+  for (uint32_t i = 0; i < a->max_slots; i++) {
+    atomic_init(&slots[i].generation, 1);
+    slots[i].next_free = i + 1 < a->max_slots ? i + 1 : NIL;
+    slots[i].rec = NIL;
+  }
+  h->slot_free_head = 0;
+  horus__tlsf_init(&h->tlsf, (horus__tlsf_block *)((uint8_t *)base + g.off_recs),
+                   g.nrec, a->data_size);
+  return 0;
+}
+
+/* Everything an opener reads from the header is checked against the layout
+ * it implies, so a corrupt header is an error and never an out-of-bounds
+ * access. */
+static int validate(horus_pool *p, uint32_t id) {
+  horus__pool_header *h = p->hdr;
+  if (p->map_size < sizeof *h)
+    return horus__err(HORUS_ECORRUPT, "%s: too short for a pool header", p->path);
+  if (h->pool_id != id)
+    return horus__err(HORUS_ECORRUPT, "%s: header names pool %u", p->path, h->pool_id);
+  if (h->max_slots == 0 || h->max_slots > HORUS__POOL_MAX_SLOTS ||
+      h->max_holders != HORUS_POOL_MAX_HOLDERS || h->data_size == 0 ||
+      h->data_size > HORUS__POOL_MAX_DATA || h->data_size % HORUS_BLOCK_ALIGN)
+    return horus__err(HORUS_ECORRUPT, "%s: implausible geometry (slots %u, "
+                      "holders %u, data %" PRIu64 ")", p->path, h->max_slots,
+                      h->max_holders, h->data_size);
+  geometry g;
+  layout(h->max_slots, h->data_size, &g);
+  if (g.total != p->map_size || g.off_holders != h->off_holders ||
+      g.off_slots != h->off_slots || g.off_ledger != h->off_ledger ||
+      g.off_recs != h->off_recs || g.off_data != h->off_data || g.nrec != h->nrec ||
+      h->tlsf.region_size != h->data_size || h->tlsf.nrec != h->nrec)
+    return horus__err(HORUS_ECORRUPT, "%s: header geometry disagrees with the "
+                      "file (%" PRIu64 " bytes)", p->path, p->map_size);
+  return 0;
+}
+
+/* ---- locking and repair -------------------------------------------------- */
+
+static int cmp_by_offset(const void *a, const void *b, void *arg) {
+  const horus__slot *slots = arg;
+  uint64_t x = slots[*(const uint32_t *)a].offset, y = slots[*(const uint32_t *)b].offset;
+  return x < y ? -1 : x > y;
+}
+
+static void free_slot_locked(horus_pool *p, uint32_t s, bool allocator_ok);
+static void reclaim_holder_locked(horus_pool *p, uint32_t h, bool allocator_ok);
+static bool holder_alive(horus_pool *p, const horus__holder *h);
+
+/* The previous lock owner died inside a critical section.  Recompute what
+ * can be derived from the ledgers, drop the dead, rebuild the allocator and
+ * the slot free list from the slot table. */
+static void repair(horus_pool *p) {
+  horus__pool_header *h = p->hdr;
+  uint32_t ms = h->max_slots;
+  h->repairs++;
+  for (uint32_t hi = 0; hi < HORUS_POOL_MAX_HOLDERS; hi++) p->holders[hi].refs = 0;
+  h->total_refs = 0;
+  for (uint32_t s = 0; s < ms; s++) {
+    horus__slot *sl = &p->slots[s];
+    bool used = atomic_load(&sl->state) == HORUS__SLOT_USED &&
+                sl->offset < h->data_size && sl->size <= h->data_size - sl->offset &&
+                sl->size > 0;
+    uint32_t sum = 0;
+    for (uint32_t hi = 0; hi < HORUS_POOL_MAX_HOLDERS; hi++) {
+      _Atomic uint32_t *l = ledger_at(p, hi, s);
+      if (!used || p->holders[hi].kind == HORUS__HOLDER_FREE) atomic_store(l, 0);
+      uint32_t n = atomic_load(l);
+      sum += n;
+      p->holders[hi].refs += n;
+    }
+    atomic_store(&sl->refcount, sum);
+    h->total_refs += sum;
+    if (!used || sum == 0) free_slot_locked(p, s, false);
+  }
+  for (uint32_t hi = 0; hi < HORUS_POOL_MAX_HOLDERS; hi++)
+    if (p->holders[hi].kind != HORUS__HOLDER_FREE && !holder_alive(p, &p->holders[hi]))
+      reclaim_holder_locked(p, hi, false);
+
+  /* Rebuild the allocator from the USED slots, dropping any that overlap. */
+  uint32_t *order = malloc((size_t)ms * sizeof *order);
+  uint64_t *offs = malloc((size_t)ms * sizeof *offs);
+  uint64_t *sizes = malloc((size_t)ms * sizeof *sizes);
+  uint32_t *recs = malloc((size_t)ms * sizeof *recs);
+  uint32_t n = 0;
+  if (order && offs && sizes && recs) {
+    for (uint32_t s = 0; s < ms; s++)
+      if (atomic_load(&p->slots[s].state) == HORUS__SLOT_USED) order[n++] = s;
+    qsort_r(order, n, sizeof *order, cmp_by_offset, p->slots);
+    uint32_t kept = 0;
+    uint64_t end = 0;
+    for (uint32_t i = 0; i < n; i++) {
+      horus__slot *sl = &p->slots[order[i]];
+      if (sl->offset < end) { /* overlaps its predecessor: cannot be trusted */
+        free_slot_locked(p, order[i], false);
+        continue;
+      }
+      order[kept] = order[i];
+      offs[kept] = sl->offset;
+      sizes[kept] = sl->size;
+      end = sl->offset + sl->size;
+      kept++;
+    }
+    n = kept;
+    horus__tlsf_rebuild(&h->tlsf, p->recs, h->nrec, h->data_size, offs, sizes, n, recs);
+    for (uint32_t i = 0; i < n; i++) p->slots[order[i]].rec = recs[i];
+  }
+  free(order);
+  free(offs);
+  free(sizes);
+  free(recs);
+  /* Slot free list from scratch. */
+  h->slot_free_head = NIL;
+  h->allocated_slots = 0;
+  for (uint32_t s = ms; s-- > 0;) {
+    if (atomic_load(&p->slots[s].state) == HORUS__SLOT_USED) {
+      h->allocated_slots++;
+    } else {
+      p->slots[s].rec = NIL;
+      p->slots[s].next_free = h->slot_free_head;
+      h->slot_free_head = s;
+    }
+  }
+}
+
+static int pool_lock(horus_pool *p) {
+  int r = pthread_mutex_trylock(&p->hdr->lock);
+  if (r == EBUSY) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += LOCK_TIMEOUT_S;
+    r = pthread_mutex_timedlock(&p->hdr->lock, &ts);
+  }
+  if (r == 0) return 0;
+  if (r == EOWNERDEAD) {
+    repair(p);
+    pthread_mutex_consistent(&p->hdr->lock);
+    return 0;
+  }
+  if (r == ETIMEDOUT)
+    return horus__err(HORUS_ETIMEDOUT, "%s: lock held for over %d s by a live "
+                      "process (stopped?)", p->path, LOCK_TIMEOUT_S);
+  return horus__err(HORUS_EIO, "%s: lock: %s", p->path, strerror(r));
+}
+
+static void pool_unlock(horus_pool *p) { pthread_mutex_unlock(&p->hdr->lock); }
+
+/* ---- holders ----------------------------------------------------------- */
+
+static bool holder_alive(horus_pool *p, const horus__holder *h) {
+  if (h->kind == HORUS__HOLDER_PROCESS) {
+    horus__proc pr = {h->pid, h->start_time};
+    return horus__proc_alive(&pr);
+  }
+  if (h->kind == HORUS__HOLDER_SEGMENT) {
+    char name[HORUS_NAME_MAX + 1];
+    memcpy(name, h->name, sizeof name);
+    name[HORUS_NAME_MAX] = '\0';
+    horus__seg_header sh;
+    if (!horus__name_valid(name) || horus__seg_peek(p->dir, name, &sh) != 0) return false;
+    return atomic_load(&sh.magic) == HORUS__MAGIC && sh.nonce == h->nonce;
+  }
+  return false;
+}
+
+static void free_slot_locked(horus_pool *p, uint32_t s, bool allocator_ok) {
+  horus__slot *sl = &p->slots[s];
+  bool was_used = atomic_load(&sl->state) == HORUS__SLOT_USED;
+  atomic_store(&sl->state, HORUS__SLOT_FREE);
+  if (!was_used) return;
+  uint32_t g = atomic_load(&sl->generation) + 1;
+  atomic_store(&sl->generation, g ? g : 1);
+  atomic_store(&sl->refcount, 0);
+  if (allocator_ok) {
+    if (sl->rec < p->hdr->nrec) horus__tlsf_free(&p->hdr->tlsf, p->recs, sl->rec);
+    sl->rec = NIL;
+    sl->next_free = p->hdr->slot_free_head;
+    p->hdr->slot_free_head = s;
+    p->hdr->allocated_slots--;
+  }
+}
+
+/* Drop every reference holder `hi` has and free its entry.  With
+ * allocator_ok false (during repair) blocks are only marked free; the
+ * allocator is rebuilt afterwards. */
+static void reclaim_holder_locked(horus_pool *p, uint32_t hi, bool allocator_ok) {
+  horus__holder *h = &p->holders[hi];
+  if (h->refs) {
+    for (uint32_t s = 0; s < p->hdr->max_slots; s++) {
+      _Atomic uint32_t *l = ledger_at(p, hi, s);
+      uint32_t n = atomic_load(l);
+      if (!n) continue;
+      atomic_store(l, 0);
+      horus__slot *sl = &p->slots[s];
+      uint32_t rc = atomic_load(&sl->refcount);
+      rc = rc > n ? rc - n : 0;
+      atomic_store(&sl->refcount, rc);
+      p->hdr->total_refs -= p->hdr->total_refs > n ? n : p->hdr->total_refs;
+      if (rc == 0 && atomic_load(&sl->state) == HORUS__SLOT_USED) {
+        free_slot_locked(p, s, allocator_ok);
+        p->hdr->reclaimed_blocks++;
+      }
+    }
+  }
+  memset(h, 0, sizeof *h);
+}
+
+static int sweep_locked(horus_pool *p) {
+  int freed_before = (int)p->hdr->allocated_slots;
+  for (uint32_t hi = 0; hi < HORUS_POOL_MAX_HOLDERS; hi++) {
+    horus__holder *h = &p->holders[hi];
+    if (h->kind == HORUS__HOLDER_FREE) continue;
+    if (hi == p->holder && p->epoch == atomic_load(&horus__fork_epoch)) continue;
+    if (!holder_alive(p, h)) reclaim_holder_locked(p, hi, true);
+  }
+  return freed_before - (int)p->hdr->allocated_slots;
+}
+
+static int holder_claim_locked(horus_pool *p, uint32_t *out) {
+  for (int pass = 0; pass < 2; pass++) {
+    for (uint32_t hi = 0; hi < HORUS_POOL_MAX_HOLDERS; hi++) {
+      if (p->holders[hi].kind == HORUS__HOLDER_FREE) {
+        *out = hi;
+        return 0;
+      }
+    }
+    if (pass == 0) sweep_locked(p);
+  }
+  return horus__err(HORUS_EBUSY, "%s: all %d holder entries are in use by live "
+                    "processes and topics", p->path, HORUS_POOL_MAX_HOLDERS);
+}
+
+/* This process's holder, registering it on first use and again after fork. */
+static int self_holder_locked(horus_pool *p, uint32_t *out) {
+  unsigned epoch = atomic_load(&horus__fork_epoch);
+  if (p->holder != NIL && p->epoch == epoch) {
+    *out = p->holder;
+    return 0;
+  }
+  if (process_exiting)
+    return horus__err(HORUS_EINVAL, "process is exiting: pools are detached");
+  uint32_t hi;
+  int r = holder_claim_locked(p, &hi);
+  if (r) return r;
+  horus__proc self;
+  horus__proc_self(&self);
+  horus__holder *h = &p->holders[hi];
+  memset(h, 0, sizeof *h);
+  h->pid = self.pid;
+  h->start_time = self.start_time;
+  h->kind = HORUS__HOLDER_PROCESS;
+  p->holder = hi;
+  p->epoch = epoch;
+  *out = hi;
+  return 0;
+}
+
+/* Holder for releases: inherited handles in a forked child hold the
+ * parent's references, which are not the child's to drop. */
+static bool release_holder_locked(horus_pool *p, uint32_t *out) {
+  if (p->holder == NIL || p->epoch != atomic_load(&horus__fork_epoch)) return false;
+  *out = p->holder;
+  return true;
+}
+
+int horus__pool_holder_add(horus_pool *p, const char *name, uint64_t nonce,
+                           uint32_t *out) {
+  if (!horus__name_valid(name))
+    return horus__err(HORUS_EINVAL, "invalid holder segment name");
+  int r = pool_lock(p);
+  if (r) return r;
+  for (uint32_t hi = 0; hi < HORUS_POOL_MAX_HOLDERS; hi++) {
+    horus__holder *h = &p->holders[hi];
+    if (h->kind == HORUS__HOLDER_SEGMENT && h->nonce == nonce &&
+        strncmp(h->name, name, sizeof h->name) == 0) {
+      *out = hi;
+      pool_unlock(p);
+      return 0;
+    }
+  }
+  uint32_t hi;
+  if ((r = holder_claim_locked(p, &hi)) == 0) {
+    horus__holder *h = &p->holders[hi];
+    memset(h, 0, sizeof *h);
+    snprintf(h->name, sizeof h->name, "%s", name);
+    h->nonce = nonce;
+    h->kind = HORUS__HOLDER_SEGMENT;
+    *out = hi;
+  }
+  pool_unlock(p);
+  return r;
+}
+
+/* ---- references ---------------------------------------------------------- */
+
+static int check_slot(horus_pool *p, uint32_t s, uint32_t gen) {
+  if (s >= p->hdr->max_slots)
+    return horus__err(HORUS_ERANGE, "%s: slot %u outside the table of %u",
+                      p->path, s, p->hdr->max_slots);
+  horus__slot *sl = &p->slots[s];
+  if (atomic_load_explicit(&sl->state, memory_order_relaxed) != HORUS__SLOT_USED ||
+      atomic_load_explicit(&sl->generation, memory_order_relaxed) != gen)
+    return horus__err(HORUS_ESTALE, "pool %u slot %u generation %u: block was "
+                      "freed or reused", p->id, s, gen);
+  return 0;
+}
+
+static int retain_locked(horus_pool *p, uint32_t hi, uint32_t s, uint32_t gen) {
+  int r = check_slot(p, s, gen);
+  if (r) return r;
+  horus__slot *sl = &p->slots[s];
+  atomic_fetch_add_explicit(ledger_at(p, hi, s), 1, memory_order_relaxed);
+  p->holders[hi].refs++;
+  atomic_fetch_add_explicit(&sl->refcount, 1, memory_order_relaxed);
+  p->hdr->total_refs++;
+  return 0;
+}
+
+static int release_locked(horus_pool *p, uint32_t hi, uint32_t s, uint32_t gen) {
+  int r = check_slot(p, s, gen);
+  if (r) return r;
+  _Atomic uint32_t *l = ledger_at(p, hi, s);
+  uint32_t mine = atomic_load_explicit(l, memory_order_relaxed);
+  if (mine == 0)
+    return horus__err(HORUS_ESTALE, "pool %u slot %u: this holder has no "
+                      "reference to release", p->id, s);
+  horus__slot *sl = &p->slots[s];
+  atomic_store_explicit(l, mine - 1, memory_order_relaxed);
+  p->holders[hi].refs--;
+  p->hdr->total_refs--;
+  uint32_t rc = atomic_load_explicit(&sl->refcount, memory_order_relaxed);
+  atomic_store_explicit(&sl->refcount, rc - 1, memory_order_relaxed);
+  horus__fault("release_locked");
+  if (rc == 1) free_slot_locked(p, s, true);
+  return 0;
+}
+
+int horus_pool_retain(horus_pool *p, uint32_t s, uint32_t gen) {
+  int r = pool_lock(p);
+  if (r) return r;
+  uint32_t hi;
+  if ((r = self_holder_locked(p, &hi)) == 0) r = retain_locked(p, hi, s, gen);
+  pool_unlock(p);
+  return r;
+}
+
+int horus_pool_release(horus_pool *p, uint32_t s, uint32_t gen) {
+  if (process_exiting) return 0; /* references already handed back at exit */
+  int r = pool_lock(p);
+  if (r) return r;
+  uint32_t hi;
+  if (release_holder_locked(p, &hi)) r = release_locked(p, hi, s, gen);
+  pool_unlock(p);
+  return r;
+}
+
+int horus__pool_retain_as(horus_pool *p, uint32_t hi, uint32_t s, uint32_t gen) {
+  if (hi >= HORUS_POOL_MAX_HOLDERS) return horus__err(HORUS_EINVAL, "bad holder");
+  int r = pool_lock(p);
+  if (r) return r;
+  r = p->holders[hi].kind == HORUS__HOLDER_FREE
+          ? horus__err(HORUS_ESTALE, "holder %u was reclaimed", hi)
+          : retain_locked(p, hi, s, gen);
+  pool_unlock(p);
+  return r;
+}
+
+int horus__pool_release_as(horus_pool *p, uint32_t hi, uint32_t s, uint32_t gen) {
+  if (hi >= HORUS_POOL_MAX_HOLDERS) return horus__err(HORUS_EINVAL, "bad holder");
+  int r = pool_lock(p);
+  if (r) return r;
+  r = release_locked(p, hi, s, gen);
+  pool_unlock(p);
+  return r;
+}
+
+int horus_pool_alloc(horus_pool *p, uint64_t nbytes, uint32_t *slot,
+                     uint32_t *generation, uint64_t *offset) {
+  horus__pool_header *h = p->hdr;
+  if (nbytes > h->data_size)
+    return horus__err(HORUS_ENOMEM, "pool %u exhausted: requested %" PRIu64
+                      " bytes, pool holds %" PRIu64 " bytes in all",
+                      p->id, nbytes, h->data_size);
+  int r = pool_lock(p);
+  if (r) return r;
+  uint32_t hi;
+  if ((r = self_holder_locked(p, &hi))) goto out;
+  if (h->slot_free_head == NIL) sweep_locked(p);
+  if (h->slot_free_head == NIL) {
+    r = horus__err(HORUS_ENOSLOT, "pool %u exhausted: all %u slots hold live "
+                   "blocks (requested %" PRIu64 " bytes, %" PRIu64 " bytes free)",
+                   p->id, h->max_slots, nbytes, h->data_size - h->tlsf.used_bytes);
+    goto out;
+  }
+  uint32_t rec = horus__tlsf_alloc(&h->tlsf, p->recs, nbytes);
+  if (rec == NIL && sweep_locked(p) > 0) rec = horus__tlsf_alloc(&h->tlsf, p->recs, nbytes);
+  if (rec == NIL) {
+    r = horus__err(HORUS_ENOMEM, "pool %u exhausted: requested %" PRIu64
+                   " bytes, %" PRIu64 " bytes free (largest free block %" PRIu64
+                   " bytes)", p->id, nbytes, h->data_size - h->tlsf.used_bytes,
+                   horus__tlsf_largest_free(&h->tlsf, p->recs));
+    goto out;
+  }
+  horus__fault("alloc_locked");
+  uint32_t s = h->slot_free_head;
+  horus__slot *sl = &p->slots[s];
+  h->slot_free_head = sl->next_free;
+  sl->rec = rec;
+  sl->offset = p->recs[rec].offset;
+  sl->size = p->recs[rec].size;
+  sl->next_free = NIL;
+  atomic_store_explicit(ledger_at(p, hi, s), 1, memory_order_relaxed);
+  p->holders[hi].refs++;
+  h->total_refs++;
+  atomic_store_explicit(&sl->refcount, 1, memory_order_relaxed);
+  h->allocated_slots++;
+  atomic_store_explicit(&sl->state, HORUS__SLOT_USED, memory_order_release);
+  *slot = s;
+  *generation = atomic_load_explicit(&sl->generation, memory_order_relaxed);
+  *offset = sl->offset;
+out:
+  pool_unlock(p);
+  return r;
+}
+
+/* ---- queries ------------------------------------------------------------ */
+
+uint32_t horus_pool_id(const horus_pool *p) { return p->id; }
+const char *horus_pool_path(const horus_pool *p) { return p->path; }
+
+void *horus_pool_data(const horus_pool *p, uint64_t offset) {
+  return offset < p->hdr->data_size ? p->data + offset : NULL;
+}
+
+uint32_t horus_pool_refcount(horus_pool *p, uint32_t s, uint32_t gen) {
+  if (s >= p->hdr->max_slots) return 0;
+  horus__slot *sl = &p->slots[s];
+  uint32_t rc = atomic_load_explicit(&sl->refcount, memory_order_acquire);
+  if (atomic_load_explicit(&sl->generation, memory_order_acquire) != gen ||
+      atomic_load_explicit(&sl->state, memory_order_acquire) != HORUS__SLOT_USED)
+    return 0;
+  return rc;
+}
+
+uint64_t horus_pool_block_size(horus_pool *p, uint32_t s, uint32_t gen) {
+  if (s >= p->hdr->max_slots) return 0;
+  horus__slot *sl = &p->slots[s];
+  uint64_t size = sl->size;
+  if (atomic_load(&sl->generation) != gen || atomic_load(&sl->state) != HORUS__SLOT_USED)
+    return 0;
+  return size;
+}
+
+int horus_pool_stats_get(horus_pool *p, horus_pool_stats *out) {
+  int r = pool_lock(p);
+  if (r) return r;
+  horus__pool_header *h = p->hdr;
+  memset(out, 0, sizeof *out);
+  out->pool_id = h->pool_id;
+  out->max_slots = h->max_slots;
+  out->size_bytes = h->data_size;
+  out->used_bytes = h->tlsf.used_bytes;
+  out->free_bytes = h->data_size - h->tlsf.used_bytes;
+  out->largest_free_block = horus__tlsf_largest_free(&h->tlsf, p->recs);
+  out->allocated_slots = h->allocated_slots;
+  out->total_refs = h->total_refs;
+  for (uint32_t hi = 0; hi < HORUS_POOL_MAX_HOLDERS; hi++)
+    if (p->holders[hi].kind != HORUS__HOLDER_FREE) out->holders++;
+  pool_unlock(p);
+  return 0;
+}
+
+int horus_pool_reclaim(horus_pool *p) {
+  int r = pool_lock(p);
+  if (r) return r;
+  r = sweep_locked(p);
+  pool_unlock(p);
+  return r;
+}
+
+int horus__pool_repairs(horus_pool *p, uint64_t *out) {
+  int r = pool_lock(p);
+  if (r) return r;
+  *out = p->hdr->repairs;
+  pool_unlock(p);
+  return 0;
+}
+
+int horus_pool_find(const void *ptr, horus_pool **pool_out, uint32_t *slot,
+                    uint32_t *generation, uint64_t *offset) {
+  const uint8_t *q = ptr;
+  pthread_mutex_lock(&registry_lock);
+  horus_pool *p = registry;
+  for (; p; p = p->next)
+    if (q >= p->data && q < p->data + p->hdr->data_size) break;
+  if (p) p->refs++;
+  pthread_mutex_unlock(&registry_lock);
+  if (!p) return horus__err(HORUS_ENOENT, "address is in no open pool");
+  uint64_t off = (uint64_t)(q - p->data);
+  for (uint32_t s = 0; s < p->hdr->max_slots; s++) {
+    horus__slot *sl = &p->slots[s];
+    if (atomic_load_explicit(&sl->state, memory_order_acquire) != HORUS__SLOT_USED) continue;
+    uint32_t g = atomic_load_explicit(&sl->generation, memory_order_acquire);
+    uint64_t o = sl->offset, sz = sl->size;
+    if (off >= o && off - o < sz) {
+      *pool_out = p;
+      *slot = s;
+      *generation = g;
+      *offset = off;
+      return 0;
+    }
+  }
+  horus_pool_close(p);
+  return horus__err(HORUS_ENOENT, "address is in pool %u but in no live block", p->id);
+}
+
+/* ---- open / close -------------------------------------------------------- */
+
+static void detach_at_exit(void) {
+  pthread_mutex_lock(&registry_lock);
+  unsigned epoch = atomic_load(&horus__fork_epoch);
+  for (horus_pool *p = registry; p; p = p->next) {
+    if (p->holder == NIL || p->epoch != epoch) continue;
+    if (pool_lock(p) == 0) {
+      reclaim_holder_locked(p, p->holder, true);
+      pool_unlock(p);
+    }
+    p->holder = NIL;
+  }
+  process_exiting = true;
+  pthread_mutex_unlock(&registry_lock);
+}
+
+static int map_pool(uint32_t id, const char *dir, uint64_t size_bytes,
+                    uint32_t max_slots, unsigned flags, horus_pool *p) {
+  char name[32];
+  snprintf(name, sizeof name, "pool.%u", id);
+  snprintf(p->dir, sizeof p->dir, "%s", dir);
+  snprintf(p->path, sizeof p->path, "%s/%s", dir, name);
+  void *base = NULL;
+  uint64_t size = 0;
+  for (int attempt = 0; attempt < 3; attempt++) {
+    int r = horus__seg_open(dir, name, HORUS__SEG_POOL, &base, &size);
+    if (r == 0) break;
+    if (r != HORUS_ENOENT || !(flags & HORUS_POOL_CREATE)) return r;
+    create_args a = {id, max_slots, size_bytes};
+    geometry g;
+    layout(max_slots, size_bytes, &g);
+    r = horus__seg_create(dir, name, HORUS__SEG_POOL, g.total, init_segment, &a, &base);
+    if (r == 0) {
+      size = g.total;
+      break;
+    }
+    if (r != HORUS_EAGAIN) return r; /* EAGAIN: created meanwhile; open it */
+  }
+  if (!base) return horus__err(HORUS_EIO, "%s: could not open or create", p->path);
+  p->base = base;
+  p->map_size = size;
+  p->hdr = base;
+  p->id = id;
+  p->holder = NIL;
+  int r = validate(p, id);
+  if (r) {
+    horus__seg_unmap(base, size);
+    return r;
+  }
+  bind_pointers(p);
+  return 0;
+}
+
+static int geometry_check(horus_pool *p, uint64_t size_bytes, uint32_t max_slots) {
+  horus__pool_header *h = p->hdr;
+  if ((size_bytes && size_bytes != h->data_size) || (max_slots && max_slots != h->max_slots))
+    return horus__err(HORUS_EGEOMETRY, "pool %u exists with size %" PRIu64
+                      " bytes and %u slots; asked for size %" PRIu64 " bytes and "
+                      "%u slots", p->id, h->data_size, h->max_slots,
+                      size_bytes ? size_bytes : h->data_size,
+                      max_slots ? max_slots : h->max_slots);
+  return 0;
+}
+
+int horus_pool_open(uint32_t id, uint64_t size_bytes, uint32_t max_slots,
+                    unsigned flags, horus_pool **out) {
+  if (flags & HORUS_POOL_CREATE) {
+    if (size_bytes == 0 || size_bytes > HORUS__POOL_MAX_DATA)
+      return horus__err(HORUS_EINVAL, "pool size %" PRIu64 " bytes: must be 1 "
+                        "byte to 16 TiB", size_bytes);
+    if (max_slots == 0 || max_slots > HORUS__POOL_MAX_SLOTS)
+      return horus__err(HORUS_EINVAL, "max_slots %u: must be 1..%u", max_slots,
+                        HORUS__POOL_MAX_SLOTS);
+  }
+  size_bytes = (size_bytes + HORUS_BLOCK_ALIGN - 1) & ~(uint64_t)(HORUS_BLOCK_ALIGN - 1);
+  char dir[HORUS__PATH_MAX];
+  int r = horus__ns_dir(dir, sizeof dir);
+  if (r) return r;
+
+  pthread_mutex_lock(&registry_lock);
+  horus_pool *p = registry;
+  for (; p; p = p->next)
+    if (p->id == id && strcmp(p->dir, dir) == 0) break;
+  if (p) {
+    r = geometry_check(p, size_bytes, max_slots);
+    if (r == 0) {
+      p->refs++;
+      *out = p;
+    }
+    pthread_mutex_unlock(&registry_lock);
+    return r;
+  }
+  p = calloc(1, sizeof *p);
+  if (!p) {
+    pthread_mutex_unlock(&registry_lock);
+    return horus__err(HORUS_ENOMEM, "out of process memory");
+  }
+  r = map_pool(id, dir, size_bytes, max_slots, flags, p);
+  if (r == 0) r = geometry_check(p, size_bytes, max_slots);
+  if (r == 0 && (r = pool_lock(p)) == 0) {
+    uint32_t hi;
+    sweep_locked(p); /* reclaim what crashed processes left behind */
+    r = self_holder_locked(p, &hi);
+    pool_unlock(p);
+  }
+  if (r) {
+    if (p->base) horus__seg_unmap(p->base, p->map_size);
+    free(p);
+    pthread_mutex_unlock(&registry_lock);
+    return r;
+  }
+  p->refs = 1;
+  p->next = registry;
+  registry = p;
+  if (!atexit_registered) {
+    atexit(detach_at_exit);
+    atexit_registered = true;
+  }
+  pthread_mutex_unlock(&registry_lock);
+  *out = p;
+  return 0;
+}
+
+int horus_pool_global(horus_pool **out) {
+  uint64_t mb = 1024;
+  const char *env = getenv("HORUS_POOL_MB");
+  if (env && *env) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(env, &end, 10);
+    if (errno || *end || v == 0 || v > (HORUS__POOL_MAX_DATA >> 20))
+      return horus__err(HORUS_EINVAL, "HORUS_POOL_MB='%.40s': want a whole "
+                        "number of megabytes, 1 or more", env);
+    mb = v;
+  }
+  int r = horus_pool_open(HORUS_GLOBAL_POOL_ID, 0, 0, 0, out);
+  if (r != HORUS_ENOENT) return r;
+  return horus_pool_open(HORUS_GLOBAL_POOL_ID, mb << 20, HORUS_POOL_DEFAULT_SLOTS,
+                         HORUS_POOL_CREATE, out);
+}
+
+void horus__pool_ref(horus_pool *p) {
+  pthread_mutex_lock(&registry_lock);
+  p->refs++;
+  pthread_mutex_unlock(&registry_lock);
+}
+
+void horus_pool_close(horus_pool *p) {
+  if (!p) return;
+  pthread_mutex_lock(&registry_lock);
+  if (--p->refs > 0 || process_exiting) {
+    pthread_mutex_unlock(&registry_lock);
+    return;
+  }
+  for (horus_pool **pp = &registry; *pp; pp = &(*pp)->next)
+    if (*pp == p) {
+      *pp = p->next;
+      break;
+    }
+  if (p->holder != NIL && p->epoch == atomic_load(&horus__fork_epoch) &&
+      pool_lock(p) == 0) {
+    reclaim_holder_locked(p, p->holder, true);
+    pool_unlock(p);
+  }
+  pthread_mutex_unlock(&registry_lock);
+  horus__seg_unmap(p->base, p->map_size);
+  free(p);
+}

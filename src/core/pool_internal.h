@@ -1,0 +1,98 @@
+/* pool_internal.h - the pool's shared-memory layout and the entry points
+ * other parts of libhorus (tensors, topics) use beyond the public API. */
+#ifndef HORUS_POOL_INTERNAL_H
+#define HORUS_POOL_INTERNAL_H
+
+#include <pthread.h>
+
+#include "horus/pool.h"
+#include "internal.h"
+#include "tlsf.h"
+
+#define HORUS__POOL_MAX_SLOTS (1u << 16)
+#define HORUS__POOL_MAX_DATA (1ull << 44)
+
+enum { HORUS__HOLDER_FREE = 0, HORUS__HOLDER_PROCESS = 1, HORUS__HOLDER_SEGMENT = 2 };
+enum { HORUS__SLOT_FREE = 0, HORUS__SLOT_USED = 1 };
+
+/* Who holds references: a process (alive while pid + start time match), or
+ * another segment such as a topic ring (alive while the file `name` in the
+ * namespace directory exists with header nonce `nonce`). */
+typedef struct horus__holder {
+  uint32_t kind;
+  int32_t pid;
+  uint64_t start_time;
+  uint64_t nonce;
+  uint64_t refs; /* sum of this holder's ledger row */
+  char name[HORUS_NAME_MAX + 1];
+  uint8_t reserved[32];
+} horus__holder;
+
+typedef struct horus__slot {
+  _Atomic uint32_t generation; /* bumped when the block is freed; never 0 */
+  _Atomic uint32_t refcount;   /* == sum over holders of ledger[h][slot] */
+  _Atomic uint32_t state;      /* written last on alloc, first on free */
+  uint32_t rec;                /* allocator record of the block */
+  uint64_t offset;             /* in the data region */
+  uint64_t size;               /* 64-byte rounded */
+  uint32_t next_free;          /* slot free list */
+  uint32_t reserved[7];
+} horus__slot;
+
+typedef struct horus__pool_header {
+  horus__seg_header seg;
+  uint32_t pool_id;
+  uint32_t max_slots;
+  uint32_t max_holders;
+  uint32_t nrec;
+  uint64_t data_size;
+  uint64_t off_holders, off_slots, off_ledger, off_recs, off_data;
+  uint32_t slot_free_head;
+  uint32_t allocated_slots;
+  uint64_t total_refs;
+  uint64_t reclaimed_blocks; /* blocks freed on behalf of dead holders */
+  uint64_t repairs;          /* lock owners found dead and repaired after */
+  pthread_mutex_t lock __attribute__((aligned(64)));
+  horus__tlsf tlsf;
+} horus__pool_header;
+
+_Static_assert(sizeof(horus__slot) == 64, "slot is one cache line");
+_Static_assert(sizeof(horus__holder) == 128, "holder is 128 bytes");
+
+struct horus_pool {
+  struct horus_pool *next; /* process-local registry */
+  int refs;                /* process-local references (registry lock) */
+  uint32_t id;
+  uint32_t holder;         /* this process's holder entry, or NIL */
+  unsigned epoch;          /* fork epoch when `holder` was registered */
+  uint8_t *base;
+  uint64_t map_size;
+  horus__pool_header *hdr;
+  horus__holder *holders;
+  horus__slot *slots;
+  _Atomic uint32_t *ledger; /* [holder][slot] */
+  horus__tlsf_block *recs;
+  uint8_t *data;
+  char dir[HORUS__PATH_MAX];
+  char path[HORUS__PATH_MAX + 32];
+};
+
+/* Register another segment (e.g. a topic ring `name` with header `nonce`) as
+ * a holder of references in `pool`; an existing registration of the same
+ * name and nonce is reused.  Its references live as long as that segment. */
+int horus__pool_holder_add(horus_pool *pool, const char *name, uint64_t nonce,
+                           uint32_t *holder);
+
+/* Retain / release on behalf of holder `holder` (see horus__pool_holder_add). */
+int horus__pool_retain_as(horus_pool *pool, uint32_t holder, uint32_t slot,
+                          uint32_t generation);
+int horus__pool_release_as(horus_pool *pool, uint32_t holder, uint32_t slot,
+                           uint32_t generation);
+
+/* Take another process-local reference to an open pool. */
+void horus__pool_ref(horus_pool *pool);
+
+/* Test hook: where a crashed lock owner's state is repaired. */
+int horus__pool_repairs(horus_pool *pool, uint64_t *out);
+
+#endif /* HORUS_POOL_INTERNAL_H */

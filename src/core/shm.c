@@ -1,0 +1,249 @@
+/* shm.c - shared-memory segments: where they live, how they are created,
+ * published and validated.
+ *
+ * Segments are plain files in <shm>/horus-<uid>/<namespace>/.  The per-user
+ * directory is mode 0700 and must belong to us, so another user can neither
+ * read our segments nor plant one for us to trust.  A segment is written
+ * under a temporary name and link()ed into place, so nobody ever opens a
+ * half-initialised one; the header's magic is still stored last (release)
+ * and checked first (acquire) for a segment from an older writer. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "horus/pool.h"
+#include "internal.h"
+
+bool horus__name_valid(const char *name) {
+  if (!name || !*name || name[0] == '.') return false;
+  size_t n = 0;
+  for (const char *p = name; *p; p++, n++) {
+    char c = *p;
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    if (!ok || n >= HORUS_NAME_MAX) return false;
+  }
+  return true;
+}
+
+int horus__ns_name(const char **out) {
+  const char *ns = getenv("HORUS_NAMESPACE");
+  if (!ns || !*ns) ns = "default";
+  if (!horus__name_valid(ns))
+    return horus__err(HORUS_EINVAL,
+                      "invalid namespace '%.80s' (HORUS_NAMESPACE): use 1-%d "
+                      "characters of [A-Za-z0-9._-], not starting with '.'",
+                      ns, HORUS_NAME_MAX);
+  *out = ns;
+  return 0;
+}
+
+/* mkdir -m 0700 if missing, then insist it is our own private directory. */
+static int private_dir(const char *path) {
+  if (mkdir(path, 0700) != 0 && errno != EEXIST)
+    return horus__err(HORUS_EIO, "mkdir %s: %s", path, strerror(errno));
+  struct stat st;
+  if (lstat(path, &st) != 0)
+    return horus__err(HORUS_EIO, "stat %s: %s", path, strerror(errno));
+  if (!S_ISDIR(st.st_mode))
+    return horus__err(HORUS_EPERM, "%s is not a directory (a symlink?)", path);
+  if (st.st_uid != geteuid())
+    return horus__err(HORUS_EPERM, "%s belongs to uid %u, not to us (uid %u)",
+                      path, (unsigned)st.st_uid, (unsigned)geteuid());
+  if (st.st_mode & 077)
+    return horus__err(HORUS_EPERM, "%s has mode %03o: must be 0700", path,
+                      (unsigned)(st.st_mode & 0777));
+  return 0;
+}
+
+int horus__ns_dir(char *buf, size_t len) {
+  const char *ns;
+  int r = horus__ns_name(&ns);
+  if (r) return r;
+  const char *base = getenv("HORUS_SHM_DIR");
+  if (!base || !*base) base = "/dev/shm";
+  int n = snprintf(buf, len, "%s/horus-%u", base, (unsigned)geteuid());
+  if (n < 0 || (size_t)n >= len)
+    return horus__err(HORUS_EINVAL, "HORUS_SHM_DIR is too long");
+  if ((r = private_dir(buf))) return r;
+  n = snprintf(buf, len, "%s/horus-%u/%s", base, (unsigned)geteuid(), ns);
+  if (n < 0 || (size_t)n >= len)
+    return horus__err(HORUS_EINVAL, "HORUS_SHM_DIR is too long");
+  return private_dir(buf);
+}
+
+static int join(char *out, size_t len, const char *dir, const char *name) {
+  int n = snprintf(out, len, "%s/%s", dir, name);
+  if (n < 0 || (size_t)n >= len)
+    return horus__err(HORUS_EINVAL, "path %s/%s is too long", dir, name);
+  return 0;
+}
+
+int horus__seg_create(const char *dir, const char *name, uint32_t kind,
+                      uint64_t size, horus__seg_init_fn init, void *arg,
+                      void **base_out) {
+  char path[HORUS__PATH_MAX], tmp[HORUS__PATH_MAX];
+  int r;
+  if ((r = join(path, sizeof path, dir, name))) return r;
+  int n = snprintf(tmp, sizeof tmp, "%s/.%s.%d.%llx", dir, name, (int)getpid(),
+                   (unsigned long long)horus__random64());
+  if (n < 0 || (size_t)n >= sizeof tmp)
+    return horus__err(HORUS_EINVAL, "path %s is too long", path);
+  if (size < sizeof(horus__seg_header) || size > (uint64_t)SIZE_MAX / 2)
+    return horus__err(HORUS_EINVAL, "segment size %llu is invalid",
+                      (unsigned long long)size);
+
+  /* A sparse file larger than the tmpfs would SIGBUS when its pages are
+   * touched; refuse up front with the numbers instead. */
+  struct statvfs vfs;
+  if (statvfs(dir, &vfs) == 0) {
+    uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+    if (size > avail)
+      return horus__err(HORUS_ENOMEM,
+                        "%s needs %llu bytes but %s has only %llu bytes free "
+                        "(enlarge /dev/shm or ask for less)",
+                        path, (unsigned long long)size, dir,
+                        (unsigned long long)avail);
+  }
+
+  int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return horus__err(HORUS_EIO, "create %s: %s", tmp, strerror(errno));
+  void *base = MAP_FAILED;
+  if (ftruncate(fd, (off_t)size) != 0) {
+    r = horus__err(HORUS_EIO, "ftruncate %s to %llu bytes: %s", tmp,
+                   (unsigned long long)size, strerror(errno));
+    goto fail;
+  }
+  base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (base == MAP_FAILED) {
+    r = horus__err(HORUS_EIO, "mmap %s: %s", tmp, strerror(errno));
+    goto fail;
+  }
+  horus__seg_header *h = base;
+  h->version = HORUS__LAYOUT_VERSION;
+  h->kind = kind;
+  h->file_size = size;
+  h->nonce = horus__random64();
+  h->created_ns = horus__now_ns();
+  h->creator_pid = (int32_t)getpid();
+  if ((r = init(base, size, arg))) goto fail;
+  atomic_store_explicit(&h->magic, HORUS__MAGIC, memory_order_release);
+
+  if (link(tmp, path) != 0) {
+    int e = errno;
+    r = e == EEXIST ? HORUS_EAGAIN
+                    : horus__err(HORUS_EIO, "link %s: %s", path, strerror(e));
+    goto fail;
+  }
+  unlink(tmp);
+  close(fd);
+  *base_out = base;
+  return 0;
+
+fail:
+  if (base != MAP_FAILED) munmap(base, size);
+  unlink(tmp);
+  close(fd);
+  return r;
+}
+
+static int open_checked(const char *dir, const char *name, int *fd_out,
+                        struct stat *st, char *path, size_t pathlen) {
+  int r;
+  if ((r = join(path, pathlen, dir, name))) return r;
+  int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    int e = errno;
+    if (e == ENOENT) return horus__err(HORUS_ENOENT, "%s does not exist", path);
+    if (e == ELOOP) return horus__err(HORUS_EPERM, "%s is a symlink", path);
+    if (e == EACCES) return horus__err(HORUS_EPERM, "open %s: %s", path, strerror(e));
+    return horus__err(HORUS_EIO, "open %s: %s", path, strerror(e));
+  }
+  if (fstat(fd, st) != 0) {
+    r = horus__err(HORUS_EIO, "fstat %s: %s", path, strerror(errno));
+    close(fd);
+    return r;
+  }
+  if (!S_ISREG(st->st_mode) || st->st_uid != geteuid() || (st->st_mode & 077)) {
+    close(fd);
+    return horus__err(HORUS_EPERM,
+                      "%s is not a private regular file of uid %u "
+                      "(owner %u, mode %03o): refusing to trust it",
+                      path, (unsigned)geteuid(), (unsigned)st->st_uid,
+                      (unsigned)(st->st_mode & 0777));
+  }
+  *fd_out = fd;
+  return 0;
+}
+
+int horus__seg_peek(const char *dir, const char *name, horus__seg_header *out) {
+  char path[HORUS__PATH_MAX];
+  struct stat st;
+  int fd, r;
+  if ((r = open_checked(dir, name, &fd, &st, path, sizeof path))) return r;
+  ssize_t n = pread(fd, out, sizeof *out, 0);
+  close(fd);
+  if (n != (ssize_t)sizeof *out)
+    return horus__err(HORUS_ECORRUPT, "%s: header is truncated", path);
+  return 0;
+}
+
+int horus__seg_open(const char *dir, const char *name, uint32_t kind,
+                    void **base_out, uint64_t *size_out) {
+  char path[HORUS__PATH_MAX];
+  struct stat st;
+  int fd, r;
+  if ((r = open_checked(dir, name, &fd, &st, path, sizeof path))) return r;
+  uint64_t size = (uint64_t)st.st_size;
+  if (size < sizeof(horus__seg_header)) {
+    close(fd);
+    return horus__err(HORUS_ECORRUPT, "%s: %llu bytes is too short for a header",
+                      path, (unsigned long long)size);
+  }
+  void *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  if (base == MAP_FAILED)
+    return horus__err(HORUS_EIO, "mmap %s: %s", path, strerror(errno));
+  horus__seg_header *h = base;
+
+  /* Segments from this library are linked in whole, but wait briefly for a
+   * writer that publishes in place before calling the header corrupt. */
+  uint64_t magic = 0;
+  for (int i = 0; i < 1000; i++) {
+    magic = atomic_load_explicit(&h->magic, memory_order_acquire);
+    if (magic == HORUS__MAGIC) break;
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL);
+  }
+  if (magic != HORUS__MAGIC) {
+    r = horus__err(HORUS_ECORRUPT, "%s: bad magic %016llx (not a horus segment)",
+                   path, (unsigned long long)magic);
+  } else if (h->version != HORUS__LAYOUT_VERSION) {
+    r = horus__err(HORUS_EVERSION, "%s: layout version %u, this library reads %u",
+                   path, h->version, HORUS__LAYOUT_VERSION);
+  } else if (h->kind != kind) {
+    r = horus__err(HORUS_ECORRUPT, "%s: segment kind %u, expected %u", path,
+                   h->kind, kind);
+  } else if (h->file_size != size) {
+    r = horus__err(HORUS_ECORRUPT, "%s: header says %llu bytes, file has %llu",
+                   path, (unsigned long long)h->file_size,
+                   (unsigned long long)size);
+  } else {
+    *base_out = base;
+    *size_out = size;
+    return 0;
+  }
+  munmap(base, size);
+  return r;
+}
+
+void horus__seg_unmap(void *base, uint64_t size) {
+  if (base) munmap(base, size);
+}

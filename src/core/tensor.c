@@ -1,0 +1,482 @@
+/* tensor.c - tensors over pool blocks; DLPack export and import. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "horus/tensor.h"
+#include "horus/msg.h"
+#include "pool_internal.h"
+
+struct horus_tensor {
+  horus_pool *pool; /* one process-local pool reference */
+  uint8_t *data;    /* address of element 0 */
+  horus_tensor_desc desc;
+};
+
+/* ---- dtypes ------------------------------------------------------------- */
+
+static const struct {
+  const char *name;
+  uint8_t size;
+  uint8_t dl_code;
+} dtypes[HORUS_DTYPE_COUNT] = {
+    [HORUS_BOOL] = {"bool", 1, kDLBool},
+    [HORUS_INT8] = {"int8", 1, kDLInt},
+    [HORUS_INT16] = {"int16", 2, kDLInt},
+    [HORUS_INT32] = {"int32", 4, kDLInt},
+    [HORUS_INT64] = {"int64", 8, kDLInt},
+    [HORUS_UINT8] = {"uint8", 1, kDLUInt},
+    [HORUS_UINT16] = {"uint16", 2, kDLUInt},
+    [HORUS_UINT32] = {"uint32", 4, kDLUInt},
+    [HORUS_UINT64] = {"uint64", 8, kDLUInt},
+    [HORUS_FLOAT16] = {"float16", 2, kDLFloat},
+    [HORUS_BFLOAT16] = {"bfloat16", 2, kDLBfloat},
+    [HORUS_FLOAT32] = {"float32", 4, kDLFloat},
+    [HORUS_FLOAT64] = {"float64", 8, kDLFloat},
+};
+
+const char *horus_dtype_name(horus_dtype d) {
+  return (unsigned)d < HORUS_DTYPE_COUNT ? dtypes[d].name : "invalid";
+}
+
+int horus_dtype_from_name(const char *name) {
+  if (!name) return HORUS_EINVAL;
+  for (int i = 0; i < HORUS_DTYPE_COUNT; i++)
+    if (strcmp(dtypes[i].name, name) == 0) return i;
+  return HORUS_EINVAL;
+}
+
+size_t horus_dtype_size(horus_dtype d) {
+  return (unsigned)d < HORUS_DTYPE_COUNT ? dtypes[d].size : 0;
+}
+
+static int dtype_from_dl(DLDataType t, horus_dtype *out) {
+  if (t.lanes != 1) return HORUS_ENOTSUP;
+  for (int i = 0; i < HORUS_DTYPE_COUNT; i++) {
+    if (dtypes[i].dl_code == t.code && dtypes[i].size * 8 == t.bits) {
+      *out = (horus_dtype)i;
+      return 0;
+    }
+  }
+  return HORUS_ENOTSUP;
+}
+
+/* ---- shape arithmetic ----------------------------------------------------- */
+
+static int check_shape(const int64_t *shape, int ndim, horus_dtype dtype,
+                       int64_t *numel_out, uint64_t *nbytes_out) {
+  if ((unsigned)dtype >= HORUS_DTYPE_COUNT)
+    return horus__err(HORUS_EINVAL, "unknown dtype %d", (int)dtype);
+  if (ndim < 0 || ndim > HORUS_MAX_DIMS)
+    return horus__err(HORUS_EINVAL, "ndim %d: must be 0..%d", ndim, HORUS_MAX_DIMS);
+  if (ndim > 0 && !shape) return horus__err(HORUS_EINVAL, "shape is NULL");
+  uint64_t numel = 1;
+  bool overflow = false;
+  for (int i = 0; i < ndim; i++) {
+    if (shape[i] < 0)
+      return horus__err(HORUS_EINVAL, "shape[%d] = %" PRId64 " is negative", i, shape[i]);
+    if (__builtin_mul_overflow(numel, (uint64_t)shape[i], &numel)) overflow = true;
+  }
+  uint64_t nbytes;
+  if (overflow || numel > INT64_MAX ||
+      __builtin_mul_overflow(numel, (uint64_t)dtypes[dtype].size, &nbytes) ||
+      nbytes > (1ull << 62))
+    return horus__err(HORUS_EOVERFLOW, "shape of %d dimensions overflows the "
+                      "addressable size", ndim);
+  *numel_out = (int64_t)numel;
+  *nbytes_out = nbytes;
+  return 0;
+}
+
+static void compact_strides(const int64_t *shape, int ndim, int64_t *strides) {
+  int64_t s = 1;
+  for (int i = ndim - 1; i >= 0; i--) {
+    strides[i] = s;
+    s *= shape[i] ? shape[i] : 1;
+  }
+}
+
+/* Lowest and one-past-highest byte touched by a strided view, relative to
+ * element 0.  An empty view touches nothing. */
+static void extent(const int64_t *shape, const int64_t *byte_strides, int ndim,
+                   size_t itemsize, int64_t *lo, int64_t *hi) {
+  int64_t l = 0, h = (int64_t)itemsize;
+  for (int i = 0; i < ndim; i++) {
+    if (shape[i] == 0) {
+      *lo = *hi = 0;
+      return;
+    }
+    int64_t span = (shape[i] - 1) * byte_strides[i];
+    if (span < 0) l += span;
+    else h += span;
+  }
+  *lo = l;
+  *hi = h;
+}
+
+/* ---- handles ------------------------------------------------------------- */
+
+static int make_handle(horus_pool *pool, const horus_tensor_desc *desc,
+                       horus_tensor **out) {
+  horus_tensor *t = malloc(sizeof *t);
+  if (!t) return horus__err(HORUS_ENOMEM, "out of process memory");
+  horus__pool_ref(pool);
+  t->pool = pool;
+  t->desc = *desc;
+  t->data = horus_pool_data(pool, desc->offset);
+  if (!t->data) t->data = pool->data; /* empty view at the region's end */
+  *out = t;
+  return 0;
+}
+
+/* New handle with its own reference to the block of `src`, describing `desc`. */
+static int derive(const horus_tensor *src, const horus_tensor_desc *desc,
+                  horus_tensor **out) {
+  int r = horus_pool_retain(src->pool, desc->slot, desc->generation);
+  if (r) return r;
+  if ((r = make_handle(src->pool, desc, out)))
+    horus_pool_release(src->pool, desc->slot, desc->generation);
+  return r;
+}
+
+int horus_tensor_alloc(horus_pool *pool, const int64_t *shape, int ndim,
+                       horus_dtype dtype, horus_tensor **out) {
+  int64_t numel;
+  uint64_t nbytes;
+  int r = check_shape(shape, ndim, dtype, &numel, &nbytes);
+  if (r) return r;
+  horus_tensor_desc d;
+  memset(&d, 0, sizeof d);
+  d.pool_id = horus_pool_id(pool);
+  d.dtype = (uint8_t)dtype;
+  d.ndim = (uint8_t)ndim;
+  for (int i = 0; i < ndim; i++) d.shape[i] = shape[i];
+  compact_strides(d.shape, ndim, d.strides);
+  if ((r = horus_pool_alloc(pool, nbytes, &d.slot, &d.generation, &d.offset))) return r;
+  if ((r = make_handle(pool, &d, out))) horus_pool_release(pool, d.slot, d.generation);
+  return r;
+}
+
+int horus_tensor_open(const horus_tensor_desc *desc, horus_tensor **out) {
+  int64_t numel;
+  uint64_t nbytes;
+  int r = check_shape(desc->shape, desc->ndim, (horus_dtype)desc->dtype, &numel, &nbytes);
+  if (r) return r;
+  horus_pool *pool;
+  if ((r = horus_pool_open(desc->pool_id, 0, 0, 0, &pool))) return r;
+  if ((r = horus_pool_retain(pool, desc->slot, desc->generation))) goto done;
+
+  /* The descriptor came from another process: the view must stay inside
+   * its block whatever shape and strides it claims. */
+  size_t item = dtypes[desc->dtype].size;
+  int64_t bstr[HORUS_MAX_DIMS], lo, hi;
+  for (int i = 0; i < desc->ndim; i++) {
+    if (__builtin_mul_overflow(desc->strides[i], (int64_t)item, &bstr[i])) {
+      r = horus__err(HORUS_EINVAL, "descriptor stride %d overflows", i);
+      goto release;
+    }
+  }
+  extent(desc->shape, bstr, desc->ndim, item, &lo, &hi);
+  horus__slot *sl = &pool->slots[desc->slot];
+  if (hi > lo && (desc->offset + (uint64_t)lo < sl->offset ||
+                  (int64_t)desc->offset + lo < 0 ||
+                  desc->offset + (uint64_t)hi > sl->offset + sl->size)) {
+    r = horus__err(HORUS_EINVAL, "descriptor reaches outside its block "
+                   "(pool %u slot %u)", desc->pool_id, desc->slot);
+    goto release;
+  }
+  if ((r = make_handle(pool, desc, out)) == 0) goto done;
+release:
+  horus_pool_release(pool, desc->slot, desc->generation);
+done:
+  horus_pool_close(pool);
+  return r;
+}
+
+int horus_tensor_ref(const horus_tensor *t, horus_tensor **out) {
+  return derive(t, &t->desc, out);
+}
+
+void horus_tensor_free(horus_tensor *t) {
+  if (!t) return;
+  horus_pool_release(t->pool, t->desc.slot, t->desc.generation);
+  horus_pool_close(t->pool);
+  free(t);
+}
+
+bool horus_tensor_is_contiguous(const horus_tensor *t) {
+  int64_t expect = 1;
+  for (int i = t->desc.ndim - 1; i >= 0; i--) {
+    if (t->desc.shape[i] == 0) return true;
+    if (t->desc.shape[i] != 1 && t->desc.strides[i] != expect) return false;
+    expect *= t->desc.shape[i];
+  }
+  return true;
+}
+
+int horus_tensor_view(const horus_tensor *t, const int64_t *shape, int ndim,
+                      horus_tensor **out) {
+  if (ndim < 0 || ndim > HORUS_MAX_DIMS || (ndim && !shape))
+    return horus__err(HORUS_EINVAL, "view: ndim %d must be 0..%d", ndim, HORUS_MAX_DIMS);
+  if (!horus_tensor_is_contiguous(t))
+    return horus__err(HORUS_EINVAL, "view: tensor is not contiguous");
+  int64_t numel = horus_tensor_numel(t), known = 1;
+  int infer = -1;
+  horus_tensor_desc d = t->desc;
+  for (int i = 0; i < ndim; i++) {
+    if (shape[i] == -1 && infer < 0) {
+      infer = i;
+      continue;
+    }
+    if (shape[i] < 0)
+      return horus__err(HORUS_EINVAL, "view: shape[%d] = %" PRId64 " is invalid", i, shape[i]);
+    if (__builtin_mul_overflow(known, shape[i], &known))
+      return horus__err(HORUS_EINVAL, "view: shape overflows");
+    d.shape[i] = shape[i];
+  }
+  if (infer >= 0) {
+    if (known == 0 || numel % known)
+      return horus__err(HORUS_EINVAL, "view: cannot infer -1 of %" PRId64
+                        " elements into %" PRId64 "-element rows", numel, known);
+    d.shape[infer] = numel / known;
+    known *= d.shape[infer];
+  }
+  if (known != numel)
+    return horus__err(HORUS_EINVAL, "view: shape has %" PRId64 " elements, tensor "
+                      "has %" PRId64, known, numel);
+  d.ndim = (uint8_t)ndim;
+  for (int i = ndim; i < HORUS_MAX_DIMS; i++) d.shape[i] = d.strides[i] = 0;
+  compact_strides(d.shape, ndim, d.strides);
+  return derive(t, &d, out);
+}
+
+int horus_tensor_slice(const horus_tensor *t, int64_t start, int64_t stop,
+                       horus_tensor **out) {
+  if (t->desc.ndim == 0) return horus__err(HORUS_EINVAL, "slice: tensor is 0-d");
+  int64_t n = t->desc.shape[0];
+  if (start < 0 || stop < start || stop > n)
+    return horus__err(HORUS_ERANGE, "slice [%" PRId64 ", %" PRId64 ") out of range "
+                      "for dimension 0 of size %" PRId64, start, stop, n);
+  horus_tensor_desc d = t->desc;
+  d.shape[0] = stop - start;
+  if (d.shape[0] > 0)
+    d.offset += (uint64_t)(start * d.strides[0] * (int64_t)dtypes[d.dtype].size);
+  return derive(t, &d, out);
+}
+
+const horus_tensor_desc *horus_tensor_get_desc(const horus_tensor *t) { return &t->desc; }
+void *horus_tensor_data(const horus_tensor *t) { return t->data; }
+horus_pool *horus_tensor_pool(const horus_tensor *t) { return t->pool; }
+
+int64_t horus_tensor_numel(const horus_tensor *t) {
+  int64_t n = 1;
+  for (int i = 0; i < t->desc.ndim; i++) n *= t->desc.shape[i];
+  return n;
+}
+
+uint64_t horus_tensor_nbytes(const horus_tensor *t) {
+  return (uint64_t)horus_tensor_numel(t) * dtypes[t->desc.dtype].size;
+}
+
+uint32_t horus_tensor_refcount(const horus_tensor *t) {
+  return horus_pool_refcount(t->pool, t->desc.slot, t->desc.generation);
+}
+
+/* ---- copies ------------------------------------------------------------ */
+
+void horus_copy_strided(void *dst, const void *src, const int64_t *shape,
+                        const int64_t *byte_strides, int ndim, size_t itemsize) {
+  /* Fold trailing dimensions that are laid out contiguously into one run. */
+  int64_t run = (int64_t)itemsize;
+  int inner = ndim;
+  while (inner > 0 && (shape[inner - 1] == 1 || byte_strides[inner - 1] == run)) {
+    run *= shape[inner - 1];
+    inner--;
+  }
+  for (int i = 0; i < ndim; i++)
+    if (shape[i] == 0) return;
+  if (inner == 0) {
+    memcpy(dst, src, (size_t)run);
+    return;
+  }
+  int64_t idx[HORUS_MAX_DIMS] = {0};
+  uint8_t *d = dst;
+  const uint8_t *s = src;
+  for (;;) {
+    memcpy(d, s, (size_t)run);
+    d += run;
+    int i = inner - 1;
+    for (; i >= 0; i--) {
+      s += byte_strides[i];
+      if (++idx[i] < shape[i]) break;
+      s -= byte_strides[i] * shape[i];
+      idx[i] = 0;
+    }
+    if (i < 0) return;
+  }
+}
+
+int horus_tensor_from_host(horus_pool *pool, const void *data,
+                           const int64_t *shape, const int64_t *byte_strides,
+                           int ndim, horus_dtype dtype, horus_tensor **out,
+                           bool *copied) {
+  int64_t numel;
+  uint64_t nbytes;
+  int r = check_shape(shape, ndim, dtype, &numel, &nbytes);
+  if (r) return r;
+  size_t item = dtypes[dtype].size;
+  int64_t bstr[HORUS_MAX_DIMS];
+  if (byte_strides) {
+    memcpy(bstr, byte_strides, sizeof(int64_t) * (size_t)ndim);
+  } else {
+    compact_strides(shape, ndim, bstr);
+    for (int i = 0; i < ndim; i++) bstr[i] *= (int64_t)item;
+  }
+
+  /* Already in one of our blocks: share it. */
+  horus_pool *owner;
+  uint32_t slot, gen;
+  uint64_t off;
+  if (numel > 0 && data && horus_pool_find(data, &owner, &slot, &gen, &off) == 0) {
+    int64_t lo, hi;
+    extent(shape, bstr, ndim, item, &lo, &hi);
+    horus__slot *sl = &owner->slots[slot];
+    bool aligned = true;
+    for (int i = 0; i < ndim; i++) aligned &= bstr[i] % (int64_t)item == 0;
+    if (aligned && (int64_t)off + lo >= (int64_t)sl->offset &&
+        off + (uint64_t)hi <= sl->offset + sl->size) {
+      horus_tensor_desc d;
+      memset(&d, 0, sizeof d);
+      d.pool_id = owner->id;
+      d.slot = slot;
+      d.generation = gen;
+      d.dtype = (uint8_t)dtype;
+      d.ndim = (uint8_t)ndim;
+      d.offset = off;
+      for (int i = 0; i < ndim; i++) {
+        d.shape[i] = shape[i];
+        d.strides[i] = bstr[i] / (int64_t)item;
+      }
+      r = horus_pool_retain(owner, slot, gen);
+      if (r == 0 && (r = make_handle(owner, &d, out))) horus_pool_release(owner, slot, gen);
+      horus_pool_close(owner);
+      if (r == 0) *copied = false;
+      if (r != HORUS_ESTALE) return r;
+      /* freed while we looked: it is not ours any more, so copy */
+    } else {
+      horus_pool_close(owner);
+    }
+  }
+
+  if ((r = horus_tensor_alloc(pool, shape, ndim, dtype, out))) return r;
+  if (numel > 0) horus_copy_strided((*out)->data, data, shape, bstr, ndim, item);
+  *copied = true;
+  return 0;
+}
+
+/* ---- DLPack -------------------------------------------------------------- */
+
+typedef struct dl_ctx {
+  union {
+    DLManagedTensor legacy;
+    DLManagedTensorVersioned versioned;
+  } m;
+  horus_tensor *t;
+  int64_t shape[HORUS_MAX_DIMS];
+  int64_t strides[HORUS_MAX_DIMS];
+} dl_ctx;
+
+static void dl_delete_legacy(DLManagedTensor *self) {
+  dl_ctx *c = self->manager_ctx;
+  horus_tensor_free(c->t);
+  free(c);
+}
+
+static void dl_delete_versioned(DLManagedTensorVersioned *self) {
+  dl_ctx *c = self->manager_ctx;
+  horus_tensor_free(c->t);
+  free(c);
+}
+
+int horus_tensor_to_dlpack(const horus_tensor *t, bool versioned, void **out) {
+  dl_ctx *c = calloc(1, sizeof *c);
+  if (!c) return horus__err(HORUS_ENOMEM, "out of process memory");
+  int r = horus_tensor_ref(t, &c->t);
+  if (r) {
+    free(c);
+    return r;
+  }
+  const horus_tensor_desc *d = &t->desc;
+  for (int i = 0; i < d->ndim; i++) {
+    c->shape[i] = d->shape[i];
+    c->strides[i] = d->strides[i];
+  }
+  DLTensor *dl = versioned ? &c->m.versioned.dl_tensor : &c->m.legacy.dl_tensor;
+  dl->data = t->data;
+  dl->device.device_type = kDLCPU;
+  dl->device.device_id = 0;
+  dl->ndim = d->ndim;
+  dl->dtype.code = dtypes[d->dtype].dl_code;
+  dl->dtype.bits = (uint8_t)(dtypes[d->dtype].size * 8);
+  dl->dtype.lanes = 1;
+  dl->shape = c->shape;
+  dl->strides = c->strides;
+  dl->byte_offset = 0;
+  if (versioned) {
+    c->m.versioned.version.major = DLPACK_MAJOR_VERSION;
+    c->m.versioned.version.minor = DLPACK_MINOR_VERSION;
+    c->m.versioned.manager_ctx = c;
+    c->m.versioned.deleter = dl_delete_versioned;
+    c->m.versioned.flags = 0;
+  } else {
+    c->m.legacy.manager_ctx = c;
+    c->m.legacy.deleter = dl_delete_legacy;
+  }
+  *out = &c->m; /* the union's address is that of either member */
+  return 0;
+}
+
+int horus_tensor_from_dltensor(horus_pool *pool, const DLTensor *src,
+                               horus_tensor **out, bool *copied) {
+  if (src->device.device_type != kDLCPU)
+    return horus__err(HORUS_ENOTSUP, "DLPack device type %d: only CPU (1) tensors "
+                      "are supported", (int)src->device.device_type);
+  horus_dtype dtype;
+  if (dtype_from_dl(src->dtype, &dtype))
+    return horus__err(HORUS_ENOTSUP, "DLPack dtype (code %u, %u bits, %u lanes) is "
+                      "not supported", src->dtype.code, src->dtype.bits,
+                      src->dtype.lanes);
+  if (src->ndim < 0 || src->ndim > HORUS_MAX_DIMS)
+    return horus__err(HORUS_EINVAL, "DLPack ndim %d: at most %d dimensions",
+                      src->ndim, HORUS_MAX_DIMS);
+  if (src->ndim > 0 && !src->shape)
+    return horus__err(HORUS_EINVAL, "DLPack tensor has no shape");
+  int64_t bstr[HORUS_MAX_DIMS];
+  size_t item = dtypes[dtype].size;
+  for (int i = 0; i < src->ndim; i++) {
+    if (src->shape[i] < 0)
+      return horus__err(HORUS_EINVAL, "DLPack shape[%d] = %" PRId64, i, src->shape[i]);
+  }
+  if (src->strides) {
+    for (int i = 0; i < src->ndim; i++)
+      if (__builtin_mul_overflow(src->strides[i], (int64_t)item, &bstr[i]))
+        return horus__err(HORUS_EINVAL, "DLPack stride %d overflows", i);
+  } else {
+    compact_strides(src->shape, src->ndim, bstr);
+    for (int i = 0; i < src->ndim; i++) bstr[i] *= (int64_t)item;
+  }
+  const uint8_t *data = (const uint8_t *)src->data + src->byte_offset;
+  return horus_tensor_from_host(pool, data, src->shape, bstr, src->ndim, dtype,
+                                out, copied);
+}
+
+const char *horus_msg_type_name(horus_msg_type type) {
+  switch (type) {
+    case HORUS_MSG_TENSOR: return "TensorHandle";
+    case HORUS_MSG_IMAGE: return "Image";
+    case HORUS_MSG_POINTCLOUD: return "PointCloud";
+    case HORUS_MSG_DEPTH: return "DepthImage";
+    case HORUS_MSG_BYTES: return "bytes";
+    default: return "none";
+  }
+}

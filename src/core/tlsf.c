@@ -1,0 +1,207 @@
+/* tlsf.c - see tlsf.h.  Classic TLSF (Masmano et al.) with out-of-band block
+ * records: first level by power of two, second level 32 linear steps. */
+#include "tlsf.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define NIL HORUS__TLSF_NIL
+#define SMALL_LIMIT (1ull << HORUS__TLSF_FL_SHIFT)
+
+static inline int fls64(uint64_t v) { return 63 - __builtin_clzll(v); }
+
+/* Class of a block of `size` bytes (for insertion). */
+static void mapping(uint64_t size, int *fl, int *sl) {
+  if (size < SMALL_LIMIT) {
+    *fl = 0;
+    *sl = (int)(size / (SMALL_LIMIT / HORUS__TLSF_SL_COUNT));
+  } else {
+    int f = fls64(size);
+    *sl = (int)((size >> (f - HORUS__TLSF_SL_LOG2)) ^ HORUS__TLSF_SL_COUNT);
+    *fl = f - (HORUS__TLSF_FL_SHIFT - 1);
+  }
+}
+
+/* Class whose every block is >= size (for searching). */
+static void mapping_search(uint64_t size, int *fl, int *sl) {
+  if (size >= SMALL_LIMIT) size += (1ull << (fls64(size) - HORUS__TLSF_SL_LOG2)) - 1;
+  mapping(size, fl, sl);
+}
+
+static void list_remove(horus__tlsf *t, horus__tlsf_block *recs, uint32_t r) {
+  horus__tlsf_block *b = &recs[r];
+  int fl, sl;
+  mapping(b->size, &fl, &sl);
+  if (b->prev_free != NIL) recs[b->prev_free].next_free = b->next_free;
+  else t->heads[fl][sl] = b->next_free;
+  if (b->next_free != NIL) recs[b->next_free].prev_free = b->prev_free;
+  if (t->heads[fl][sl] == NIL) {
+    t->sl_bitmap[fl] &= ~(1u << sl);
+    if (!t->sl_bitmap[fl]) t->fl_bitmap &= ~(1ull << fl);
+  }
+  b->prev_free = b->next_free = NIL;
+}
+
+static void list_insert(horus__tlsf *t, horus__tlsf_block *recs, uint32_t r) {
+  horus__tlsf_block *b = &recs[r];
+  int fl, sl;
+  mapping(b->size, &fl, &sl);
+  b->prev_free = NIL;
+  b->next_free = t->heads[fl][sl];
+  if (b->next_free != NIL) recs[b->next_free].prev_free = r;
+  t->heads[fl][sl] = r;
+  t->sl_bitmap[fl] |= 1u << sl;
+  t->fl_bitmap |= 1ull << fl;
+  b->is_free = 1;
+}
+
+static uint32_t rec_take(horus__tlsf *t, horus__tlsf_block *recs) {
+  uint32_t r = t->spare_rec;
+  if (r != NIL) t->spare_rec = recs[r].next_free;
+  return r;
+}
+
+static void rec_give(horus__tlsf *t, horus__tlsf_block *recs, uint32_t r) {
+  recs[r].is_free = 0;
+  recs[r].size = 0;
+  recs[r].next_free = t->spare_rec;
+  t->spare_rec = r;
+}
+
+static void reset(horus__tlsf *t, horus__tlsf_block *recs, uint32_t nrec,
+                  uint64_t region_size) {
+  t->region_size = region_size;
+  t->used_bytes = 0;
+  t->nrec = nrec;
+  t->fl_bitmap = 0;
+  for (int f = 0; f < HORUS__TLSF_FL_COUNT; f++) {
+    t->sl_bitmap[f] = 0;
+    for (unsigned s = 0; s < HORUS__TLSF_SL_COUNT; s++) t->heads[f][s] = NIL;
+  }
+  t->spare_rec = NIL;
+  for (uint32_t i = nrec; i-- > 0;) {
+    recs[i].prev_phys = recs[i].next_phys = recs[i].prev_free = NIL;
+    rec_give(t, recs, i);
+  }
+}
+
+/* Append a block after `prev` in address order; returns its record. */
+static uint32_t append(horus__tlsf *t, horus__tlsf_block *recs, uint32_t prev,
+                       uint64_t offset, uint64_t size, bool is_free) {
+  uint32_t r = rec_take(t, recs);
+  horus__tlsf_block *b = &recs[r];
+  b->offset = offset;
+  b->size = size;
+  b->prev_phys = prev;
+  b->next_phys = NIL;
+  b->prev_free = b->next_free = NIL;
+  b->is_free = 0;
+  if (prev != NIL) recs[prev].next_phys = r;
+  if (is_free) list_insert(t, recs, r);
+  else t->used_bytes += size;
+  return r;
+}
+
+void horus__tlsf_init(horus__tlsf *t, horus__tlsf_block *recs, uint32_t nrec,
+                      uint64_t region_size) {
+  reset(t, recs, nrec, region_size);
+  if (region_size) append(t, recs, NIL, 0, region_size, true);
+}
+
+static uint32_t find_free(horus__tlsf *t, horus__tlsf_block *recs,
+                          uint64_t size) {
+  int fl, sl;
+  mapping_search(size, &fl, &sl);
+  if (fl < HORUS__TLSF_FL_COUNT) {
+    uint32_t sl_map = t->sl_bitmap[fl] & (~0u << sl);
+    if (!sl_map) {
+      uint64_t fl_map = fl + 1 < 64 ? t->fl_bitmap & (~0ull << (fl + 1)) : 0;
+      if (fl_map) {
+        fl = __builtin_ctzll(fl_map);
+        sl_map = t->sl_bitmap[fl];
+      }
+    }
+    if (sl_map) return t->heads[fl][__builtin_ctz(sl_map)];
+  }
+  /* Good fit rounds the request up to a class boundary; before giving up,
+   * look through the request's own class for a block that fits exactly. */
+  mapping(size, &fl, &sl);
+  if (fl >= HORUS__TLSF_FL_COUNT) return NIL;
+  for (uint32_t r = t->heads[fl][sl]; r != NIL; r = recs[r].next_free)
+    if (recs[r].size >= size) return r;
+  return NIL;
+}
+
+uint32_t horus__tlsf_alloc(horus__tlsf *t, horus__tlsf_block *recs,
+                           uint64_t size) {
+  if (size > t->region_size) return NIL;
+  size = size ? (size + HORUS__TLSF_ALIGN - 1) & ~(uint64_t)(HORUS__TLSF_ALIGN - 1)
+              : HORUS__TLSF_ALIGN;
+  uint32_t r = find_free(t, recs, size);
+  if (r == NIL) return NIL;
+  list_remove(t, recs, r);
+  horus__tlsf_block *b = &recs[r];
+  b->is_free = 0;
+  if (b->size > size && t->spare_rec != NIL) {
+    uint32_t rest = rec_take(t, recs);
+    horus__tlsf_block *rb = &recs[rest];
+    rb->offset = b->offset + size;
+    rb->size = b->size - size;
+    rb->prev_phys = r;
+    rb->next_phys = b->next_phys;
+    if (b->next_phys != NIL) recs[b->next_phys].prev_phys = rest;
+    b->next_phys = rest;
+    b->size = size;
+    list_insert(t, recs, rest);
+  }
+  t->used_bytes += b->size;
+  return r;
+}
+
+void horus__tlsf_free(horus__tlsf *t, horus__tlsf_block *recs, uint32_t r) {
+  horus__tlsf_block *b = &recs[r];
+  t->used_bytes -= b->size;
+  uint32_t prev = b->prev_phys, next = b->next_phys;
+  if (prev != NIL && recs[prev].is_free) {
+    list_remove(t, recs, prev);
+    recs[prev].size += b->size;
+    recs[prev].next_phys = next;
+    if (next != NIL) recs[next].prev_phys = prev;
+    rec_give(t, recs, r);
+    r = prev;
+    b = &recs[r];
+  }
+  if (next != NIL && recs[next].is_free) {
+    list_remove(t, recs, next);
+    b->size += recs[next].size;
+    b->next_phys = recs[next].next_phys;
+    if (b->next_phys != NIL) recs[b->next_phys].prev_phys = r;
+    rec_give(t, recs, next);
+  }
+  list_insert(t, recs, r);
+}
+
+uint64_t horus__tlsf_largest_free(const horus__tlsf *t,
+                                  const horus__tlsf_block *recs) {
+  if (!t->fl_bitmap) return 0;
+  int fl = fls64(t->fl_bitmap);
+  int sl = 31 - __builtin_clz(t->sl_bitmap[fl]);
+  uint64_t best = 0;
+  for (uint32_t r = t->heads[fl][sl]; r != NIL; r = recs[r].next_free)
+    if (recs[r].size > best) best = recs[r].size;
+  return best;
+}
+
+void horus__tlsf_rebuild(horus__tlsf *t, horus__tlsf_block *recs, uint32_t nrec,
+                         uint64_t region_size, const uint64_t *offsets,
+                         const uint64_t *sizes, uint32_t n, uint32_t *rec_out) {
+  reset(t, recs, nrec, region_size);
+  uint32_t prev = NIL;
+  uint64_t at = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    if (offsets[i] > at) prev = append(t, recs, prev, at, offsets[i] - at, true);
+    prev = rec_out[i] = append(t, recs, prev, offsets[i], sizes[i], false);
+    at = offsets[i] + sizes[i];
+  }
+  if (at < region_size) append(t, recs, prev, at, region_size - at, true);
+}

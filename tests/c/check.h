@@ -1,0 +1,69 @@
+/* check.h - the few assertions the C tests need.  A failed CHECK prints the
+ * expression and location and counts; main() returns check_report(). */
+#ifndef HORUS_TEST_CHECK_H
+#define HORUS_TEST_CHECK_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "horus/horus.h"
+
+static int check_failures, check_count;
+
+#define CHECK(expr)                                                          \
+  do {                                                                       \
+    check_count++;                                                           \
+    if (!(expr)) {                                                           \
+      check_failures++;                                                      \
+      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #expr); \
+    }                                                                        \
+  } while (0)
+
+/* CHECK that a horus call returned `want`, printing the detail otherwise. */
+#define CHECK_RC(call, want)                                                    \
+  do {                                                                          \
+    int rc_ = (call);                                                           \
+    check_count++;                                                              \
+    if (rc_ != (want)) {                                                        \
+      check_failures++;                                                         \
+      fprintf(stderr, "%s:%d: %s returned %s (%s), wanted %s\n", __FILE__,      \
+              __LINE__, #call, horus_err_name(rc_), horus_errmsg(),             \
+              horus_err_name(want));                                            \
+    }                                                                           \
+  } while (0)
+
+#define CHECK_OK(call) CHECK_RC(call, 0)
+
+/* Remove this test's namespace directory (and the per-user directory when
+ * it is left empty), so a run leaves /dev/shm as it found it. */
+#include <dirent.h>
+#include <string.h>
+#include <unistd.h>
+static inline void check_remove_namespace(void) {
+  const char *base = getenv("HORUS_SHM_DIR");
+  const char *ns = getenv("HORUS_NAMESPACE");
+  if (!base || !*base) base = "/dev/shm";
+  if (!ns || !*ns) return; /* never wipe the default namespace */
+  char dir[512], path[1024];
+  snprintf(dir, sizeof dir, "%s/horus-%u/%s", base, (unsigned)geteuid(), ns);
+  DIR *d = opendir(dir);
+  if (d) {
+    struct dirent *e;
+    while ((e = readdir(d)))
+      if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        unlink(path);
+      }
+    closedir(d);
+  }
+  rmdir(dir);
+  snprintf(dir, sizeof dir, "%s/horus-%u", base, (unsigned)geteuid());
+  rmdir(dir); /* fails harmlessly while other namespaces live there */
+}
+
+static inline int check_report(const char *name) {
+  printf("%s: %d checks, %d failed\n", name, check_count, check_failures);
+  return check_failures ? 1 : 0;
+}
+
+#endif
