@@ -129,6 +129,14 @@ HORUS_API int horus_tensor_from_host(horus_pool *pool, const void *data,
                                      horus_dtype dtype, horus_tensor **out,
                                      bool *copied);
 
+/* A view of the block `owner` refers to, starting at `data` with the given
+ * shape and byte strides (e.g. a NumPy view of an exported array): no copy,
+ * a new reference.  HORUS_ERANGE when the view reaches outside the block,
+ * HORUS_EINVAL when a stride is not a multiple of the item size. */
+HORUS_API int horus_tensor_within(const horus_tensor *owner, const void *data,
+                                  const int64_t *shape, const int64_t *byte_strides,
+                                  int ndim, horus_dtype dtype, horus_tensor **out);
+
 /* Copy `src` (strided, byte strides) into the compact buffer `dst`. */
 HORUS_API void horus_copy_strided(void *dst, const void *src,
                                   const int64_t *shape,

@@ -474,8 +474,9 @@ int horus_pool_alloc(horus_pool *p, uint64_t nbytes, uint32_t *slot,
   horus__pool_header *h = p->hdr;
   if (nbytes > h->data_size)
     return horus__err(HORUS_ENOMEM, "pool %u exhausted: requested %" PRIu64
-                      " bytes, pool holds %" PRIu64 " bytes in all",
-                      p->id, nbytes, h->data_size);
+                      " bytes, %" PRIu64 " bytes free (the pool holds %" PRIu64
+                      " bytes in all)", p->id, nbytes,
+                      h->data_size - h->tlsf.used_bytes, h->data_size);
   int r = pool_lock(p);
   if (r) return r;
   uint32_t hi;

@@ -316,6 +316,54 @@ void horus_copy_strided(void *dst, const void *src, const int64_t *shape,
   }
 }
 
+/* Descriptor for a view at `data` inside block (pool, slot, gen), checked to
+ * lie within the block. */
+static int view_in_block(horus_pool *pool, uint32_t slot, uint32_t gen,
+                         const void *data, const int64_t *shape,
+                         const int64_t *bstr, int ndim, horus_dtype dtype,
+                         horus_tensor_desc *d) {
+  size_t item = dtypes[dtype].size;
+  const uint8_t *q = data;
+  if (q < pool->data || q > pool->data + pool->hdr->data_size)
+    return horus__err(HORUS_ERANGE, "address is outside pool %u", pool->id);
+  uint64_t off = (uint64_t)(q - pool->data);
+  int64_t lo, hi;
+  extent(shape, bstr, ndim, item, &lo, &hi);
+  horus__slot *sl = &pool->slots[slot];
+  for (int i = 0; i < ndim; i++)
+    if (bstr[i] % (int64_t)item)
+      return horus__err(HORUS_EINVAL, "stride %" PRId64 " is not a multiple of the "
+                        "item size %zu", bstr[i], item);
+  if (hi > lo && ((int64_t)off + lo < (int64_t)sl->offset ||
+                  off + (uint64_t)hi > sl->offset + sl->size))
+    return horus__err(HORUS_ERANGE, "view reaches outside its block");
+  memset(d, 0, sizeof *d);
+  d->pool_id = pool->id;
+  d->slot = slot;
+  d->generation = gen;
+  d->dtype = (uint8_t)dtype;
+  d->ndim = (uint8_t)ndim;
+  d->offset = off;
+  for (int i = 0; i < ndim; i++) {
+    d->shape[i] = shape[i];
+    d->strides[i] = bstr[i] / (int64_t)item;
+  }
+  return 0;
+}
+
+int horus_tensor_within(const horus_tensor *owner, const void *data,
+                        const int64_t *shape, const int64_t *byte_strides,
+                        int ndim, horus_dtype dtype, horus_tensor **out) {
+  int64_t numel;
+  uint64_t nbytes;
+  int r = check_shape(shape, ndim, dtype, &numel, &nbytes);
+  if (r) return r;
+  horus_tensor_desc d;
+  r = view_in_block(owner->pool, owner->desc.slot, owner->desc.generation, data,
+                    shape, byte_strides, ndim, dtype, &d);
+  return r ? r : derive(owner, &d, out);
+}
+
 int horus_tensor_from_host(horus_pool *pool, const void *data,
                            const int64_t *shape, const int64_t *byte_strides,
                            int ndim, horus_dtype dtype, horus_tensor **out,
@@ -338,34 +386,17 @@ int horus_tensor_from_host(horus_pool *pool, const void *data,
   uint32_t slot, gen;
   uint64_t off;
   if (numel > 0 && data && horus_pool_find(data, &owner, &slot, &gen, &off) == 0) {
-    int64_t lo, hi;
-    extent(shape, bstr, ndim, item, &lo, &hi);
-    horus__slot *sl = &owner->slots[slot];
-    bool aligned = true;
-    for (int i = 0; i < ndim; i++) aligned &= bstr[i] % (int64_t)item == 0;
-    if (aligned && (int64_t)off + lo >= (int64_t)sl->offset &&
-        off + (uint64_t)hi <= sl->offset + sl->size) {
-      horus_tensor_desc d;
-      memset(&d, 0, sizeof d);
-      d.pool_id = owner->id;
-      d.slot = slot;
-      d.generation = gen;
-      d.dtype = (uint8_t)dtype;
-      d.ndim = (uint8_t)ndim;
-      d.offset = off;
-      for (int i = 0; i < ndim; i++) {
-        d.shape[i] = shape[i];
-        d.strides[i] = bstr[i] / (int64_t)item;
-      }
-      r = horus_pool_retain(owner, slot, gen);
-      if (r == 0 && (r = make_handle(owner, &d, out))) horus_pool_release(owner, slot, gen);
-      horus_pool_close(owner);
-      if (r == 0) *copied = false;
-      if (r != HORUS_ESTALE) return r;
-      /* freed while we looked: it is not ours any more, so copy */
-    } else {
-      horus_pool_close(owner);
+    horus_tensor_desc d;
+    r = view_in_block(owner, slot, gen, data, shape, bstr, ndim, dtype, &d);
+    if (r == 0 && (r = horus_pool_retain(owner, slot, gen)) == 0 &&
+        (r = make_handle(owner, &d, out)))
+      horus_pool_release(owner, slot, gen);
+    horus_pool_close(owner);
+    if (r == 0) {
+      *copied = false;
+      return 0;
     }
+    /* Not a view of one block (or freed while we looked): copy it. */
   }
 
   if ((r = horus_tensor_alloc(pool, shape, ndim, dtype, out))) return r;

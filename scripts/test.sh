@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Install what the tests need and run all of them: the C tests (plain and
+# under AddressSanitizer + UBSan, warnings as errors), then the Python suite
+# against the installed package.  This is the README's test command.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+VENV=${HORUS_VENV:-.venv}
+JOBS=$(nproc 2>/dev/null || echo 2)
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "Python environment ($VENV)"
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --upgrade pip
+"$VENV/bin/python" -m pip install -q -r requirements-test.txt
+
+step "C library and tests (-Wall -Wextra -Werror)"
+cmake -S . -B build/ci -G Ninja -DHORUS_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build/ci -j "$JOBS"
+ctest --test-dir build/ci --output-on-failure -j "$JOBS"
+
+step "C tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+cmake -S . -B build/asan -G Ninja -DHORUS_WERROR=ON -DHORUS_SANITIZE=ON \
+  -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build build/asan -j "$JOBS"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build/asan --output-on-failure -j "$JOBS"
+
+step "Python package (pip install .)"
+"$VENV/bin/python" -m pip install -q --no-build-isolation \
+  -Ccmake.define.HORUS_WERROR=ON .
+
+step "Python tests"
+# Torch and JAX tests must run here, not skip: conftest.py turns a missing
+# framework into a failure when HORUS_REQUIRE_FRAMEWORKS is set.
+cd tests/python
+HORUS_REQUIRE_FRAMEWORKS=1 "../../$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"

@@ -1,0 +1,48 @@
+/* errors.c - HORUS_E* codes to Python exceptions, as DESIGN.md assigns them:
+ * ValueError for bad values, TypeError for wrong types, IndexError for
+ * coordinates, MemoryError for an exhausted pool, BufferError for export
+ * refusals, OSError for shared-memory failures, TimeoutError for waits. */
+#include "horus_py.h"
+
+static PyObject *exception_for(int err) {
+  switch (err) {
+    case HORUS_ENOMEM:
+    case HORUS_ENOSLOT:
+      return PyExc_MemoryError;
+    case HORUS_ERANGE:
+      return PyExc_IndexError;
+    case HORUS_ETYPE:
+    case HORUS_ENOTSUP:
+      return PyExc_TypeError;
+    case HORUS_EBUFFER:
+      return PyExc_BufferError;
+    case HORUS_ETIMEDOUT:
+      return PyExc_TimeoutError;
+    case HORUS_EPERM:
+      return PyExc_PermissionError;
+    case HORUS_ENOENT:
+      return PyExc_FileNotFoundError;
+    case HORUS_ECORRUPT:
+    case HORUS_EVERSION:
+    case HORUS_EIO:
+    case HORUS_EBUSY:
+      return PyExc_OSError;
+    case HORUS_EINVAL:
+    case HORUS_ESTALE:
+    case HORUS_EGEOMETRY:
+    case HORUS_EOVERFLOW:
+    default:
+      return PyExc_ValueError;
+  }
+}
+
+PyObject *hpy_raise(int err) {
+  const char *detail = horus_errmsg();
+  PyErr_SetString(exception_for(err), detail && *detail ? detail : horus_strerror(err));
+  return NULL;
+}
+
+int hpy_raise_int(int err) {
+  hpy_raise(err);
+  return -1;
+}

@@ -1,0 +1,119 @@
+/* horus_py.h - what the extension's source files share.
+ *
+ * One source file per Python type; each exports hpy_<type>_init(), called
+ * from module.c's exec slot, which creates its heap type and stores it in
+ * the module state.  Shared machinery (NumPy views, DLPack capsules, the
+ * buffer protocol, importing arrays) lives in export.c so that TensorHandle,
+ * Image, PointCloud and DepthImage all convert the same way. */
+#ifndef HORUS_PY_H
+#define HORUS_PY_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdbool.h>
+
+#define PY_ARRAY_UNIQUE_SYMBOL horus_ARRAY_API
+#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
+#ifndef HORUS_PY_MODULE_C
+#define NO_IMPORT_ARRAY
+#endif
+#include <numpy/arrayobject.h>
+
+#include "horus/horus.h"
+
+typedef struct horus_state {
+  PyTypeObject *BlockRef_Type;
+  PyTypeObject *TensorPool_Type;
+  PyTypeObject *TensorHandle_Type;
+  PyTypeObject *Image_Type;
+  PyTypeObject *PointCloud_Type;
+  PyTypeObject *DepthImage_Type;
+  PyTypeObject *Topic_Type;
+  PyTypeObject *Node_Type;
+  PyTypeObject *Scheduler_Type;
+  horus_pool *global_pool;      /* opened on first use */
+  PyObject *torch_from_numpy;   /* torch.from_numpy, imported on first use */
+  PyObject *torch_from_dlpack;  /* torch.from_dlpack */
+  PyObject *jax_from_dlpack;    /* jax.dlpack.from_dlpack */
+} horus_state;
+
+extern PyModuleDef horus_module;
+
+/* Module state from any object of one of our types (or the module). */
+horus_state *hpy_state_of_type(PyTypeObject *type);
+horus_state *hpy_state(PyObject *module);
+
+/* Create a heap type from `spec`, add it to the module under its short
+ * name and store it in *slot.  Returns 0 or -1 with an exception set. */
+int hpy_add_type(PyObject *module, PyType_Spec *spec, PyTypeObject **slot);
+
+/* ---- errors (errors.c) ------------------------------------------------ */
+
+/* Raise the Python exception DESIGN.md assigns to a HORUS_E* code, with
+ * horus_errmsg() as the message (or the code's description).  Returns NULL
+ * so callers can `return hpy_raise(r);`. */
+PyObject *hpy_raise(int err);
+/* Same, returning -1 for int-returning slots. */
+int hpy_raise_int(int err);
+
+/* ---- pools (pool.c) ---------------------------------------------------- */
+
+/* The namespace's global pool, opened on first use (borrowed: the module
+ * state keeps it open).  NULL with an exception set on failure. */
+horus_pool *hpy_global_pool(horus_state *st);
+
+/* ---- tensors (tensor.c) ------------------------------------------------ */
+
+/* Wrap `t` (ownership passes to the new object) in a TensorHandle.  On
+ * failure frees `t` and returns NULL with an exception set. */
+PyObject *hpy_tensor_wrap(horus_state *st, horus_tensor *t);
+
+/* ---- conversions (export.c) -------------------------------------------- */
+
+/* dtype name -> horus_dtype, accepting str, numpy dtypes, numpy scalar
+ * types and torch dtypes ("float32", np.float32, torch.float32).
+ * -1 with ValueError/TypeError set otherwise. */
+int hpy_parse_dtype(PyObject *obj);
+
+/* Parse a shape: an int or a sequence of ints, each >= 0.  Returns ndim or
+ * -1 with an exception set (ValueError naming the bad entry). */
+int hpy_parse_shape(PyObject *obj, int64_t *shape, const char *what);
+
+/* Zero-copy NumPy view of `t` that holds its own block reference. */
+PyObject *hpy_to_numpy(horus_state *st, const horus_tensor *t);
+
+/* Zero-copy torch.Tensor of `t` (via NumPy when the dtype allows, which is
+ * the cheaper path in torch; via DLPack otherwise). */
+PyObject *hpy_to_torch(horus_state *st, const horus_tensor *t);
+
+/* Zero-copy jax.Array of `exporter` (an object with __dlpack__). */
+PyObject *hpy_to_jax(horus_state *st, PyObject *exporter);
+
+/* __dlpack__(*, stream=None, max_version=None, dl_device=None, copy=None)
+ * for `t`: a capsule holding its own block reference. */
+PyObject *hpy_dlpack(horus_state *st, const horus_tensor *t, PyObject *const *args,
+                     Py_ssize_t nargs, PyObject *kwnames);
+PyObject *hpy_dlpack_device(void);
+
+/* Buffer protocol for `t` exported by `exporter`: each view holds its own
+ * block reference, released by hpy_releasebuffer. */
+int hpy_getbuffer(const horus_tensor *t, PyObject *exporter, Py_buffer *view, int flags);
+void hpy_releasebuffer(PyObject *exporter, Py_buffer *view);
+
+/* __array_interface__ dict for `t` (data given as a buffer object that
+ * holds its own block reference, so the array outlives release()). */
+PyObject *hpy_array_interface(horus_state *st, const horus_tensor *t);
+
+/* __array__(dtype=None, copy=None) for `t`. */
+PyObject *hpy_array(horus_state *st, const horus_tensor *t, PyObject *const *args,
+                    Py_ssize_t nargs, PyObject *kwnames);
+
+/* Import anything array-like into a pool tensor: a TensorHandle, an object
+ * with the buffer protocol (NumPy arrays, bytes, memoryview), or an object
+ * with __dlpack__ (PyTorch, JAX, CuPy...).  No copy when the memory is
+ * already in one of our pools; one copy into `pool` otherwise (GIL released
+ * for large copies).  `copied` (optional) tells which happened. */
+int hpy_import(horus_state *st, PyObject *obj, horus_pool *pool, horus_tensor **out,
+               bool *copied);
+
+#endif /* HORUS_PY_H */

@@ -1,0 +1,137 @@
+/* module.c - the horus._horus extension module: multi-phase init (PEP 489),
+ * module state, and the list of types each source file contributes. */
+#define HORUS_PY_MODULE_C
+#include "horus_py.h"
+
+/* Each type's file provides one of these; the exec slot runs them in order
+ * (BlockRef first: the others' exports depend on it).  The types that build
+ * on the foundation are declared weak so the module links while they are
+ * being written; a missing one is simply not added. */
+int hpy_blockref_init(PyObject *m, horus_state *st);
+int hpy_pool_init(PyObject *m, horus_state *st);
+int hpy_tensor_init(PyObject *m, horus_state *st);
+int hpy_image_init(PyObject *m, horus_state *st) __attribute__((weak));
+int hpy_pointcloud_init(PyObject *m, horus_state *st) __attribute__((weak));
+int hpy_depth_init(PyObject *m, horus_state *st) __attribute__((weak));
+int hpy_topic_init(PyObject *m, horus_state *st) __attribute__((weak));
+int hpy_sched_init(PyObject *m, horus_state *st) __attribute__((weak));
+
+static int (*const type_inits[])(PyObject *, horus_state *) = {
+    hpy_blockref_init, hpy_pool_init, hpy_tensor_init, hpy_image_init,
+    hpy_pointcloud_init, hpy_depth_init, hpy_topic_init, hpy_sched_init,
+};
+
+horus_state *hpy_state(PyObject *module) { return PyModule_GetState(module); }
+
+horus_state *hpy_state_of_type(PyTypeObject *type) {
+  PyObject *m = PyType_GetModuleByDef(type, &horus_module);
+  return m ? PyModule_GetState(m) : NULL;
+}
+
+int hpy_add_type(PyObject *module, PyType_Spec *spec, PyTypeObject **slot) {
+  PyObject *t = PyType_FromModuleAndSpec(module, spec, NULL);
+  if (!t) return -1;
+  if (PyModule_AddType(module, (PyTypeObject *)t) < 0) {
+    Py_DECREF(t);
+    return -1;
+  }
+  *slot = (PyTypeObject *)t; /* the state keeps this reference */
+  return 0;
+}
+
+static int exec_module(PyObject *m) {
+  if (PyArray_ImportNumPyAPI() < 0) return -1;
+  horus_state *st = hpy_state(m);
+  for (size_t i = 0; i < sizeof type_inits / sizeof *type_inits; i++)
+    if (type_inits[i] && type_inits[i](m, st) < 0) return -1;
+  if (PyModule_AddStringConstant(m, "__version__", HORUS_VERSION_STRING) < 0) return -1;
+  if (PyModule_AddIntConstant(m, "BLOCK_ALIGN", HORUS_BLOCK_ALIGN) < 0) return -1;
+  return 0;
+}
+
+static int traverse_module(PyObject *m, visitproc visit, void *arg) {
+  horus_state *st = hpy_state(m);
+  Py_VISIT(st->BlockRef_Type);
+  Py_VISIT(st->TensorPool_Type);
+  Py_VISIT(st->TensorHandle_Type);
+  Py_VISIT(st->Image_Type);
+  Py_VISIT(st->PointCloud_Type);
+  Py_VISIT(st->DepthImage_Type);
+  Py_VISIT(st->Topic_Type);
+  Py_VISIT(st->Node_Type);
+  Py_VISIT(st->Scheduler_Type);
+  Py_VISIT(st->torch_from_numpy);
+  Py_VISIT(st->torch_from_dlpack);
+  Py_VISIT(st->jax_from_dlpack);
+  return 0;
+}
+
+static int clear_module(PyObject *m) {
+  horus_state *st = hpy_state(m);
+  Py_CLEAR(st->BlockRef_Type);
+  Py_CLEAR(st->TensorPool_Type);
+  Py_CLEAR(st->TensorHandle_Type);
+  Py_CLEAR(st->Image_Type);
+  Py_CLEAR(st->PointCloud_Type);
+  Py_CLEAR(st->DepthImage_Type);
+  Py_CLEAR(st->Topic_Type);
+  Py_CLEAR(st->Node_Type);
+  Py_CLEAR(st->Scheduler_Type);
+  Py_CLEAR(st->torch_from_numpy);
+  Py_CLEAR(st->torch_from_dlpack);
+  Py_CLEAR(st->jax_from_dlpack);
+  return 0;
+}
+
+static void free_module(void *m) {
+  clear_module(m);
+  /* The global pool stays mapped: NumPy views of it may outlive the module
+   * during interpreter shutdown.  Process exit detaches it. */
+}
+
+static PyObject *py_global_pool_stats(PyObject *m, PyObject *Py_UNUSED(ignored));
+static PyObject *py_reclaim(PyObject *m, PyObject *Py_UNUSED(ignored));
+
+static PyMethodDef module_methods[] = {
+    {"global_pool_stats", py_global_pool_stats, METH_NOARGS,
+     "global_pool_stats() -> dict\n--\n\nAccounting of this namespace's global "
+     "pool (created on first use): the keys of TensorPool.stats()."},
+    {"reclaim", py_reclaim, METH_NOARGS,
+     "reclaim() -> int\n--\n\nRelease the references of dead processes in the "
+     "global pool now; returns the number of blocks freed."},
+    {NULL, NULL, 0, NULL},
+};
+
+PyObject *hpy_pool_stats_dict(horus_pool *pool);
+
+static PyObject *py_global_pool_stats(PyObject *m, PyObject *Py_UNUSED(ignored)) {
+  horus_pool *p = hpy_global_pool(hpy_state(m));
+  return p ? hpy_pool_stats_dict(p) : NULL;
+}
+
+static PyObject *py_reclaim(PyObject *m, PyObject *Py_UNUSED(ignored)) {
+  horus_pool *p = hpy_global_pool(hpy_state(m));
+  if (!p) return NULL;
+  int r = horus_pool_reclaim(p);
+  return r < 0 ? hpy_raise(r) : PyLong_FromLong(r);
+}
+
+static PyModuleDef_Slot module_slots[] = {
+    {Py_mod_exec, exec_module},
+    {0, NULL},
+};
+
+PyModuleDef horus_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "horus._horus",
+    .m_doc = "Shared-memory images, point clouds, depth images and tensors "
+             "(the C core of the horus package).",
+    .m_size = sizeof(horus_state),
+    .m_methods = module_methods,
+    .m_slots = module_slots,
+    .m_traverse = traverse_module,
+    .m_clear = clear_module,
+    .m_free = free_module,
+};
+
+PyMODINIT_FUNC PyInit__horus(void) { return PyModuleDef_Init(&horus_module); }

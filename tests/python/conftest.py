@@ -1,0 +1,91 @@
+"""Test-session setup: a private namespace, cleanup of /dev/shm, and the
+guarantees CI relies on (frameworks present, at least one test collected)."""
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+# A namespace of our own, set before horus opens anything, so tests never
+# touch a user's real pools and cleanup is a single directory.
+NAMESPACE = f"pytest-{os.getpid()}"
+os.environ["HORUS_NAMESPACE"] = NAMESPACE
+os.environ.setdefault("HORUS_POOL_MB", "512")
+SHM_BASE = os.environ.get("HORUS_SHM_DIR") or "/dev/shm"
+USER_DIR = os.path.join(SHM_BASE, f"horus-{os.geteuid()}")
+NS_DIR = os.path.join(USER_DIR, NAMESPACE)
+
+
+def pytest_configure(config):
+    if os.environ.get("HORUS_REQUIRE_FRAMEWORKS"):
+        missing = []
+        for name in ("torch", "jax"):
+            try:
+                __import__(name)
+            except ImportError:
+                missing.append(name)
+        if missing:
+            raise pytest.UsageError(
+                f"HORUS_REQUIRE_FRAMEWORKS is set but {', '.join(missing)} "
+                "cannot be imported: the framework tests would be skipped")
+
+
+def pytest_collection_finish(session):
+    if not session.items:
+        raise pytest.UsageError("no tests were collected")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(NS_DIR, ignore_errors=True)
+    try:
+        os.rmdir(USER_DIR)  # only succeeds when no other namespace is left
+    except OSError:
+        pass
+
+
+@pytest.fixture
+def run_child():
+    """Run a Python snippet in a fresh interpreter of the same namespace and
+    return the CompletedProcess (stdout/stderr as text)."""
+
+    def run(code, timeout=60, env=None, check=True):
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        proc = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(code)],
+            capture_output=True, text=True, timeout=timeout, env=full_env)
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"child exited {proc.returncode}\nstdout:\n{proc.stdout}\n"
+                f"stderr:\n{proc.stderr}")
+        return proc
+
+    return run
+
+
+@pytest.fixture
+def spawn_child():
+    """Start a Python snippet in the background; yields a function returning
+    the Popen (text mode, stdout piped).  Every child is killed at teardown."""
+    procs = []
+
+    def spawn(code, env=None):
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        p = subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(code)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env)
+        procs.append(p)
+        return p
+
+    yield spawn
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+        p.wait(timeout=30)
+        for stream in (p.stdout, p.stderr):
+            if stream:
+                stream.close()
