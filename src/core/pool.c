@@ -334,7 +334,7 @@ static int self_holder_locked(horus_pool *p, uint32_t *out) {
   }
   if (process_exiting)
     return horus__err(HORUS_EINVAL, "process is exiting: pools are detached");
-  uint32_t hi;
+  uint32_t hi = NIL;
   int r = holder_claim_locked(p, &hi);
   if (r) return r;
   horus__proc self;
@@ -373,7 +373,7 @@ int horus__pool_holder_add(horus_pool *p, const char *name, uint64_t nonce,
       return 0;
     }
   }
-  uint32_t hi;
+  uint32_t hi = NIL;
   if ((r = holder_claim_locked(p, &hi)) == 0) {
     horus__holder *h = &p->holders[hi];
     memset(h, 0, sizeof *h);
@@ -433,7 +433,7 @@ static int release_locked(horus_pool *p, uint32_t hi, uint32_t s, uint32_t gen) 
 int horus_pool_retain(horus_pool *p, uint32_t s, uint32_t gen) {
   int r = pool_lock(p);
   if (r) return r;
-  uint32_t hi;
+  uint32_t hi = NIL;
   if ((r = self_holder_locked(p, &hi)) == 0) r = retain_locked(p, hi, s, gen);
   pool_unlock(p);
   return r;
@@ -443,7 +443,7 @@ int horus_pool_release(horus_pool *p, uint32_t s, uint32_t gen) {
   if (process_exiting) return 0; /* references already handed back at exit */
   int r = pool_lock(p);
   if (r) return r;
-  uint32_t hi;
+  uint32_t hi = NIL;
   if (release_holder_locked(p, &hi)) r = release_locked(p, hi, s, gen);
   pool_unlock(p);
   return r;
@@ -479,7 +479,7 @@ int horus_pool_alloc(horus_pool *p, uint64_t nbytes, uint32_t *slot,
                       h->data_size - h->tlsf.used_bytes, h->data_size);
   int r = pool_lock(p);
   if (r) return r;
-  uint32_t hi;
+  uint32_t hi = NIL;
   if ((r = self_holder_locked(p, &hi))) goto out;
   if (h->slot_free_head == NIL) sweep_locked(p);
   if (h->slot_free_head == NIL) {
@@ -711,7 +711,7 @@ int horus_pool_open(uint32_t id, uint64_t size_bytes, uint32_t max_slots,
   r = map_pool(id, dir, size_bytes, max_slots, flags, p);
   if (r == 0) r = geometry_check(p, size_bytes, max_slots);
   if (r == 0 && (r = pool_lock(p)) == 0) {
-    uint32_t hi;
+    uint32_t hi = NIL;
     sweep_locked(p); /* reclaim what crashed processes left behind */
     r = self_holder_locked(p, &hi);
     pool_unlock(p);
