@@ -59,7 +59,7 @@ static void bind_pointers(horus_pool *p) {
 }
 
 static inline _Atomic uint32_t *ledger_at(horus_pool *p, uint32_t h, uint32_t s) {
-  return &p->ledger[(uint64_t)h * p->hdr->max_slots + s];
+  return &p->ledger[(uint64_t)h * p->max_slots + s];
 }
 
 typedef struct create_args {
@@ -147,14 +147,14 @@ static bool holder_alive(horus_pool *p, const horus__holder *h);
  * the slot free list from the slot table. */
 static void repair(horus_pool *p) {
   horus__pool_header *h = p->hdr;
-  uint32_t ms = h->max_slots;
+  uint32_t ms = p->max_slots;
   h->repairs++;
   for (uint32_t hi = 0; hi < HORUS_POOL_MAX_HOLDERS; hi++) p->holders[hi].refs = 0;
   h->total_refs = 0;
   for (uint32_t s = 0; s < ms; s++) {
     horus__slot *sl = &p->slots[s];
     bool used = atomic_load(&sl->state) == HORUS__SLOT_USED &&
-                sl->offset < h->data_size && sl->size <= h->data_size - sl->offset &&
+                sl->offset < p->data_size && sl->size <= p->data_size - sl->offset &&
                 sl->size > 0;
     uint32_t sum = 0;
     for (uint32_t hi = 0; hi < HORUS_POOL_MAX_HOLDERS; hi++) {
@@ -197,7 +197,7 @@ static void repair(horus_pool *p) {
       kept++;
     }
     n = kept;
-    horus__tlsf_rebuild(&h->tlsf, p->recs, h->nrec, h->data_size, offs, sizes, n, recs);
+    horus__tlsf_rebuild(&h->tlsf, p->recs, p->nrec, p->data_size, offs, sizes, n, recs);
     for (uint32_t i = 0; i < n; i++) p->slots[order[i]].rec = recs[i];
   }
   free(order);
@@ -238,7 +238,15 @@ static int pool_lock(horus_pool *p) {
   return horus__err(HORUS_EIO, "%s: lock: %s", p->path, strerror(r));
 }
 
-static void pool_unlock(horus_pool *p) { pthread_mutex_unlock(&p->hdr->lock); }
+/* Leave every critical section consistent: if the allocator found its shared
+ * state impossible (another process wrote garbage into it), rebuild it from
+ * the slot table before anyone else looks. */
+static void pool_unlock(horus_pool *p) {
+  horus__pool_header *h = p->hdr;
+  if (h->tlsf.corrupt || h->tlsf.nrec != p->nrec || h->tlsf.region_size != p->data_size)
+    repair(p);
+  pthread_mutex_unlock(&h->lock);
+}
 
 /* ---- holders ----------------------------------------------------------- */
 
@@ -267,7 +275,7 @@ static void free_slot_locked(horus_pool *p, uint32_t s, bool allocator_ok) {
   atomic_store(&sl->generation, g ? g : 1);
   atomic_store(&sl->refcount, 0);
   if (allocator_ok) {
-    if (sl->rec < p->hdr->nrec) horus__tlsf_free(&p->hdr->tlsf, p->recs, sl->rec);
+    if (sl->rec < p->nrec) horus__tlsf_free(&p->hdr->tlsf, p->recs, sl->rec);
     sl->rec = NIL;
     sl->next_free = p->hdr->slot_free_head;
     p->hdr->slot_free_head = s;
@@ -281,7 +289,7 @@ static void free_slot_locked(horus_pool *p, uint32_t s, bool allocator_ok) {
 static void reclaim_holder_locked(horus_pool *p, uint32_t hi, bool allocator_ok) {
   horus__holder *h = &p->holders[hi];
   if (h->refs) {
-    for (uint32_t s = 0; s < p->hdr->max_slots; s++) {
+    for (uint32_t s = 0; s < p->max_slots; s++) {
       _Atomic uint32_t *l = ledger_at(p, hi, s);
       uint32_t n = atomic_load(l);
       if (!n) continue;
@@ -389,9 +397,9 @@ int horus__pool_holder_add(horus_pool *p, const char *name, uint64_t nonce,
 /* ---- references ---------------------------------------------------------- */
 
 static int check_slot(horus_pool *p, uint32_t s, uint32_t gen) {
-  if (s >= p->hdr->max_slots)
+  if (s >= p->max_slots)
     return horus__err(HORUS_ERANGE, "%s: slot %u outside the table of %u",
-                      p->path, s, p->hdr->max_slots);
+                      p->path, s, p->max_slots);
   horus__slot *sl = &p->slots[s];
   if (atomic_load_explicit(&sl->state, memory_order_relaxed) != HORUS__SLOT_USED ||
       atomic_load_explicit(&sl->generation, memory_order_relaxed) != gen)
@@ -472,33 +480,47 @@ int horus__pool_release_as(horus_pool *p, uint32_t hi, uint32_t s, uint32_t gen)
 int horus_pool_alloc(horus_pool *p, uint64_t nbytes, uint32_t *slot,
                      uint32_t *generation, uint64_t *offset) {
   horus__pool_header *h = p->hdr;
-  if (nbytes > h->data_size)
+  if (nbytes > p->data_size)
     return horus__err(HORUS_ENOMEM, "pool %u exhausted: requested %" PRIu64
                       " bytes, %" PRIu64 " bytes free (the pool holds %" PRIu64
                       " bytes in all)", p->id, nbytes,
-                      h->data_size - h->tlsf.used_bytes, h->data_size);
+                      p->data_size - h->tlsf.used_bytes, p->data_size);
   int r = pool_lock(p);
   if (r) return r;
-  uint32_t hi = NIL;
+  uint32_t hi = NIL, rec = NIL, s = NIL;
   if ((r = self_holder_locked(p, &hi))) goto out;
-  if (h->slot_free_head == NIL) sweep_locked(p);
-  if (h->slot_free_head == NIL) {
-    r = horus__err(HORUS_ENOSLOT, "pool %u exhausted: all %u slots hold live "
-                   "blocks (requested %" PRIu64 " bytes, %" PRIu64 " bytes free)",
-                   p->id, h->max_slots, nbytes, h->data_size - h->tlsf.used_bytes);
-    goto out;
+  /* Two passes at most: the second after rebuilding state that another
+   * process damaged (see pool_unlock). */
+  for (int attempt = 0;; attempt++) {
+    if (h->slot_free_head == NIL) sweep_locked(p);
+    if (h->slot_free_head == NIL) {
+      r = horus__err(HORUS_ENOSLOT, "pool %u exhausted: all %u slots hold live "
+                     "blocks (requested %" PRIu64 " bytes, %" PRIu64 " bytes free)",
+                     p->id, p->max_slots, nbytes, p->data_size - h->tlsf.used_bytes);
+      goto out;
+    }
+    rec = horus__tlsf_alloc(&h->tlsf, p->recs, nbytes);
+    if (rec == NIL && !h->tlsf.corrupt && sweep_locked(p) > 0)
+      rec = horus__tlsf_alloc(&h->tlsf, p->recs, nbytes);
+    s = h->slot_free_head;
+    bool damaged = h->tlsf.corrupt || s >= p->max_slots ||
+                   atomic_load(&p->slots[s].state) != HORUS__SLOT_FREE;
+    if (!damaged) break;
+    if (rec != NIL) horus__tlsf_free(&h->tlsf, p->recs, rec);
+    repair(p);
+    if (attempt == 1) {
+      r = horus__err(HORUS_EIO, "%s: pool state is damaged beyond repair", p->path);
+      goto out;
+    }
   }
-  uint32_t rec = horus__tlsf_alloc(&h->tlsf, p->recs, nbytes);
-  if (rec == NIL && sweep_locked(p) > 0) rec = horus__tlsf_alloc(&h->tlsf, p->recs, nbytes);
   if (rec == NIL) {
     r = horus__err(HORUS_ENOMEM, "pool %u exhausted: requested %" PRIu64
                    " bytes, %" PRIu64 " bytes free (largest free block %" PRIu64
-                   " bytes)", p->id, nbytes, h->data_size - h->tlsf.used_bytes,
+                   " bytes)", p->id, nbytes, p->data_size - h->tlsf.used_bytes,
                    horus__tlsf_largest_free(&h->tlsf, p->recs));
     goto out;
   }
   horus__fault("alloc_locked");
-  uint32_t s = h->slot_free_head;
   horus__slot *sl = &p->slots[s];
   h->slot_free_head = sl->next_free;
   sl->rec = rec;
@@ -525,11 +547,11 @@ uint32_t horus_pool_id(const horus_pool *p) { return p->id; }
 const char *horus_pool_path(const horus_pool *p) { return p->path; }
 
 void *horus_pool_data(const horus_pool *p, uint64_t offset) {
-  return offset < p->hdr->data_size ? p->data + offset : NULL;
+  return offset < p->data_size ? p->data + offset : NULL;
 }
 
 uint32_t horus_pool_refcount(horus_pool *p, uint32_t s, uint32_t gen) {
-  if (s >= p->hdr->max_slots) return 0;
+  if (s >= p->max_slots) return 0;
   horus__slot *sl = &p->slots[s];
   uint32_t rc = atomic_load_explicit(&sl->refcount, memory_order_acquire);
   if (atomic_load_explicit(&sl->generation, memory_order_acquire) != gen ||
@@ -539,7 +561,7 @@ uint32_t horus_pool_refcount(horus_pool *p, uint32_t s, uint32_t gen) {
 }
 
 uint64_t horus_pool_block_size(horus_pool *p, uint32_t s, uint32_t gen) {
-  if (s >= p->hdr->max_slots) return 0;
+  if (s >= p->max_slots) return 0;
   horus__slot *sl = &p->slots[s];
   uint64_t size = sl->size;
   if (atomic_load(&sl->generation) != gen || atomic_load(&sl->state) != HORUS__SLOT_USED)
@@ -553,10 +575,10 @@ int horus_pool_stats_get(horus_pool *p, horus_pool_stats *out) {
   horus__pool_header *h = p->hdr;
   memset(out, 0, sizeof *out);
   out->pool_id = h->pool_id;
-  out->max_slots = h->max_slots;
-  out->size_bytes = h->data_size;
+  out->max_slots = p->max_slots;
+  out->size_bytes = p->data_size;
   out->used_bytes = h->tlsf.used_bytes;
-  out->free_bytes = h->data_size - h->tlsf.used_bytes;
+  out->free_bytes = p->data_size - h->tlsf.used_bytes;
   out->largest_free_block = horus__tlsf_largest_free(&h->tlsf, p->recs);
   out->allocated_slots = h->allocated_slots;
   out->total_refs = h->total_refs;
@@ -588,12 +610,12 @@ int horus_pool_find(const void *ptr, horus_pool **pool_out, uint32_t *slot,
   pthread_mutex_lock(&registry_lock);
   horus_pool *p = registry;
   for (; p; p = p->next)
-    if (q >= p->data && q < p->data + p->hdr->data_size) break;
+    if (q >= p->data && q < p->data + p->data_size) break;
   if (p) p->refs++;
   pthread_mutex_unlock(&registry_lock);
   if (!p) return horus__err(HORUS_ENOENT, "address is in no open pool");
   uint64_t off = (uint64_t)(q - p->data);
-  for (uint32_t s = 0; s < p->hdr->max_slots; s++) {
+  for (uint32_t s = 0; s < p->max_slots; s++) {
     horus__slot *sl = &p->slots[s];
     if (atomic_load_explicit(&sl->state, memory_order_acquire) != HORUS__SLOT_USED) continue;
     uint32_t g = atomic_load_explicit(&sl->generation, memory_order_acquire);
@@ -660,6 +682,9 @@ static int map_pool(uint32_t id, const char *dir, uint64_t size_bytes,
     horus__seg_unmap(base, size);
     return r;
   }
+  p->max_slots = p->hdr->max_slots;
+  p->nrec = p->hdr->nrec;
+  p->data_size = p->hdr->data_size;
   bind_pointers(p);
   return 0;
 }

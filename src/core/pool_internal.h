@@ -65,6 +65,11 @@ struct horus_pool {
   uint32_t id;
   uint32_t holder;         /* this process's holder entry, or NIL */
   unsigned epoch;          /* fork epoch when `holder` was registered */
+  /* Geometry validated at open and kept here: the copies in shared memory
+   * could be overwritten later by a misbehaving process, and every bound
+   * this process checks must come from what it validated. */
+  uint32_t max_slots, nrec;
+  uint64_t data_size;
   uint8_t *base;
   uint64_t map_size;
   horus__pool_header *hdr;

@@ -324,7 +324,7 @@ static int view_in_block(horus_pool *pool, uint32_t slot, uint32_t gen,
                          horus_tensor_desc *d) {
   size_t item = dtypes[dtype].size;
   const uint8_t *q = data;
-  if (q < pool->data || q > pool->data + pool->hdr->data_size)
+  if (q < pool->data || q > pool->data + pool->data_size)
     return horus__err(HORUS_ERANGE, "address is outside pool %u", pool->id);
   uint64_t off = (uint64_t)(q - pool->data);
   int64_t lo, hi;

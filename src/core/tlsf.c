@@ -1,5 +1,10 @@
 /* tlsf.c - see tlsf.h.  Classic TLSF (Masmano et al.) with out-of-band block
- * records: first level by power of two, second level 32 linear steps. */
+ * records: first level by power of two, second level 32 linear steps.
+ *
+ * Every link read back from shared memory goes through link(), which turns
+ * an impossible index into NIL and marks the allocator corrupt, so damaged
+ * state can make an operation wrong (and trigger a rebuild) but never make it
+ * touch memory outside the record array. */
 #include "tlsf.h"
 
 #include <stdbool.h>
@@ -10,8 +15,14 @@
 
 static inline int fls64(uint64_t v) { return 63 - __builtin_clzll(v); }
 
-/* Class of a block of `size` bytes (for insertion). */
-static void mapping(uint64_t size, int *fl, int *sl) {
+static inline uint32_t link(horus__tlsf *t, uint32_t r) {
+  if (r < t->nrec || r == NIL) return r;
+  t->corrupt = 1;
+  return NIL;
+}
+
+/* Class of a block of `size` bytes (for insertion); false if none fits. */
+static bool mapping(horus__tlsf *t, uint64_t size, int *fl, int *sl) {
   if (size < SMALL_LIMIT) {
     *fl = 0;
     *sl = (int)(size / (SMALL_LIMIT / HORUS__TLSF_SL_COUNT));
@@ -20,21 +31,19 @@ static void mapping(uint64_t size, int *fl, int *sl) {
     *sl = (int)((size >> (f - HORUS__TLSF_SL_LOG2)) ^ HORUS__TLSF_SL_COUNT);
     *fl = f - (HORUS__TLSF_FL_SHIFT - 1);
   }
-}
-
-/* Class whose every block is >= size (for searching). */
-static void mapping_search(uint64_t size, int *fl, int *sl) {
-  if (size >= SMALL_LIMIT) size += (1ull << (fls64(size) - HORUS__TLSF_SL_LOG2)) - 1;
-  mapping(size, fl, sl);
+  if (*fl < HORUS__TLSF_FL_COUNT) return true;
+  t->corrupt = 1;
+  return false;
 }
 
 static void list_remove(horus__tlsf *t, horus__tlsf_block *recs, uint32_t r) {
   horus__tlsf_block *b = &recs[r];
   int fl, sl;
-  mapping(b->size, &fl, &sl);
-  if (b->prev_free != NIL) recs[b->prev_free].next_free = b->next_free;
-  else t->heads[fl][sl] = b->next_free;
-  if (b->next_free != NIL) recs[b->next_free].prev_free = b->prev_free;
+  if (!mapping(t, b->size, &fl, &sl)) return;
+  uint32_t prev = link(t, b->prev_free), next = link(t, b->next_free);
+  if (prev != NIL) recs[prev].next_free = next;
+  else t->heads[fl][sl] = next;
+  if (next != NIL) recs[next].prev_free = prev;
   if (t->heads[fl][sl] == NIL) {
     t->sl_bitmap[fl] &= ~(1u << sl);
     if (!t->sl_bitmap[fl]) t->fl_bitmap &= ~(1ull << fl);
@@ -45,10 +54,11 @@ static void list_remove(horus__tlsf *t, horus__tlsf_block *recs, uint32_t r) {
 static void list_insert(horus__tlsf *t, horus__tlsf_block *recs, uint32_t r) {
   horus__tlsf_block *b = &recs[r];
   int fl, sl;
-  mapping(b->size, &fl, &sl);
+  if (!mapping(t, b->size, &fl, &sl)) return;
+  uint32_t head = link(t, t->heads[fl][sl]);
   b->prev_free = NIL;
-  b->next_free = t->heads[fl][sl];
-  if (b->next_free != NIL) recs[b->next_free].prev_free = r;
+  b->next_free = head;
+  if (head != NIL) recs[head].prev_free = r;
   t->heads[fl][sl] = r;
   t->sl_bitmap[fl] |= 1u << sl;
   t->fl_bitmap |= 1ull << fl;
@@ -56,8 +66,8 @@ static void list_insert(horus__tlsf *t, horus__tlsf_block *recs, uint32_t r) {
 }
 
 static uint32_t rec_take(horus__tlsf *t, horus__tlsf_block *recs) {
-  uint32_t r = t->spare_rec;
-  if (r != NIL) t->spare_rec = recs[r].next_free;
+  uint32_t r = link(t, t->spare_rec);
+  if (r != NIL) t->spare_rec = link(t, recs[r].next_free);
   return r;
 }
 
@@ -79,6 +89,7 @@ static void reset(horus__tlsf *t, horus__tlsf_block *recs, uint32_t nrec,
     for (unsigned s = 0; s < HORUS__TLSF_SL_COUNT; s++) t->heads[f][s] = NIL;
   }
   t->spare_rec = NIL;
+  t->corrupt = 0;
   for (uint32_t i = nrec; i-- > 0;) {
     recs[i].prev_phys = recs[i].next_phys = recs[i].prev_free = NIL;
     rec_give(t, recs, i);
@@ -89,6 +100,7 @@ static void reset(horus__tlsf *t, horus__tlsf_block *recs, uint32_t nrec,
 static uint32_t append(horus__tlsf *t, horus__tlsf_block *recs, uint32_t prev,
                        uint64_t offset, uint64_t size, bool is_free) {
   uint32_t r = rec_take(t, recs);
+  if (r == NIL) return NIL;
   horus__tlsf_block *b = &recs[r];
   b->offset = offset;
   b->size = size;
@@ -108,33 +120,56 @@ void horus__tlsf_init(horus__tlsf *t, horus__tlsf_block *recs, uint32_t nrec,
   if (region_size) append(t, recs, NIL, 0, region_size, true);
 }
 
-static uint32_t find_free(horus__tlsf *t, horus__tlsf_block *recs,
-                          uint64_t size) {
+/* A free block of at least `size` bytes that really is free and inside the
+ * region, or NIL. */
+static uint32_t checked_free(horus__tlsf *t, horus__tlsf_block *recs, uint32_t r,
+                             uint64_t size) {
+  r = link(t, r);
+  if (r == NIL) return NIL;
+  horus__tlsf_block *b = &recs[r];
+  if (!b->is_free || b->size < size || b->offset > t->region_size ||
+      b->size > t->region_size - b->offset) {
+    t->corrupt = 1;
+    return NIL;
+  }
+  return r;
+}
+
+static uint32_t find_free(horus__tlsf *t, horus__tlsf_block *recs, uint64_t size) {
   int fl, sl;
-  mapping_search(size, &fl, &sl);
-  if (fl < HORUS__TLSF_FL_COUNT) {
+  uint64_t rounded = size;
+  if (rounded >= SMALL_LIMIT) rounded += (1ull << (fls64(rounded) - HORUS__TLSF_SL_LOG2)) - 1;
+  if (mapping(t, rounded, &fl, &sl)) {
     uint32_t sl_map = t->sl_bitmap[fl] & (~0u << sl);
     if (!sl_map) {
       uint64_t fl_map = fl + 1 < 64 ? t->fl_bitmap & (~0ull << (fl + 1)) : 0;
       if (fl_map) {
         fl = __builtin_ctzll(fl_map);
+        if (fl >= HORUS__TLSF_FL_COUNT) {
+          t->corrupt = 1;
+          return NIL;
+        }
         sl_map = t->sl_bitmap[fl];
       }
     }
-    if (sl_map) return t->heads[fl][__builtin_ctz(sl_map)];
+    if (sl_map) return checked_free(t, recs, t->heads[fl][__builtin_ctz(sl_map)], size);
   }
   /* Good fit rounds the request up to a class boundary; before giving up,
    * look through the request's own class for a block that fits exactly. */
-  mapping(size, &fl, &sl);
-  if (fl >= HORUS__TLSF_FL_COUNT) return NIL;
-  for (uint32_t r = t->heads[fl][sl]; r != NIL; r = recs[r].next_free)
-    if (recs[r].size >= size) return r;
+  if (!mapping(t, size, &fl, &sl)) return NIL;
+  uint32_t steps = 0;
+  for (uint32_t r = link(t, t->heads[fl][sl]); r != NIL; r = link(t, recs[r].next_free)) {
+    if (++steps > t->nrec) {
+      t->corrupt = 1;
+      return NIL;
+    }
+    if (recs[r].size >= size) return checked_free(t, recs, r, size);
+  }
   return NIL;
 }
 
-uint32_t horus__tlsf_alloc(horus__tlsf *t, horus__tlsf_block *recs,
-                           uint64_t size) {
-  if (size > t->region_size) return NIL;
+uint32_t horus__tlsf_alloc(horus__tlsf *t, horus__tlsf_block *recs, uint64_t size) {
+  if (t->corrupt || size > t->region_size) return NIL;
   size = size ? (size + HORUS__TLSF_ALIGN - 1) & ~(uint64_t)(HORUS__TLSF_ALIGN - 1)
               : HORUS__TLSF_ALIGN;
   uint32_t r = find_free(t, recs, size);
@@ -142,26 +177,34 @@ uint32_t horus__tlsf_alloc(horus__tlsf *t, horus__tlsf_block *recs,
   list_remove(t, recs, r);
   horus__tlsf_block *b = &recs[r];
   b->is_free = 0;
+  uint32_t next = link(t, b->next_phys);
   if (b->size > size && t->spare_rec != NIL) {
     uint32_t rest = rec_take(t, recs);
-    horus__tlsf_block *rb = &recs[rest];
-    rb->offset = b->offset + size;
-    rb->size = b->size - size;
-    rb->prev_phys = r;
-    rb->next_phys = b->next_phys;
-    if (b->next_phys != NIL) recs[b->next_phys].prev_phys = rest;
-    b->next_phys = rest;
-    b->size = size;
-    list_insert(t, recs, rest);
+    if (rest != NIL) {
+      horus__tlsf_block *rb = &recs[rest];
+      rb->offset = b->offset + size;
+      rb->size = b->size - size;
+      rb->prev_phys = r;
+      rb->next_phys = next;
+      if (next != NIL) recs[next].prev_phys = rest;
+      b->next_phys = rest;
+      b->size = size;
+      list_insert(t, recs, rest);
+    }
   }
   t->used_bytes += b->size;
-  return r;
+  return t->corrupt ? NIL : r;
 }
 
 void horus__tlsf_free(horus__tlsf *t, horus__tlsf_block *recs, uint32_t r) {
+  if (t->corrupt || link(t, r) == NIL) return;
   horus__tlsf_block *b = &recs[r];
+  if (b->is_free) {
+    t->corrupt = 1;
+    return;
+  }
+  uint32_t prev = link(t, b->prev_phys), next = link(t, b->next_phys);
   t->used_bytes -= b->size;
-  uint32_t prev = b->prev_phys, next = b->next_phys;
   if (prev != NIL && recs[prev].is_free) {
     list_remove(t, recs, prev);
     recs[prev].size += b->size;
@@ -174,20 +217,22 @@ void horus__tlsf_free(horus__tlsf *t, horus__tlsf_block *recs, uint32_t r) {
   if (next != NIL && recs[next].is_free) {
     list_remove(t, recs, next);
     b->size += recs[next].size;
-    b->next_phys = recs[next].next_phys;
-    if (b->next_phys != NIL) recs[b->next_phys].prev_phys = r;
+    uint32_t after = link(t, recs[next].next_phys);
+    b->next_phys = after;
+    if (after != NIL) recs[after].prev_phys = r;
     rec_give(t, recs, next);
   }
   list_insert(t, recs, r);
 }
 
-uint64_t horus__tlsf_largest_free(const horus__tlsf *t,
-                                  const horus__tlsf_block *recs) {
-  if (!t->fl_bitmap) return 0;
+uint64_t horus__tlsf_largest_free(const horus__tlsf *t, const horus__tlsf_block *recs) {
+  if (t->corrupt || !t->fl_bitmap) return 0;
   int fl = fls64(t->fl_bitmap);
+  if (fl >= HORUS__TLSF_FL_COUNT || !t->sl_bitmap[fl]) return 0;
   int sl = 31 - __builtin_clz(t->sl_bitmap[fl]);
   uint64_t best = 0;
-  for (uint32_t r = t->heads[fl][sl]; r != NIL; r = recs[r].next_free)
+  uint32_t steps = 0;
+  for (uint32_t r = t->heads[fl][sl]; r < t->nrec && steps++ < t->nrec; r = recs[r].next_free)
     if (recs[r].size > best) best = recs[r].size;
   return best;
 }

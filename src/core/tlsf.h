@@ -32,10 +32,18 @@ typedef struct horus__tlsf {
   uint64_t used_bytes;
   uint32_t nrec;      /* records available */
   uint32_t spare_rec; /* head of unused records */
+  uint32_t corrupt;   /* set when an index or size read back was impossible */
+  uint32_t reserved;
   uint64_t fl_bitmap;
   uint32_t sl_bitmap[HORUS__TLSF_FL_COUNT];
   uint32_t heads[HORUS__TLSF_FL_COUNT][HORUS__TLSF_SL_COUNT];
 } horus__tlsf;
+
+/* The allocator lives in shared memory that another process may have
+ * scribbled over.  Every index and size it follows is checked; on the first
+ * impossible one it sets t->corrupt and gives up on the operation (alloc
+ * returns NIL, free does nothing).  The pool then rebuilds it from the slot
+ * table with horus__tlsf_rebuild(), which clears the flag. */
 
 /* One free block spanning `region_size` bytes (a multiple of the alignment);
  * `nrec` records must be at least 2 * (max live blocks) + 2. */
