@@ -20,6 +20,7 @@
 #ifndef HORUS_POOL_H
 #define HORUS_POOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -131,6 +132,23 @@ HORUS_API int horus_pool_find(const void *ptr, horus_pool **pool_out,
 /* Size of the block (slot, generation) in bytes (64-byte rounded), 0 if stale. */
 HORUS_API uint64_t horus_pool_block_size(horus_pool *pool, uint32_t slot,
                                          uint32_t generation);
+
+/* Who holds references in a pool (for tools such as `horus pool`). */
+typedef struct horus_pool_holder {
+  int kind;       /* 1: process, 2: another segment (a topic ring) */
+  int32_t pid;    /* for processes */
+  uint64_t refs;  /* references held */
+  bool alive;     /* false: dead, awaiting reclamation */
+  char name[HORUS_NAME_MAX + 1]; /* for segments: e.g. "topic.camera" */
+} horus_pool_holder;
+
+/* Copy up to `max` holder entries into `out`; returns how many there are
+ * (which may exceed max) or a negative error. */
+HORUS_API int horus_pool_holders(horus_pool *pool, horus_pool_holder *out, int max);
+
+/* Directory of this namespace's segments (created if missing), e.g.
+ * /dev/shm/horus-1000/default.  Errors as for horus_pool_open. */
+HORUS_API int horus_segment_dir(char *buf, size_t len);
 
 #ifdef __cplusplus
 }

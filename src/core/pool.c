@@ -596,6 +596,31 @@ int horus_pool_reclaim(horus_pool *p) {
   return r;
 }
 
+int horus_pool_holders(horus_pool *p, horus_pool_holder *out, int max) {
+  int r = pool_lock(p);
+  if (r) return r;
+  int n = 0;
+  for (uint32_t hi = 0; hi < HORUS_POOL_MAX_HOLDERS; hi++) {
+    horus__holder *h = &p->holders[hi];
+    if (h->kind == HORUS__HOLDER_FREE) continue;
+    if (n < max) {
+      horus_pool_holder *o = &out[n];
+      memset(o, 0, sizeof *o);
+      o->kind = (int)h->kind;
+      o->pid = h->pid;
+      o->refs = h->refs;
+      o->alive = holder_alive(p, h);
+      memcpy(o->name, h->name, sizeof o->name);
+      o->name[HORUS_NAME_MAX] = '\0';
+    }
+    n++;
+  }
+  pool_unlock(p);
+  return n;
+}
+
+int horus_segment_dir(char *buf, size_t len) { return horus__ns_dir(buf, len); }
+
 int horus__pool_repairs(horus_pool *p, uint64_t *out) {
   int r = pool_lock(p);
   if (r) return r;

@@ -1,0 +1,112 @@
+/* horus.c - the `horus` command: look at and manage what libhorus keeps in
+ * shared memory, and run the demo.  Subcommands live in cmd_*.c; this file
+ * parses the global options and dispatches. */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* Commands contributed by other files may be absent from a build (weak);
+ * the table skips those. */
+extern const cli_command cli_cmd_topic __attribute__((weak));
+extern const cli_command cli_cmd_clean __attribute__((weak));
+extern const cli_command cli_cmd_bridge __attribute__((weak));
+
+static const cli_command *commands(int i) {
+  const cli_command *all[] = {&cli_cmd_topic, &cli_cmd_pool, &cli_cmd_clean,
+                              &cli_cmd_demo, &cli_cmd_bridge};
+  return i < (int)(sizeof all / sizeof *all) ? all[i] : NULL;
+}
+#define N_COMMANDS 5
+
+int cli_fail(const char *cmd, int err, const char *what) {
+  const char *detail = horus_errmsg();
+  fprintf(stderr, "horus %s: %s: %s\n", cmd, what,
+          detail && *detail ? detail : horus_strerror(err));
+  return CLI_FAIL;
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...) {
+  va_list ap;
+  fprintf(stderr, "horus%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, " (see 'horus %s--help')\n", cmd ? cmd : "");
+  return CLI_USAGE;
+}
+
+void cli_json_string(FILE *out, const char *s) {
+  fputc('"', out);
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') fprintf(out, "\\%c", c);
+    else if (c < 0x20) fprintf(out, "\\u%04x", c);
+    else fputc(c, out);
+  }
+  fputc('"', out);
+}
+
+bool cli_is_help(const char *arg) {
+  return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
+}
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "usage: horus [--namespace NS] [--json] <command> [args...]\n\n"
+          "Shared-memory images, point clouds and tensors: inspect and manage\n"
+          "what flows in a namespace.\n\ncommands:\n");
+  for (int i = 0; i < N_COMMANDS; i++) {
+    const cli_command *c = commands(i);
+    if (c) fprintf(out, "  %-8s %s\n", c->name, c->summary);
+  }
+  fprintf(out,
+          "\noptions:\n"
+          "  --namespace NS  use namespace NS (default: $HORUS_NAMESPACE or 'default')\n"
+          "  --json          machine-readable output\n"
+          "  --version       print the version\n"
+          "  -h, --help      this help; 'horus <command> --help' for a command\n\n"
+          "exit codes: 0 ok, 1 failure, 2 bad usage, 3 not found\n");
+}
+
+int main(int argc, char **argv) {
+  cli_opts opts = {false};
+  int i = 1;
+  for (; i < argc && argv[i][0] == '-'; i++) {
+    const char *a = argv[i];
+    if (cli_is_help(a)) {
+      usage(stdout);
+      return CLI_OK;
+    } else if (strcmp(a, "--version") == 0) {
+      printf("horus %s\n", HORUS_VERSION_STRING);
+      return CLI_OK;
+    } else if (strcmp(a, "--json") == 0) {
+      opts.json = true;
+    } else if (strcmp(a, "--namespace") == 0 || strncmp(a, "--namespace=", 12) == 0) {
+      const char *ns = a[11] == '=' ? a + 12 : (i + 1 < argc ? argv[++i] : NULL);
+      if (!ns || !*ns) return cli_usage(NULL, "--namespace needs a name");
+      setenv("HORUS_NAMESPACE", ns, 1);
+    } else {
+      return cli_usage(NULL, "unknown option '%s'", a);
+    }
+  }
+  if (i >= argc) {
+    usage(stderr);
+    return CLI_USAGE;
+  }
+  for (int k = 0; k < N_COMMANDS; k++) {
+    const cli_command *c = commands(k);
+    if (!c || strcmp(c->name, argv[i]) != 0) continue;
+    for (int j = i + 1; j < argc; j++) {
+      if (strcmp(argv[j], "--") == 0) break;
+      if (cli_is_help(argv[j])) {
+        c->help(stdout);
+        return CLI_OK;
+      }
+      if (strcmp(argv[j], "--json") == 0) opts.json = true;
+    }
+    return c->run(&opts, argc - i, argv + i);
+  }
+  return cli_usage(NULL, "unknown command '%s'", argv[i]);
+}
