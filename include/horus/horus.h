@@ -12,6 +12,10 @@
 #include "horus/pool.h"
 #include "horus/tensor.h"
 #include "horus/msg.h"
+#include "horus/frame.h"
+#include "horus/image.h"
+#include "horus/pointcloud.h"
+#include "horus/depth.h"
 
 #define HORUS_VERSION_MAJOR 0
 #define HORUS_VERSION_MINOR 1

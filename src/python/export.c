@@ -559,8 +559,6 @@ PyObject *hpy_array(horus_state *st, const horus_tensor *t, PyObject *const *arg
 
 /* ---- importing ----------------------------------------------------------------- */
 
-const horus_tensor *hpy_tensor_get(PyObject *obj, horus_state *st);
-
 /* GIL-free copies pay off once the copy outweighs a GIL hand-off. */
 #define NOGIL_COPY_BYTES (64 * 1024)
 
@@ -785,6 +783,13 @@ int hpy_import(horus_state *st, PyObject *obj, horus_pool *pool, horus_tensor **
     return r ? hpy_raise_int(r) : 0;
   }
   if (PyErr_Occurred()) return -1; /* a released TensorHandle */
+  if (st->Frame_Type && PyObject_TypeCheck(obj, st->Frame_Type)) {
+    horus_frame *f = hpy_frame_get(obj);
+    if (!f) return -1;
+    if (copied) *copied = false;
+    int r = horus_tensor_ref(f->tensor, out);
+    return r ? hpy_raise_int(r) : 0;
+  }
   if (PyArray_Check(obj)) return import_ndarray(st, (PyArrayObject *)obj, pool, out, copied);
   if (PyObject_CheckBuffer(obj)) return import_buffer(obj, pool, out, copied);
   if (PyObject_HasAttrString(obj, "__dlpack__")) return import_dlpack(obj, pool, out, copied);

@@ -25,6 +25,7 @@ typedef struct horus_state {
   PyTypeObject *BlockRef_Type;
   PyTypeObject *TensorPool_Type;
   PyTypeObject *TensorHandle_Type;
+  PyTypeObject *Frame_Type; /* base of Image, PointCloud, DepthImage */
   PyTypeObject *Image_Type;
   PyTypeObject *PointCloud_Type;
   PyTypeObject *DepthImage_Type;
@@ -46,6 +47,10 @@ horus_state *hpy_state(PyObject *module);
 /* Create a heap type from `spec`, add it to the module under its short
  * name and store it in *slot.  Returns 0 or -1 with an exception set. */
 int hpy_add_type(PyObject *module, PyType_Spec *spec, PyTypeObject **slot);
+
+/* The same for a type deriving from `base`. */
+int hpy_add_subtype(PyObject *module, PyType_Spec *spec, PyTypeObject *base,
+                    PyTypeObject **slot);
 
 /* ---- errors (errors.c) ------------------------------------------------ */
 
@@ -115,5 +120,45 @@ PyObject *hpy_array(horus_state *st, const horus_tensor *t, PyObject *const *arg
  * for large copies).  `copied` (optional) tells which happened. */
 int hpy_import(horus_state *st, PyObject *obj, horus_pool *pool, horus_tensor **out,
                bool *copied);
+
+/* ---- frames (frame.c): what Image, PointCloud, DepthImage share -------- */
+
+typedef struct {
+  PyObject_HEAD
+  horus_frame f; /* f.tensor NULL until initialised */
+  PyObject *weakreflist;
+} FrameObject;
+
+/* A new, empty object of `type` (a Frame subtype) owning `f` (moved in).
+ * On failure clears `f` and returns NULL. */
+PyObject *hpy_frame_new(PyTypeObject *type, horus_frame *f);
+
+/* `t` if it is packed row-major; otherwise a compact copy in the global pool
+ * (t is freed).  NULL with an exception set on failure (t freed). */
+horus_tensor *hpy_compact(horus_state *st, horus_tensor *t);
+
+/* Slots every Frame subtype lists (a GC type must name its traverse). */
+void hpy_frame_dealloc(FrameObject *self);
+int hpy_frame_traverse(FrameObject *self, visitproc visit, void *arg);
+
+/* Raise unless the frame is initialised; returns the frame or NULL. */
+horus_frame *hpy_frame_get(PyObject *self);
+
+/* ---- messages (frame.c): the bridge topics use --------------------------- */
+
+/* Fill `msg` from a TensorHandle, Image, PointCloud or DepthImage; the
+ * tensor is borrowed from the object.  TypeError for anything else. */
+int hpy_msg_from_object(horus_state *st, PyObject *obj, horus_msg *msg,
+                        const horus_tensor **tensor_out);
+
+/* The Python object for a received message; takes ownership of `t`. */
+PyObject *hpy_msg_to_object(horus_state *st, const horus_msg *msg, horus_tensor *t);
+
+/* horus_msg_type of a Python class (HORUS_MSG_NONE if none). */
+horus_msg_type hpy_msg_type_of_class(horus_state *st, PyObject *cls);
+
+/* The tensor of a TensorHandle (NULL, no exception, for other objects;
+ * NULL with ValueError for a released one). */
+const horus_tensor *hpy_tensor_get(PyObject *obj, horus_state *st);
 
 #endif /* HORUS_PY_H */

@@ -10,6 +10,7 @@
 int hpy_blockref_init(PyObject *m, horus_state *st);
 int hpy_pool_init(PyObject *m, horus_state *st);
 int hpy_tensor_init(PyObject *m, horus_state *st);
+int hpy_frame_init(PyObject *m, horus_state *st);
 int hpy_image_init(PyObject *m, horus_state *st) __attribute__((weak));
 int hpy_pointcloud_init(PyObject *m, horus_state *st) __attribute__((weak));
 int hpy_depth_init(PyObject *m, horus_state *st) __attribute__((weak));
@@ -17,7 +18,7 @@ int hpy_topic_init(PyObject *m, horus_state *st) __attribute__((weak));
 int hpy_sched_init(PyObject *m, horus_state *st) __attribute__((weak));
 
 static int (*const type_inits[])(PyObject *, horus_state *) = {
-    hpy_blockref_init, hpy_pool_init, hpy_tensor_init, hpy_image_init,
+    hpy_blockref_init, hpy_pool_init, hpy_tensor_init, hpy_frame_init, hpy_image_init,
     hpy_pointcloud_init, hpy_depth_init, hpy_topic_init, hpy_sched_init,
 };
 
@@ -29,7 +30,12 @@ horus_state *hpy_state_of_type(PyTypeObject *type) {
 }
 
 int hpy_add_type(PyObject *module, PyType_Spec *spec, PyTypeObject **slot) {
-  PyObject *t = PyType_FromModuleAndSpec(module, spec, NULL);
+  return hpy_add_subtype(module, spec, NULL, slot);
+}
+
+int hpy_add_subtype(PyObject *module, PyType_Spec *spec, PyTypeObject *base,
+                    PyTypeObject **slot) {
+  PyObject *t = PyType_FromModuleAndSpec(module, spec, (PyObject *)base);
   if (!t) return -1;
   if (PyModule_AddType(module, (PyTypeObject *)t) < 0) {
     Py_DECREF(t);
@@ -54,6 +60,7 @@ static int traverse_module(PyObject *m, visitproc visit, void *arg) {
   Py_VISIT(st->BlockRef_Type);
   Py_VISIT(st->TensorPool_Type);
   Py_VISIT(st->TensorHandle_Type);
+  Py_VISIT(st->Frame_Type);
   Py_VISIT(st->Image_Type);
   Py_VISIT(st->PointCloud_Type);
   Py_VISIT(st->DepthImage_Type);
@@ -71,6 +78,7 @@ static int clear_module(PyObject *m) {
   Py_CLEAR(st->BlockRef_Type);
   Py_CLEAR(st->TensorPool_Type);
   Py_CLEAR(st->TensorHandle_Type);
+  Py_CLEAR(st->Frame_Type);
   Py_CLEAR(st->Image_Type);
   Py_CLEAR(st->PointCloud_Type);
   Py_CLEAR(st->DepthImage_Type);

@@ -1,0 +1,354 @@
+/* frame.c - horus._Frame, the base of Image, PointCloud and DepthImage: a
+ * pool tensor plus sensor metadata, with the conversions, DLPack, buffer
+ * protocol and metadata accessors they all share; and the message bridge
+ * the Topic type uses. */
+#include "horus_py.h"
+
+#include <structmember.h>
+
+static horus_state *state_of(PyObject *self) { return hpy_state_of_type(Py_TYPE(self)); }
+
+horus_frame *hpy_frame_get(PyObject *self) {
+  FrameObject *o = (FrameObject *)self;
+  if (!o->f.tensor) {
+    PyErr_Format(PyExc_ValueError, "%.80s is not initialised", Py_TYPE(self)->tp_name);
+    return NULL;
+  }
+  return &o->f;
+}
+
+PyObject *hpy_frame_new(PyTypeObject *type, horus_frame *f) {
+  FrameObject *o = (FrameObject *)type->tp_alloc(type, 0);
+  if (!o) {
+    horus_frame_clear(f);
+    return NULL;
+  }
+  o->f = *f;
+  memset(f, 0, sizeof *f);
+  return (PyObject *)o;
+}
+
+horus_tensor *hpy_compact(horus_state *st, horus_tensor *t) {
+  if (horus_tensor_is_contiguous(t)) return t;
+  horus_pool *pool = hpy_global_pool(st);
+  const horus_tensor_desc *d = horus_tensor_get_desc(t);
+  horus_tensor *c = NULL;
+  int r = pool ? horus_tensor_alloc(pool, d->shape, d->ndim, (horus_dtype)d->dtype, &c) : 0;
+  if (!pool || r) {
+    horus_tensor_free(t);
+    if (r) hpy_raise(r);
+    return NULL;
+  }
+  size_t item = horus_dtype_size((horus_dtype)d->dtype);
+  int64_t bstr[HORUS_MAX_DIMS];
+  for (int i = 0; i < d->ndim; i++) bstr[i] = d->strides[i] * (int64_t)item;
+  Py_BEGIN_ALLOW_THREADS
+  horus_copy_strided(horus_tensor_data(c), horus_tensor_data(t), d->shape, bstr, d->ndim, item);
+  Py_END_ALLOW_THREADS
+  horus_tensor_free(t);
+  return c;
+}
+
+void hpy_frame_dealloc(FrameObject *self) {
+  PyTypeObject *tp = Py_TYPE(self);
+  PyObject_GC_UnTrack(self);
+  if (self->weakreflist) PyObject_ClearWeakRefs((PyObject *)self);
+  horus_frame_clear(&self->f);
+  tp->tp_free(self);
+  Py_DECREF(tp);
+}
+
+int hpy_frame_traverse(FrameObject *self, visitproc visit, void *arg) {
+  Py_VISIT(Py_TYPE(self));
+  return 0;
+}
+
+#define GET_FRAME(self, fail)               \
+  horus_frame *f = hpy_frame_get((PyObject *)(self)); \
+  if (!f) return fail
+
+/* ---- conversions ----------------------------------------------------------- */
+
+static PyObject *Frame_to_numpy(FrameObject *self, PyObject *Py_UNUSED(a)) {
+  GET_FRAME(self, NULL);
+  return hpy_to_numpy(state_of((PyObject *)self), f->tensor);
+}
+
+static PyObject *Frame_to_torch(FrameObject *self, PyObject *Py_UNUSED(a)) {
+  GET_FRAME(self, NULL);
+  return hpy_to_torch(state_of((PyObject *)self), f->tensor);
+}
+
+static PyObject *Frame_to_jax(FrameObject *self, PyObject *Py_UNUSED(a)) {
+  GET_FRAME(self, NULL);
+  return hpy_to_jax(state_of((PyObject *)self), (PyObject *)self);
+}
+
+static PyObject *Frame_dlpack(FrameObject *self, PyObject *const *args, Py_ssize_t nargs,
+                              PyObject *kwnames) {
+  GET_FRAME(self, NULL);
+  return hpy_dlpack(state_of((PyObject *)self), f->tensor, args, nargs, kwnames);
+}
+
+static PyObject *Frame_dlpack_device(FrameObject *self, PyObject *Py_UNUSED(a)) {
+  GET_FRAME(self, NULL);
+  return hpy_dlpack_device();
+}
+
+static PyObject *Frame_array(FrameObject *self, PyObject *const *args, Py_ssize_t nargs,
+                             PyObject *kwnames) {
+  GET_FRAME(self, NULL);
+  return hpy_array(state_of((PyObject *)self), f->tensor, args, nargs, kwnames);
+}
+
+static PyObject *Frame_is_cpu(FrameObject *self, PyObject *Py_UNUSED(a)) {
+  GET_FRAME(self, NULL);
+  Py_RETURN_TRUE;
+}
+
+static PyObject *Frame_set_frame_id(FrameObject *self, PyObject *arg) {
+  GET_FRAME(self, NULL);
+  if (!PyUnicode_Check(arg))
+    return PyErr_Format(PyExc_TypeError, "frame_id must be a str, not %.80s",
+                        Py_TYPE(arg)->tp_name);
+  Py_ssize_t n;
+  const char *s = PyUnicode_AsUTF8AndSize(arg, &n);
+  if (!s) return NULL;
+  int r = horus_frame_set_id(f, s, (size_t)n);
+  if (r) return hpy_raise(r);
+  Py_RETURN_NONE;
+}
+
+static PyObject *Frame_set_timestamp_ns(FrameObject *self, PyObject *arg) {
+  GET_FRAME(self, NULL);
+  if (!PyLong_Check(arg))
+    return PyErr_Format(PyExc_TypeError, "timestamp_ns must be an int, not %.80s",
+                        Py_TYPE(arg)->tp_name);
+  int overflow;
+  long long v = PyLong_AsLongLongAndOverflow(arg, &overflow);
+  if (v == -1 && PyErr_Occurred()) return NULL;
+  if (overflow) return PyErr_Format(PyExc_ValueError, "timestamp_ns %R does not fit 64 bits", arg);
+  f->meta.timestamp_ns = v;
+  Py_RETURN_NONE;
+}
+
+static PyObject *Frame_reduce(FrameObject *self, PyObject *Py_UNUSED(a)) {
+  GET_FRAME(self, NULL);
+  horus_msg msg;
+  horus_frame_to_msg(f, &msg);
+  PyObject *loader = PyObject_GetAttrString((PyObject *)Py_TYPE(self), "_from_message");
+  if (!loader) return NULL;
+  PyObject *res = Py_BuildValue("(O(y#))", loader, (const char *)&msg, (Py_ssize_t)sizeof msg);
+  Py_DECREF(loader);
+  return res;
+}
+
+static PyObject *Frame_from_message(PyObject *cls, PyObject *arg) {
+  Py_buffer b;
+  if (PyObject_GetBuffer(arg, &b, PyBUF_SIMPLE) < 0) return NULL;
+  horus_msg msg;
+  if (b.len != (Py_ssize_t)sizeof msg) {
+    PyBuffer_Release(&b);
+    return PyErr_Format(PyExc_ValueError, "a message is %zu bytes, got %zd", sizeof msg, b.len);
+  }
+  memcpy(&msg, b.buf, sizeof msg);
+  PyBuffer_Release(&b);
+  horus_state *st = hpy_state_of_type((PyTypeObject *)cls);
+  horus_tensor *t;
+  int r = horus_tensor_open(&msg.tensor, &t);
+  if (r) return hpy_raise(r);
+  return hpy_msg_to_object(st, &msg, t);
+}
+
+/* ---- properties ------------------------------------------------------------- */
+
+static PyObject *Frame_get_frame_id(FrameObject *self, void *Py_UNUSED(c)) {
+  GET_FRAME(self, NULL);
+  return PyUnicode_DecodeUTF8(f->meta.frame_id, (Py_ssize_t)strnlen(f->meta.frame_id,
+                              sizeof f->meta.frame_id), "strict");
+}
+
+static int Frame_put_frame_id(FrameObject *self, PyObject *v, void *Py_UNUSED(c)) {
+  if (!v) {
+    PyErr_SetString(PyExc_AttributeError, "frame_id cannot be deleted");
+    return -1;
+  }
+  PyObject *r = Frame_set_frame_id(self, v);
+  Py_XDECREF(r);
+  return r ? 0 : -1;
+}
+
+static PyObject *Frame_get_timestamp_ns(FrameObject *self, void *Py_UNUSED(c)) {
+  GET_FRAME(self, NULL);
+  return PyLong_FromLongLong(f->meta.timestamp_ns);
+}
+
+static int Frame_put_timestamp_ns(FrameObject *self, PyObject *v, void *Py_UNUSED(c)) {
+  if (!v) {
+    PyErr_SetString(PyExc_AttributeError, "timestamp_ns cannot be deleted");
+    return -1;
+  }
+  PyObject *r = Frame_set_timestamp_ns(self, v);
+  Py_XDECREF(r);
+  return r ? 0 : -1;
+}
+
+static PyObject *Frame_get_dtype(FrameObject *self, void *Py_UNUSED(c)) {
+  GET_FRAME(self, NULL);
+  return PyUnicode_FromString(horus_dtype_name((horus_dtype)horus_tensor_get_desc(f->tensor)->dtype));
+}
+
+static PyObject *Frame_get_nbytes(FrameObject *self, void *Py_UNUSED(c)) {
+  GET_FRAME(self, NULL);
+  return PyLong_FromUnsignedLongLong(horus_tensor_nbytes(f->tensor));
+}
+
+static PyObject *Frame_get_tensor(FrameObject *self, void *Py_UNUSED(c)) {
+  GET_FRAME(self, NULL);
+  horus_tensor *t;
+  int r = horus_tensor_ref(f->tensor, &t);
+  if (r) return hpy_raise(r);
+  return hpy_tensor_wrap(state_of((PyObject *)self), t);
+}
+
+static PyObject *Frame_get_array_interface(FrameObject *self, void *Py_UNUSED(c)) {
+  GET_FRAME(self, NULL);
+  return hpy_array_interface(state_of((PyObject *)self), f->tensor);
+}
+
+static int Frame_getbuffer(FrameObject *self, Py_buffer *view, int flags) {
+  if (!self->f.tensor) {
+    PyErr_SetString(PyExc_BufferError, "object is not initialised");
+    return -1;
+  }
+  return hpy_getbuffer(self->f.tensor, (PyObject *)self, view, flags);
+}
+
+static void Frame_releasebuffer(FrameObject *self, Py_buffer *view) {
+  hpy_releasebuffer((PyObject *)self, view);
+}
+
+#define FASTCALL_KW (METH_FASTCALL | METH_KEYWORDS)
+
+static PyMethodDef Frame_methods[] = {
+    {"to_numpy", (PyCFunction)Frame_to_numpy, METH_NOARGS,
+     "to_numpy() -> numpy.ndarray\n--\n\nZero-copy NumPy view of the shared memory; "
+     "it holds its own reference and stays valid after this object is gone."},
+    {"to_torch", (PyCFunction)Frame_to_torch, METH_NOARGS,
+     "to_torch() -> torch.Tensor\n--\n\nZero-copy PyTorch tensor of the same memory."},
+    {"to_jax", (PyCFunction)Frame_to_jax, METH_NOARGS,
+     "to_jax() -> jax.Array\n--\n\nZero-copy JAX array via DLPack (JAX without "
+     "jax_enable_x64 converts 64-bit data, which copies)."},
+    {"is_cpu", (PyCFunction)Frame_is_cpu, METH_NOARGS, "Always True: pools are host memory."},
+    {"set_frame_id", (PyCFunction)Frame_set_frame_id, METH_O,
+     "set_frame_id(frame_id)\n--\n\nSensor frame name: a str of at most 63 bytes "
+     "of UTF-8 (ValueError beyond, never cut)."},
+    {"set_timestamp_ns", (PyCFunction)Frame_set_timestamp_ns, METH_O,
+     "set_timestamp_ns(t)\n--\n\nTimestamp in nanoseconds (an int)."},
+    {"__dlpack__", (PyCFunction)(void (*)(void))Frame_dlpack, FASTCALL_KW,
+     "__dlpack__(*, stream=None, max_version=None, dl_device=None, copy=None)\n--\n\n"
+     "DLPack capsule of the shared memory (versioned when max_version >= (1, 0))."},
+    {"__dlpack_device__", (PyCFunction)Frame_dlpack_device, METH_NOARGS, "(kDLCPU, 0)"},
+    {"__array__", (PyCFunction)(void (*)(void))Frame_array, FASTCALL_KW,
+     "__array__(dtype=None, copy=None) -> numpy.ndarray"},
+    {"__reduce__", (PyCFunction)Frame_reduce, METH_NOARGS,
+     "Pickles as a message: another process of the namespace maps the same block."},
+    {"_from_message", (PyCFunction)Frame_from_message, METH_O | METH_CLASS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Frame_getset[] = {
+    {"frame_id", (getter)Frame_get_frame_id, (setter)Frame_put_frame_id,
+     "Sensor frame identifier (str, at most 63 bytes of UTF-8).", NULL},
+    {"timestamp_ns", (getter)Frame_get_timestamp_ns, (setter)Frame_put_timestamp_ns,
+     "Timestamp in nanoseconds (int, default 0).", NULL},
+    {"dtype", (getter)Frame_get_dtype, NULL, "Element type name, e.g. 'uint8'.", NULL},
+    {"nbytes", (getter)Frame_get_nbytes, NULL, "Size of the data in bytes.", NULL},
+    {"tensor", (getter)Frame_get_tensor, NULL,
+     "A TensorHandle sharing this object's block (a new reference).", NULL},
+    {"__array_interface__", (getter)Frame_get_array_interface, NULL, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMemberDef Frame_members[] = {
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(FrameObject, weakreflist), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot Frame_slots[] = {
+    {Py_tp_doc, "Base of Image, PointCloud and DepthImage: shared-memory data plus "
+                "sensor metadata."},
+    {Py_tp_dealloc, hpy_frame_dealloc},
+    {Py_tp_traverse, hpy_frame_traverse},
+    {Py_tp_methods, Frame_methods},
+    {Py_tp_getset, Frame_getset},
+    {Py_tp_members, Frame_members},
+    {Py_bf_getbuffer, Frame_getbuffer},
+    {Py_bf_releasebuffer, Frame_releasebuffer},
+    {0, NULL},
+};
+
+static PyType_Spec Frame_spec = {
+    .name = "horus._Frame",
+    .basicsize = sizeof(FrameObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE |
+             Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = Frame_slots,
+};
+
+int hpy_frame_init(PyObject *m, horus_state *st) {
+  return hpy_add_type(m, &Frame_spec, &st->Frame_Type);
+}
+
+/* ---- the message bridge ---------------------------------------------------------- */
+
+horus_msg_type hpy_msg_type_of_class(horus_state *st, PyObject *cls) {
+  if (cls == (PyObject *)st->TensorHandle_Type) return HORUS_MSG_TENSOR;
+  if (cls == (PyObject *)st->Image_Type) return HORUS_MSG_IMAGE;
+  if (cls == (PyObject *)st->PointCloud_Type) return HORUS_MSG_POINTCLOUD;
+  if (cls == (PyObject *)st->DepthImage_Type) return HORUS_MSG_DEPTH;
+  return HORUS_MSG_NONE;
+}
+
+int hpy_msg_from_object(horus_state *st, PyObject *obj, horus_msg *msg,
+                        const horus_tensor **tensor_out) {
+  if (st->Frame_Type && PyObject_TypeCheck(obj, st->Frame_Type)) {
+    horus_frame *f = hpy_frame_get(obj);
+    if (!f) return -1;
+    horus_frame_to_msg(f, msg);
+    *tensor_out = f->tensor;
+    return 0;
+  }
+  const horus_tensor *t = hpy_tensor_get(obj, st);
+  if (!t) {
+    if (!PyErr_Occurred())
+      PyErr_Format(PyExc_TypeError, "cannot send %.80s: expected a TensorHandle, "
+                   "Image, PointCloud or DepthImage", Py_TYPE(obj)->tp_name);
+    return -1;
+  }
+  memset(msg, 0, sizeof *msg);
+  msg->type = HORUS_MSG_TENSOR;
+  msg->tensor = *horus_tensor_get_desc(t);
+  *tensor_out = t;
+  return 0;
+}
+
+PyObject *hpy_msg_to_object(horus_state *st, const horus_msg *msg, horus_tensor *t) {
+  PyTypeObject *type;
+  switch (msg->type) {
+    case HORUS_MSG_TENSOR: return hpy_tensor_wrap(st, t);
+    case HORUS_MSG_IMAGE: type = st->Image_Type; break;
+    case HORUS_MSG_POINTCLOUD: type = st->PointCloud_Type; break;
+    case HORUS_MSG_DEPTH: type = st->DepthImage_Type; break;
+    default:
+      horus_tensor_free(t);
+      return PyErr_Format(PyExc_TypeError, "message type %u has no Python type", msg->type);
+  }
+  horus_frame f;
+  int r = horus_frame_from_msg(msg, t, &f);
+  if (r) {
+    horus_tensor_free(t);
+    return hpy_raise(r);
+  }
+  return hpy_frame_new(type, &f);
+}
