@@ -38,13 +38,14 @@ extern "C" {
   X(ETIMEDOUT, -15, "timed out")                                              \
   X(EBUFFER, -16, "buffer or DLPack export refused")                          \
   X(ENOTSUP, -17, "not supported")                                            \
-  X(EAGAIN, -18, "nothing available")
+  X(EAGAIN, -18, "nothing available")                                         \
+  X(EINTR, -19, "interrupted by a signal")
 
 typedef enum {
 #define HORUS__ERR_ENUM(name, value, msg) HORUS_##name = (value),
   HORUS_ERRNO_MAP(HORUS__ERR_ENUM)
 #undef HORUS__ERR_ENUM
-  HORUS_ERRNO_MIN = -18
+  HORUS_ERRNO_MIN = -19
 } horus_errno;
 
 /* Static description of an error code; never NULL ("unknown error" for codes

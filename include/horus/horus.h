@@ -16,6 +16,7 @@
 #include "horus/image.h"
 #include "horus/pointcloud.h"
 #include "horus/depth.h"
+#include "horus/topic.h"
 
 #define HORUS_VERSION_MAJOR 0
 #define HORUS_VERSION_MINOR 1

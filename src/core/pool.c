@@ -736,20 +736,27 @@ int horus_pool_open(uint32_t id, uint64_t size_bytes, uint32_t max_slots,
                         HORUS__POOL_MAX_SLOTS);
   }
   size_bytes = (size_bytes + HORUS_BLOCK_ALIGN - 1) & ~(uint64_t)(HORUS_BLOCK_ALIGN - 1);
-  char dir[HORUS__PATH_MAX];
-  int r = horus__ns_dir(dir, sizeof dir);
+  const char *ns;
+  int r = horus__ns_name(&ns);
   if (r) return r;
 
+  /* Already open in this process: no system calls (the hot path of
+   * receiving a message from a pool we know). */
   pthread_mutex_lock(&registry_lock);
   horus_pool *p = registry;
   for (; p; p = p->next)
-    if (p->id == id && strcmp(p->dir, dir) == 0) break;
+    if (p->id == id && strcmp(p->ns, ns) == 0) break;
   if (p) {
     r = geometry_check(p, size_bytes, max_slots);
     if (r == 0) {
       p->refs++;
       *out = p;
     }
+    pthread_mutex_unlock(&registry_lock);
+    return r;
+  }
+  char dir[HORUS__PATH_MAX];
+  if ((r = horus__ns_dir(dir, sizeof dir))) {
     pthread_mutex_unlock(&registry_lock);
     return r;
   }
@@ -772,6 +779,7 @@ int horus_pool_open(uint32_t id, uint64_t size_bytes, uint32_t max_slots,
     pthread_mutex_unlock(&registry_lock);
     return r;
   }
+  snprintf(p->ns, sizeof p->ns, "%s", ns);
   p->refs = 1;
   p->next = registry;
   registry = p;

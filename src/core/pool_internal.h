@@ -6,6 +6,7 @@
 #include <pthread.h>
 
 #include "horus/pool.h"
+#include "horus/tensor.h"
 #include "internal.h"
 #include "tlsf.h"
 
@@ -78,6 +79,7 @@ struct horus_pool {
   _Atomic uint32_t *ledger; /* [holder][slot] */
   horus__tlsf_block *recs;
   uint8_t *data;
+  char ns[HORUS_NAME_MAX + 1]; /* namespace name */
   char dir[HORUS__PATH_MAX];
   char path[HORUS__PATH_MAX + 32];
 };
@@ -96,6 +98,12 @@ int horus__pool_release_as(horus_pool *pool, uint32_t holder, uint32_t slot,
 
 /* Take another process-local reference to an open pool. */
 void horus__pool_ref(horus_pool *pool);
+
+/* Map the tensor `desc` names in `pool` (which must be pool desc->pool_id),
+ * taking a reference: horus_tensor_open without the pool lookup. */
+struct horus_tensor;
+int horus__tensor_open_in(horus_pool *pool, const horus_tensor_desc *desc,
+                          struct horus_tensor **out);
 
 /* Test hook: where a crashed lock owner's state is repaired. */
 int horus__pool_repairs(horus_pool *pool, uint64_t *out);

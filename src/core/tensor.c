@@ -157,14 +157,15 @@ int horus_tensor_alloc(horus_pool *pool, const int64_t *shape, int ndim,
   return r;
 }
 
-int horus_tensor_open(const horus_tensor_desc *desc, horus_tensor **out) {
+int horus__tensor_open_in(horus_pool *pool, const horus_tensor_desc *desc,
+                          horus_tensor **out) {
   int64_t numel;
   uint64_t nbytes;
   int r = check_shape(desc->shape, desc->ndim, (horus_dtype)desc->dtype, &numel, &nbytes);
   if (r) return r;
-  horus_pool *pool;
-  if ((r = horus_pool_open(desc->pool_id, 0, 0, 0, &pool))) return r;
-  if ((r = horus_pool_retain(pool, desc->slot, desc->generation))) goto done;
+  if (desc->pool_id != pool->id)
+    return horus__err(HORUS_EINVAL, "descriptor names pool %u, not %u", desc->pool_id, pool->id);
+  if ((r = horus_pool_retain(pool, desc->slot, desc->generation))) return r;
 
   /* The descriptor came from another process: the view must stay inside
    * its block whatever shape and strides it claims. */
@@ -178,17 +179,29 @@ int horus_tensor_open(const horus_tensor_desc *desc, horus_tensor **out) {
   }
   extent(desc->shape, bstr, desc->ndim, item, &lo, &hi);
   horus__slot *sl = &pool->slots[desc->slot];
-  if (hi > lo && (desc->offset + (uint64_t)lo < sl->offset ||
-                  (int64_t)desc->offset + lo < 0 ||
-                  desc->offset + (uint64_t)hi > sl->offset + sl->size)) {
+  uint64_t b_off = sl->offset, b_size = sl->size;
+  if (hi > lo && ((int64_t)desc->offset + lo < (int64_t)b_off ||
+                  desc->offset + (uint64_t)hi > b_off + b_size)) {
     r = horus__err(HORUS_EINVAL, "descriptor reaches outside its block "
                    "(pool %u slot %u)", desc->pool_id, desc->slot);
     goto release;
   }
-  if ((r = make_handle(pool, desc, out)) == 0) goto done;
+  if (desc->offset > pool->data_size || b_off > pool->data_size ||
+      b_size > pool->data_size - b_off) {
+    r = horus__err(HORUS_EINVAL, "descriptor offset outside pool %u", desc->pool_id);
+    goto release;
+  }
+  if ((r = make_handle(pool, desc, out)) == 0) return 0;
 release:
   horus_pool_release(pool, desc->slot, desc->generation);
-done:
+  return r;
+}
+
+int horus_tensor_open(const horus_tensor_desc *desc, horus_tensor **out) {
+  horus_pool *pool;
+  int r = horus_pool_open(desc->pool_id, 0, 0, 0, &pool);
+  if (r) return r;
+  r = horus__tensor_open_in(pool, desc, out);
   horus_pool_close(pool);
   return r;
 }

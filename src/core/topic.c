@@ -1,0 +1,754 @@
+/* topic.c - typed publish/subscribe over a shared-memory ring.  See
+ * horus/topic.h for the contract.
+ *
+ * Layout of topic.<name>: a header (geometry, counters, the publish lock and
+ * its journal), a subscriber table, a publisher table, then `capacity` ring
+ * entries.  Entry i holds the message of sequence s when its stamp is
+ * 2*s + 2 (odd while being written).  Publishers serialise on a robust
+ * mutex held for a few stores; subscribers never lock: they read entries
+ * optimistically and re-check the stamp (a seqlock), then take their own
+ * pool reference, which the generation check makes safe against a block
+ * freed meanwhile.
+ *
+ * The ring's references belong to the topic, as a segment holder of each
+ * pool (horus__pool_holder_add), so they outlive publishers and are
+ * reclaimed when the topic segment is removed.  A publisher that dies
+ * holding the lock leaves a journal the next locker completes. */
+#include <errno.h>
+#include <dirent.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "horus/topic.h"
+#include "pool_internal.h"
+
+#define NIL UINT32_MAX
+#define LOCK_TIMEOUT_S 10
+#define MAX_POOLS_CACHED 8
+
+/* ---- shared layout --------------------------------------------------- */
+
+typedef struct participant {
+  _Atomic uint32_t state; /* 0 free, 1 live */
+  int32_t pid;
+  uint64_t start_time;
+  _Atomic uint64_t count;   /* messages sent (publishers) or received */
+  _Atomic uint64_t dropped; /* subscribers: lost to overwriting */
+  _Atomic uint64_t cursor;  /* subscribers: next sequence to read */
+  uint64_t reserved[3];
+} participant;
+
+typedef struct journal {
+  uint32_t stage; /* 0 idle, 1 new retained, 2 entry written, 3 old released */
+  uint32_t has_old;
+  uint64_t seq;
+  uint32_t new_pool, new_slot, new_gen;
+  uint32_t old_pool, old_slot, old_gen;
+} journal;
+
+typedef struct topic_header {
+  horus__seg_header seg;
+  uint32_t msg_type;
+  uint32_t capacity;
+  uint32_t max_subs, max_pubs;
+  uint64_t off_subs, off_pubs, off_ring;
+  char name[HORUS_TOPIC_NAME_MAX + 8];
+  pthread_mutex_t lock __attribute__((aligned(64)));
+  journal jn;
+  uint64_t repairs;
+  _Atomic uint64_t write_seq __attribute__((aligned(64))); /* next sequence */
+  _Atomic uint64_t last_send_ns;
+  _Atomic uint32_t futex_word __attribute__((aligned(64))); /* bumped per send */
+  _Atomic uint32_t waiters;
+} topic_header;
+
+typedef struct entry {
+  _Atomic uint64_t stamp;
+  uint64_t reserved[7];
+  horus_msg msg;
+} __attribute__((aligned(64))) entry;
+
+_Static_assert(sizeof(participant) == 64, "participant is one cache line");
+
+struct horus_topic {
+  char name[HORUS_TOPIC_NAME_MAX + 1];
+  char seg_name[HORUS_NAME_MAX + 1]; /* "topic.<name>" */
+  char dir[HORUS__PATH_MAX];
+  uint8_t *base;
+  uint64_t size;
+  topic_header *hdr;
+  participant *subs, *pubs;
+  entry *ring;
+  uint32_t capacity, mask; /* validated copies */
+  horus_msg_type type;
+  int sub, pub;            /* our table entries, -1 until registered */
+  unsigned epoch;          /* fork epoch of the registrations */
+  uint64_t cursor;         /* next sequence to read */
+  uint64_t received, dropped;
+  struct {
+    horus_pool *pool;
+    uint32_t holder;
+  } pools[MAX_POOLS_CACHED]; /* pools we hold ring references in */
+  int npools;
+};
+
+static uint64_t layout(uint32_t capacity, uint64_t *subs, uint64_t *pubs, uint64_t *ring) {
+  uint64_t off = (sizeof(topic_header) + 4095) / 4096 * 4096;
+  *subs = off;
+  off += HORUS_TOPIC_MAX_SUBSCRIBERS * sizeof(participant);
+  *pubs = off;
+  off += HORUS_TOPIC_MAX_PUBLISHERS * sizeof(participant);
+  *ring = off;
+  off += (uint64_t)capacity * sizeof(entry);
+  return off;
+}
+
+/* ---- futex ------------------------------------------------------------ */
+
+static int futex_wait(_Atomic uint32_t *addr, uint32_t val, const struct timespec *rel) {
+  return (int)syscall(SYS_futex, addr, FUTEX_WAIT, val, rel, NULL, 0);
+}
+
+static void futex_wake_all(_Atomic uint32_t *addr) {
+  syscall(SYS_futex, addr, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+/* ---- pools the ring holds references in --------------------------------- */
+
+/* Our segment-holder index in the pool of `pool_id`, registering the topic
+ * as a holder there on first use. */
+static int ring_pool(horus_topic *t, uint32_t pool_id, horus_pool **pool, uint32_t *holder) {
+  for (int i = 0; i < t->npools; i++) {
+    if (horus_pool_id(t->pools[i].pool) == pool_id) {
+      *pool = t->pools[i].pool;
+      *holder = t->pools[i].holder;
+      return 0;
+    }
+  }
+  horus_pool *p;
+  int r = horus_pool_open(pool_id, 0, 0, 0, &p);
+  if (r) return r;
+  uint32_t h;
+  if ((r = horus__pool_holder_add(p, t->seg_name, t->hdr->seg.nonce, &h))) {
+    horus_pool_close(p);
+    return r;
+  }
+  if (t->npools < MAX_POOLS_CACHED) {
+    t->pools[t->npools].pool = p;
+    t->pools[t->npools].holder = h;
+    t->npools++;
+  } else {
+    horus_pool_close(p);
+    return horus__err(HORUS_EBUSY, "topic %s: messages from more than %d pools",
+                      t->name, MAX_POOLS_CACHED);
+  }
+  *pool = p;
+  *holder = h;
+  return 0;
+}
+
+static void ring_release(horus_topic *t, uint32_t pool_id, uint32_t slot, uint32_t gen) {
+  horus_pool *p;
+  uint32_t h;
+  if (ring_pool(t, pool_id, &p, &h) == 0) horus__pool_release_as(p, h, slot, gen);
+}
+
+/* ---- locking and journal recovery ---------------------------------------- */
+
+/* The previous publisher died inside send: finish or undo its step. */
+static void recover(horus_topic *t) {
+  topic_header *h = t->hdr;
+  journal *j = &h->jn;
+  h->repairs++;
+  if (j->stage == 0) return;
+  entry *e = &t->ring[j->seq & t->mask];
+  if (j->stage == 1) {
+    /* The entry may be half written: make it a hole readers skip, and give
+     * back both the new message's reference and the old one's. */
+    e->msg.type = HORUS_MSG_NONE;
+    atomic_store_explicit(&e->stamp, 2 * j->seq + 2, memory_order_release);
+    ring_release(t, j->new_pool, j->new_slot, j->new_gen);
+  }
+  if (j->stage <= 2) {
+    if (atomic_load(&h->write_seq) <= j->seq) atomic_store(&h->write_seq, j->seq + 1);
+    if (j->has_old) ring_release(t, j->old_pool, j->old_slot, j->old_gen);
+  }
+  j->stage = 0;
+}
+
+static int topic_lock(horus_topic *t) {
+  int r = pthread_mutex_trylock(&t->hdr->lock);
+  if (r == EBUSY) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += LOCK_TIMEOUT_S;
+    r = pthread_mutex_timedlock(&t->hdr->lock, &ts);
+  }
+  if (r == 0) return 0;
+  if (r == EOWNERDEAD) {
+    recover(t);
+    pthread_mutex_consistent(&t->hdr->lock);
+    return 0;
+  }
+  if (r == ETIMEDOUT)
+    return horus__err(HORUS_ETIMEDOUT, "topic %s: lock held for over %d s", t->name,
+                      LOCK_TIMEOUT_S);
+  return horus__err(HORUS_EIO, "topic %s: lock: %s", t->name, strerror(r));
+}
+
+static void topic_unlock(horus_topic *t) { pthread_mutex_unlock(&t->hdr->lock); }
+
+/* ---- participants ------------------------------------------------------ */
+
+static bool participant_alive(const participant *p) {
+  if (atomic_load(&p->state) != 1) return false;
+  horus__proc pr = {p->pid, p->start_time};
+  return horus__proc_alive(&pr);
+}
+
+/* Claim an entry of `table` for this process (reusing a dead one's). */
+static int claim(horus_topic *t, participant *table, int n, const char *what, int *out) {
+  horus__proc self;
+  horus__proc_self(&self);
+  int r = topic_lock(t);
+  if (r) return r;
+  int found = -1;
+  for (int pass = 0; pass < 2 && found < 0; pass++) {
+    for (int i = 0; i < n && found < 0; i++) {
+      participant *p = &table[i];
+      if (atomic_load(&p->state) == 0 || (pass == 1 && !participant_alive(p))) found = i;
+    }
+  }
+  if (found >= 0) {
+    participant *p = &table[found];
+    p->pid = self.pid;
+    p->start_time = self.start_time;
+    atomic_store(&p->count, 0);
+    atomic_store(&p->dropped, 0);
+    atomic_store(&p->cursor, 0);
+    atomic_store(&p->state, 1);
+    *out = found;
+  } else {
+    r = horus__err(HORUS_EBUSY, "topic %s: all %d %s entries are taken by live "
+                   "processes", t->name, n, what);
+  }
+  topic_unlock(t);
+  return r;
+}
+
+/* Registrations made before a fork belong to the parent. */
+static void check_fork(horus_topic *t) {
+  unsigned epoch = atomic_load(&horus__fork_epoch);
+  if (t->epoch != epoch) {
+    t->sub = t->pub = -1;
+    t->npools = 0; /* the child re-resolves its pools */
+    t->epoch = epoch;
+  }
+}
+
+/* ---- open / close -------------------------------------------------------- */
+
+typedef struct create_args {
+  const char *name;
+  horus_msg_type type;
+  uint32_t capacity;
+} create_args;
+
+static int init_segment(void *base, uint64_t size, void *arg) {
+  create_args *a = arg;
+  topic_header *h = base;
+  uint64_t subs, pubs, ring;
+  if (layout(a->capacity, &subs, &pubs, &ring) != size)
+    return horus__err(HORUS_EINVAL, "topic layout mismatch");
+  h->msg_type = a->type;
+  h->capacity = a->capacity;
+  h->max_subs = HORUS_TOPIC_MAX_SUBSCRIBERS;
+  h->max_pubs = HORUS_TOPIC_MAX_PUBLISHERS;
+  h->off_subs = subs;
+  h->off_pubs = pubs;
+  h->off_ring = ring;
+  snprintf(h->name, sizeof h->name, "%s", a->name);
+  pthread_mutexattr_t ma;
+  pthread_mutexattr_init(&ma);
+  pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+  pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
+  int r = pthread_mutex_init(&h->lock, &ma);
+  pthread_mutexattr_destroy(&ma);
+  return r ? horus__err(HORUS_EIO, "pthread_mutex_init: %s", strerror(r)) : 0;
+}
+
+static int validate(horus_topic *t) {
+  topic_header *h = t->hdr;
+  uint64_t subs, pubs, ring;
+  if (t->size < sizeof *h)
+    return horus__err(HORUS_ECORRUPT, "%s/%s: too short", t->dir, t->seg_name);
+  uint32_t cap = h->capacity;
+  if (cap == 0 || cap > HORUS_TOPIC_MAX_CAPACITY || (cap & (cap - 1)) ||
+      h->max_subs != HORUS_TOPIC_MAX_SUBSCRIBERS || h->max_pubs != HORUS_TOPIC_MAX_PUBLISHERS ||
+      h->msg_type == HORUS_MSG_NONE || h->msg_type > HORUS_MSG_BYTES ||
+      layout(cap, &subs, &pubs, &ring) != t->size || subs != h->off_subs ||
+      pubs != h->off_pubs || ring != h->off_ring)
+    return horus__err(HORUS_ECORRUPT, "%s/%s: header geometry is inconsistent "
+                      "(capacity %u, %" PRIu64 " bytes)", t->dir, t->seg_name, cap, t->size);
+  t->capacity = cap;
+  t->mask = cap - 1;
+  t->subs = (participant *)(t->base + subs);
+  t->pubs = (participant *)(t->base + pubs);
+  t->ring = (entry *)(t->base + ring);
+  return 0;
+}
+
+static bool anyone_alive(horus_topic *t) {
+  for (int i = 0; i < HORUS_TOPIC_MAX_SUBSCRIBERS; i++)
+    if (participant_alive(&t->subs[i])) return true;
+  for (int i = 0; i < HORUS_TOPIC_MAX_PUBLISHERS; i++)
+    if (participant_alive(&t->pubs[i])) return true;
+  return false;
+}
+
+static uint32_t round_pow2(uint32_t v) {
+  uint32_t p = 1;
+  while (p < v) p <<= 1;
+  return p;
+}
+
+static bool topic_name_valid(const char *name) {
+  return horus__name_valid(name) && strlen(name) <= HORUS_TOPIC_NAME_MAX;
+}
+
+int horus_topic_open(const char *name, horus_msg_type type, uint32_t capacity,
+                     horus_topic **out) {
+  if (!name || !topic_name_valid(name))
+    return horus__err(HORUS_EINVAL, "invalid topic name '%.80s': use 1-%d characters "
+                      "of [A-Za-z0-9._-], not starting with '.'", name ? name : "(null)",
+                      HORUS_TOPIC_NAME_MAX);
+  if (type <= HORUS_MSG_NONE || type > HORUS_MSG_BYTES)
+    return horus__err(HORUS_EINVAL, "invalid message type %d", (int)type);
+  if (capacity > HORUS_TOPIC_MAX_CAPACITY)
+    return horus__err(HORUS_EINVAL, "capacity %u: at most %d", capacity,
+                      HORUS_TOPIC_MAX_CAPACITY);
+  capacity = round_pow2(capacity ? capacity : HORUS_TOPIC_DEFAULT_CAPACITY);
+  horus_topic *t = calloc(1, sizeof *t);
+  if (!t) return horus__err(HORUS_ENOMEM, "out of process memory");
+  snprintf(t->name, sizeof t->name, "%s", name);
+  snprintf(t->seg_name, sizeof t->seg_name, "topic.%s", name);
+  t->sub = t->pub = -1;
+  t->epoch = atomic_load(&horus__fork_epoch);
+  int r = horus__ns_dir(t->dir, sizeof t->dir);
+  if (r) goto fail;
+  for (int attempt = 0; attempt < 4; attempt++) {
+    void *base;
+    uint64_t size;
+    r = horus__seg_open(t->dir, t->seg_name, HORUS__SEG_TOPIC, &base, &size);
+    if (r == HORUS_ENOENT) {
+      create_args a = {name, type, capacity};
+      uint64_t s1, s2, s3;
+      size = layout(capacity, &s1, &s2, &s3);
+      r = horus__seg_create(t->dir, t->seg_name, HORUS__SEG_TOPIC, size, init_segment, &a, &base);
+      if (r == HORUS_EAGAIN) continue; /* created meanwhile: open it */
+    }
+    if (r) goto fail;
+    t->base = base;
+    t->size = size;
+    t->hdr = base;
+    if ((r = validate(t))) {
+      horus__seg_unmap(base, size);
+      t->base = NULL;
+      goto fail;
+    }
+    if (t->hdr->msg_type != (uint32_t)type) {
+      if (!anyone_alive(t)) {
+        /* A stale topic of another type: nobody uses it, so replace it. */
+        char path[HORUS__PATH_MAX + 80];
+        snprintf(path, sizeof path, "%s/%s", t->dir, t->seg_name);
+        horus__seg_unmap(t->base, t->size);
+        t->base = NULL;
+        unlink(path);
+        continue;
+      }
+      r = horus__err(HORUS_ETYPE, "topic '%s' carries %s messages, not %s", name,
+                     horus_msg_type_name((horus_msg_type)t->hdr->msg_type),
+                     horus_msg_type_name(type));
+      horus__seg_unmap(t->base, t->size);
+      t->base = NULL;
+      goto fail;
+    }
+    t->type = type;
+    *out = t;
+    return 0;
+  }
+  r = horus__err(HORUS_EIO, "topic %s: could not open or create", name);
+fail:
+  free(t);
+  return r;
+}
+
+void horus_topic_close(horus_topic *t) {
+  if (!t) return;
+  check_fork(t);
+  if (t->sub >= 0) atomic_store(&t->subs[t->sub].state, 0);
+  if (t->pub >= 0) atomic_store(&t->pubs[t->pub].state, 0);
+  for (int i = 0; i < t->npools; i++) horus_pool_close(t->pools[i].pool);
+  horus__seg_unmap(t->base, t->size);
+  free(t);
+}
+
+const char *horus_topic_name(const horus_topic *t) { return t->name; }
+horus_msg_type horus_topic_type(const horus_topic *t) { return t->type; }
+
+/* ---- send ------------------------------------------------------------------ */
+
+int horus_topic_send(horus_topic *t, const horus_msg *msg, const horus_tensor *tensor,
+                     uint64_t *sequence) {
+  check_fork(t);
+  if (msg->type != (uint32_t)t->type)
+    return horus__err(HORUS_ETYPE, "topic '%s' carries %s messages, not %s", t->name,
+                      horus_msg_type_name(t->type),
+                      horus_msg_type_name((horus_msg_type)msg->type));
+  const horus_tensor_desc *d = &msg->tensor;
+  if (tensor && memcmp(d, horus_tensor_get_desc(tensor), sizeof *d) != 0)
+    return horus__err(HORUS_EINVAL, "message descriptor does not match its tensor");
+  int r;
+  if (t->pub < 0 && (r = claim(t, t->pubs, HORUS_TOPIC_MAX_PUBLISHERS, "publisher", &t->pub)))
+    return r;
+  horus_pool *pool;
+  uint32_t holder;
+  if ((r = ring_pool(t, d->pool_id, &pool, &holder))) return r;
+
+  topic_header *h = t->hdr;
+  if ((r = topic_lock(t))) return r;
+  uint64_t s = atomic_load_explicit(&h->write_seq, memory_order_relaxed);
+  entry *e = &t->ring[s & t->mask];
+  journal *j = &h->jn;
+  /* What the entry holds now is the oldest message: its reference goes. */
+  uint64_t old_stamp = atomic_load_explicit(&e->stamp, memory_order_relaxed);
+  j->has_old = old_stamp != 0 && !(old_stamp & 1) && e->msg.type != HORUS_MSG_NONE;
+  j->old_pool = e->msg.tensor.pool_id;
+  j->old_slot = e->msg.tensor.slot;
+  j->old_gen = e->msg.tensor.generation;
+  j->seq = s;
+  j->new_pool = d->pool_id;
+  j->new_slot = d->slot;
+  j->new_gen = d->generation;
+  if ((r = horus__pool_retain_as(pool, holder, d->slot, d->generation))) {
+    topic_unlock(t);
+    return r;
+  }
+  j->stage = 1;
+  horus__fault("send_locked");
+  atomic_store_explicit(&e->stamp, 2 * s + 1, memory_order_relaxed);
+  atomic_thread_fence(memory_order_release);
+  e->msg = *msg;
+  e->msg.sequence = s;
+  atomic_store_explicit(&e->stamp, 2 * s + 2, memory_order_release);
+  atomic_store_explicit(&h->write_seq, s + 1, memory_order_release);
+  j->stage = 2;
+  atomic_store_explicit(&h->last_send_ns, horus__now_ns(), memory_order_relaxed);
+  atomic_fetch_add_explicit(&t->pubs[t->pub].count, 1, memory_order_relaxed);
+  atomic_fetch_add(&h->futex_word, 1); /* seq_cst: pairs with waiters below */
+  if (atomic_load(&h->waiters)) futex_wake_all(&h->futex_word);
+  if (j->has_old) ring_release(t, j->old_pool, j->old_slot, j->old_gen);
+  j->stage = 0;
+  topic_unlock(t);
+  if (sequence) *sequence = s;
+  return 0;
+}
+
+int horus_topic_send_bytes(horus_topic *t, const void *data, size_t len, uint64_t *sequence) {
+  if (t->type != HORUS_MSG_BYTES)
+    return horus__err(HORUS_ETYPE, "topic '%s' carries %s messages, not bytes", t->name,
+                      horus_msg_type_name(t->type));
+  if (len > HORUS_BYTES_MAX)
+    return horus__err(HORUS_EINVAL, "message of %zu bytes: topics carry at most %u "
+                      "bytes per message (send large data as a tensor)", len,
+                      HORUS_BYTES_MAX);
+  horus_pool *pool;
+  int r = horus_pool_global(&pool);
+  if (r) return r;
+  int64_t shape[1] = {(int64_t)len};
+  horus_tensor *tensor;
+  r = horus_tensor_alloc(pool, shape, 1, HORUS_UINT8, &tensor);
+  horus_pool_close(pool);
+  if (r) return r;
+  if (len) memcpy(horus_tensor_data(tensor), data, len);
+  horus_msg msg;
+  memset(&msg, 0, sizeof msg);
+  msg.type = HORUS_MSG_BYTES;
+  msg.tensor = *horus_tensor_get_desc(tensor);
+  r = horus_topic_send(t, &msg, tensor, sequence);
+  horus_tensor_free(tensor);
+  return r;
+}
+
+/* ---- receive ------------------------------------------------------------ */
+
+int horus_topic_subscribe(horus_topic *t) {
+  check_fork(t);
+  if (t->sub >= 0) return 0;
+  int r = claim(t, t->subs, HORUS_TOPIC_MAX_SUBSCRIBERS, "subscriber", &t->sub);
+  if (r) return r;
+  t->cursor = atomic_load_explicit(&t->hdr->write_seq, memory_order_acquire);
+  atomic_store(&t->subs[t->sub].cursor, t->cursor);
+  t->received = t->dropped = 0;
+  return 0;
+}
+
+static void account(horus_topic *t) {
+  participant *p = &t->subs[t->sub];
+  atomic_store_explicit(&p->count, t->received, memory_order_relaxed);
+  atomic_store_explicit(&p->dropped, t->dropped, memory_order_relaxed);
+  atomic_store_explicit(&p->cursor, t->cursor, memory_order_relaxed);
+}
+
+/* One attempt at the message at t->cursor: 0 and the message, HORUS_EAGAIN
+ * when nothing is new; skipped messages are counted as dropped. */
+static int try_recv(horus_topic *t, horus_msg *msg, horus_tensor **tensor) {
+  topic_header *h = t->hdr;
+  for (;;) {
+    uint64_t w = atomic_load_explicit(&h->write_seq, memory_order_acquire);
+    if (t->cursor >= w) return HORUS_EAGAIN;
+    if (w - t->cursor > t->capacity) { /* lapped: skip to the oldest still there */
+      t->dropped += w - t->capacity - t->cursor;
+      t->cursor = w - t->capacity;
+    }
+    uint64_t s = t->cursor;
+    entry *e = &t->ring[s & t->mask];
+    uint64_t before = atomic_load_explicit(&e->stamp, memory_order_acquire);
+    if (before == 2 * s + 2) {
+      *msg = e->msg;
+      atomic_thread_fence(memory_order_acquire);
+      uint64_t after = atomic_load_explicit(&e->stamp, memory_order_relaxed);
+      if (after == before) {
+        t->cursor = s + 1;
+        if (msg->type != (uint32_t)t->type) { /* a hole left by a dead publisher */
+          t->dropped++;
+          continue;
+        }
+        horus_pool *pool;
+        int r = horus_pool_open(msg->tensor.pool_id, 0, 0, 0, &pool);
+        if (r == 0) {
+          r = horus__tensor_open_in(pool, &msg->tensor, tensor);
+          horus_pool_close(pool);
+        }
+        if (r == 0) {
+          t->received++;
+          account(t);
+          return 0;
+        }
+        if (r != HORUS_ESTALE && r != HORUS_EINVAL && r != HORUS_ENOENT) return r;
+        t->dropped++; /* freed under us (lapped) or unusable: lost */
+        continue;
+      }
+    }
+    /* Overwritten by a newer lap while we looked, or a slot whose stamp is
+     * impossible: count it lost and move on. */
+    if (before > 2 * s + 2 || (before & 1) == 0) {
+      t->cursor = s + 1;
+      t->dropped++;
+      continue;
+    }
+    return HORUS_EAGAIN; /* being written right now: the publisher is mid-store */
+  }
+}
+
+int horus_topic_recv(horus_topic *t, int64_t timeout_ns, horus_msg *msg,
+                     horus_tensor **tensor) {
+  int r = horus_topic_subscribe(t);
+  if (r) return r;
+  topic_header *h = t->hdr;
+  r = try_recv(t, msg, tensor);
+  if (r != HORUS_EAGAIN || timeout_ns == 0) {
+    account(t);
+    return r;
+  }
+  uint64_t deadline = timeout_ns > 0 ? horus__now_ns() + (uint64_t)timeout_ns : UINT64_MAX;
+  for (;;) {
+    atomic_fetch_add(&h->waiters, 1);
+    uint32_t v = atomic_load(&h->futex_word);
+    r = try_recv(t, msg, tensor);
+    if (r != HORUS_EAGAIN) {
+      atomic_fetch_sub(&h->waiters, 1);
+      account(t);
+      return r;
+    }
+    uint64_t now = horus__now_ns();
+    if (now >= deadline) {
+      atomic_fetch_sub(&h->waiters, 1);
+      account(t);
+      return horus__err(HORUS_ETIMEDOUT, "no message on '%s' within the timeout", t->name);
+    }
+    struct timespec rel, *relp = NULL;
+    if (deadline != UINT64_MAX) {
+      uint64_t left = deadline - now;
+      rel.tv_sec = (time_t)(left / 1000000000u);
+      rel.tv_nsec = (long)(left % 1000000000u);
+      relp = &rel;
+    }
+    int fr = futex_wait(&h->futex_word, v, relp);
+    int err = errno;
+    atomic_fetch_sub(&h->waiters, 1);
+    if (fr != 0 && err == EINTR) return horus__err(HORUS_EINTR, "interrupted");
+  }
+}
+
+int horus_topic_recv_latest(horus_topic *t, horus_msg *msg, horus_tensor **tensor) {
+  int r = horus_topic_subscribe(t);
+  if (r) return r;
+  uint64_t w = atomic_load_explicit(&t->hdr->write_seq, memory_order_acquire);
+  if (w > t->cursor + 1) { /* jump to the newest, counting what we skip */
+    t->dropped += w - 1 - t->cursor;
+    t->cursor = w - 1;
+  }
+  r = try_recv(t, msg, tensor);
+  account(t);
+  return r;
+}
+
+/* ---- stats, listing, cleaning ------------------------------------------------ */
+
+static void count_live(const participant *table, int n, uint32_t *out) {
+  *out = 0;
+  for (int i = 0; i < n; i++) *out += participant_alive(&table[i]);
+}
+
+int horus_topic_stats_get(horus_topic *t, horus_topic_stats *out) {
+  check_fork(t);
+  memset(out, 0, sizeof *out);
+  out->sent = atomic_load(&t->hdr->write_seq);
+  out->received = t->received;
+  out->dropped = t->dropped;
+  out->capacity = t->capacity;
+  out->type = t->type;
+  out->last_send_ns = atomic_load(&t->hdr->last_send_ns);
+  count_live(t->pubs, HORUS_TOPIC_MAX_PUBLISHERS, &out->publishers);
+  count_live(t->subs, HORUS_TOPIC_MAX_SUBSCRIBERS, &out->subscribers);
+  return 0;
+}
+
+/* Map topic segment `seg` of `dir` read-only enough to inspect it. */
+static int peek_topic(const char *dir, const char *seg, horus_topic *t) {
+  memset(t, 0, sizeof *t);
+  snprintf(t->dir, sizeof t->dir, "%s", dir);
+  snprintf(t->seg_name, sizeof t->seg_name, "%s", seg);
+  void *base;
+  uint64_t size;
+  int r = horus__seg_open(dir, seg, HORUS__SEG_TOPIC, &base, &size);
+  if (r) return r;
+  t->base = base;
+  t->size = size;
+  t->hdr = base;
+  if ((r = validate(t))) {
+    horus__seg_unmap(base, size);
+    return r;
+  }
+  snprintf(t->name, sizeof t->name, "%s", seg + 6);
+  return 0;
+}
+
+int horus_topic_list(horus_topic_info *out, int max) {
+  char dir[HORUS__PATH_MAX];
+  int r = horus__ns_dir(dir, sizeof dir);
+  if (r) return r;
+  DIR *d = opendir(dir);
+  if (!d) return horus__err(HORUS_EIO, "opendir %s: %s", dir, strerror(errno));
+  int n = 0;
+  struct dirent *de;
+  while ((de = readdir(d))) {
+    if (strncmp(de->d_name, "topic.", 6) != 0 || !horus__name_valid(de->d_name)) continue;
+    horus_topic t;
+    if (peek_topic(dir, de->d_name, &t)) continue;
+    if (n < max) {
+      horus_topic_info *i = &out[n];
+      memset(i, 0, sizeof *i);
+      snprintf(i->name, sizeof i->name, "%s", t.name);
+      i->type = (horus_msg_type)t.hdr->msg_type;
+      i->capacity = t.capacity;
+      i->sent = atomic_load(&t.hdr->write_seq);
+      i->last_send_ns = atomic_load(&t.hdr->last_send_ns);
+      count_live(t.pubs, HORUS_TOPIC_MAX_PUBLISHERS, &i->publishers);
+      count_live(t.subs, HORUS_TOPIC_MAX_SUBSCRIBERS, &i->subscribers);
+    }
+    n++;
+    horus__seg_unmap(t.base, t.size);
+  }
+  closedir(d);
+  return n;
+}
+
+static int remove_file(const char *dir, const char *name,
+                       void (*removed)(const char *, void *), void *arg) {
+  char path[HORUS__PATH_MAX + 260];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  if (unlink(path) != 0) return 0;
+  if (removed) removed(path, arg);
+  return 1;
+}
+
+int horus_clean(bool all, void (*removed)(const char *path, void *arg), void *arg) {
+  char dir[HORUS__PATH_MAX];
+  int r = horus__ns_dir(dir, sizeof dir);
+  if (r) return r;
+  int count = 0;
+  /* Two passes: topics first, so that the pools they held references in
+   * see those holders gone when they are examined. */
+  for (int pass = 0; pass < 2; pass++) {
+    DIR *d = opendir(dir);
+    if (!d) return horus__err(HORUS_EIO, "opendir %s: %s", dir, strerror(errno));
+    struct dirent *de;
+    while ((de = readdir(d))) {
+      const char *n = de->d_name;
+      if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0) continue;
+      if (pass == 0 && n[0] == '.') {
+        /* ".<segment>.<pid>.<random>": a creator's temporary. */
+        const char *dot = strrchr(n, '.');
+        const char *p = dot ? dot - 1 : NULL;
+        while (p && p > n && *p != '.') p--;
+        int pid = p ? atoi(p + 1) : 0;
+        if (all || pid <= 0 || kill(pid, 0) != 0) count += remove_file(dir, n, removed, arg);
+        continue;
+      }
+      if (pass == 0 && strncmp(n, "topic.", 6) == 0) {
+        horus_topic t;
+        bool stale = peek_topic(dir, n, &t) != 0; /* unreadable: not ours to keep */
+        if (!stale) {
+          stale = !anyone_alive(&t);
+          horus__seg_unmap(t.base, t.size);
+        }
+        if (all || stale) count += remove_file(dir, n, removed, arg);
+      } else if (pass == 1 && strncmp(n, "pool.", 5) == 0) {
+        char *end;
+        unsigned long id = strtoul(n + 5, &end, 10);
+        if (*end || id > UINT32_MAX) continue;
+        if (all) {
+          count += remove_file(dir, n, removed, arg);
+          continue;
+        }
+        horus_pool *p;
+        if (horus_pool_open((uint32_t)id, 0, 0, 0, &p) != 0) {
+          count += remove_file(dir, n, removed, arg); /* corrupt or foreign */
+          continue;
+        }
+        horus_pool_reclaim(p);
+        horus_pool_holder hs[HORUS_POOL_MAX_HOLDERS];
+        int nh = horus_pool_holders(p, hs, HORUS_POOL_MAX_HOLDERS);
+        horus__proc self;
+        horus__proc_self(&self);
+        int others = 0;
+        for (int i = 0; i < nh && i < HORUS_POOL_MAX_HOLDERS; i++)
+          if (hs[i].alive && !(hs[i].kind == 1 && hs[i].pid == self.pid)) others++;
+        horus_pool_close(p);
+        if (others == 0) count += remove_file(dir, n, removed, arg);
+      }
+    }
+    closedir(d);
+  }
+  return count;
+}

@@ -1,0 +1,303 @@
+/* test_topic.c - topics between processes: delivery, order and loss
+ * accounting, several publishers, blocking receive, dead participants,
+ * type safety and cleaning. */
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+
+#define MB (1ull << 20)
+
+static horus_pool *pool;
+
+/* A small tensor message carrying (publisher, counter) and a checksum. */
+static int send_counter(horus_topic *t, uint32_t who, uint64_t n) {
+  int64_t shape[1] = {4};
+  horus_tensor *x;
+  int r = horus_tensor_alloc(pool, shape, 1, HORUS_UINT64, &x);
+  if (r) return r;
+  uint64_t *v = horus_tensor_data(x);
+  v[0] = who;
+  v[1] = n;
+  v[2] = who * 1000003u + n * 7919u;
+  v[3] = ~v[2];
+  horus_msg m;
+  memset(&m, 0, sizeof m);
+  m.type = HORUS_MSG_TENSOR;
+  m.tensor = *horus_tensor_get_desc(x);
+  m.meta.timestamp_ns = (int64_t)n;
+  r = horus_topic_send(t, &m, x, NULL);
+  horus_tensor_free(x);
+  return r;
+}
+
+static bool intact(const uint64_t *v) {
+  return v[2] == v[0] * 1000003u + v[1] * 7919u && v[3] == ~v[2];
+}
+
+static void test_same_process(void) {
+  horus_topic *pub, *sub;
+  CHECK_OK(horus_topic_open("same", HORUS_MSG_TENSOR, 8, &pub));
+  CHECK_OK(horus_topic_open("same", HORUS_MSG_TENSOR, 0, &sub));
+  CHECK_OK(horus_topic_subscribe(sub));
+  horus_msg m;
+  horus_tensor *x;
+  CHECK_RC(horus_topic_recv(sub, 0, &m, &x), HORUS_EAGAIN);
+  for (uint64_t i = 0; i < 5; i++) CHECK_OK(send_counter(pub, 1, i));
+  for (uint64_t i = 0; i < 5; i++) {
+    CHECK_OK(horus_topic_recv(sub, 0, &m, &x));
+    const uint64_t *v = horus_tensor_data(x);
+    CHECK(v[1] == i && intact(v) && m.sequence == i && m.meta.timestamp_ns == (int64_t)i);
+    horus_tensor_free(x);
+  }
+  /* Overrun: 20 sent into a ring of 8; the subscriber gets the newest 8. */
+  for (uint64_t i = 5; i < 25; i++) CHECK_OK(send_counter(pub, 1, i));
+  int got = 0;
+  uint64_t first = 0;
+  while (horus_topic_recv(sub, 0, &m, &x) == 0) {
+    if (!got) first = ((uint64_t *)horus_tensor_data(x))[1];
+    got++;
+    horus_tensor_free(x);
+  }
+  horus_topic_stats st;
+  CHECK_OK(horus_topic_stats_get(sub, &st));
+  CHECK(got == 8 && first == 17 && st.dropped == 12 && st.received == 13 && st.sent == 25);
+  CHECK(st.capacity == 8 && st.publishers == 1 && st.subscribers == 1);
+  /* recv_latest skips to the newest. */
+  for (uint64_t i = 25; i < 28; i++) CHECK_OK(send_counter(pub, 1, i));
+  CHECK_OK(horus_topic_recv_latest(sub, &m, &x));
+  CHECK(((uint64_t *)horus_tensor_data(x))[1] == 27);
+  horus_tensor_free(x);
+  /* Type safety and bad input. */
+  horus_topic *other;
+  CHECK_RC(horus_topic_open("same", HORUS_MSG_IMAGE, 0, &other), HORUS_ETYPE);
+  CHECK(strstr(horus_errmsg(), "TensorHandle") && strstr(horus_errmsg(), "Image"));
+  CHECK_RC(horus_topic_open("../etc", HORUS_MSG_TENSOR, 0, &other), HORUS_EINVAL);
+  CHECK_RC(horus_topic_open("", HORUS_MSG_TENSOR, 0, &other), HORUS_EINVAL);
+  m.type = HORUS_MSG_IMAGE;
+  CHECK_RC(horus_topic_send(pub, &m, NULL, NULL), HORUS_ETYPE);
+  /* A released block cannot be sent. */
+  int64_t shape[1] = {4};
+  horus_tensor *gone;
+  CHECK_OK(horus_tensor_alloc(pool, shape, 1, HORUS_UINT8, &gone));
+  horus_msg stale;
+  memset(&stale, 0, sizeof stale);
+  stale.type = HORUS_MSG_TENSOR;
+  stale.tensor = *horus_tensor_get_desc(gone);
+  horus_tensor_free(gone);
+  CHECK_RC(horus_topic_send(pub, &stale, NULL, NULL), HORUS_ESTALE);
+  CHECK_OK(send_counter(pub, 1, 99)); /* still works */
+  horus_topic_close(sub);
+  horus_topic_close(pub);
+}
+
+/* Subscriber child: receives `n` messages (blocking), checks order per
+ * publisher and content, and exits with 0 only if all was well; it writes
+ * its dropped count to `fd`. */
+static pid_t spawn_subscriber(const char *name, uint64_t n, int sleep_every_us, int fd_ready,
+                              int fd_result) {
+  pid_t pid = fork();
+  if (pid != 0) return pid;
+  horus_topic *t;
+  if (horus_topic_open(name, HORUS_MSG_TENSOR, 0, &t) || horus_topic_subscribe(t)) _exit(10);
+  if (write(fd_ready, "r", 1) != 1) _exit(11);
+  uint64_t last[2] = {0, 0}, got = 0;
+  bool ok = true;
+  for (;;) {
+    horus_msg m;
+    horus_tensor *x;
+    int r = horus_topic_recv(t, 2000000000ll, &m, &x);
+    if (r == HORUS_EINTR) continue;
+    if (r) break; /* timed out: the publisher is done */
+    const uint64_t *v = horus_tensor_data(x);
+    ok &= intact(v) && v[0] < 2 && (got == 0 || v[1] >= last[v[0]]);
+    last[v[0]] = v[1];
+    got++;
+    horus_tensor_free(x);
+    if (sleep_every_us) usleep((useconds_t)sleep_every_us);
+    if (v[1] + 1 == n && !sleep_every_us) break;
+  }
+  horus_topic_stats st;
+  horus_topic_stats_get(t, &st);
+  uint64_t out[2] = {st.received, st.dropped};
+  if (write(fd_result, out, sizeof out) != (ssize_t)sizeof out) _exit(12);
+  _exit(ok && st.received == got ? 0 : 13);
+}
+
+static void test_fanout_and_loss(void) {
+  const uint64_t N = 20000;
+  horus_topic *pub;
+  CHECK_OK(horus_topic_open("fanout", HORUS_MSG_TENSOR, 1024, &pub));
+  int ready[2], result[2];
+  CHECK(pipe(ready) == 0 && pipe(result) == 0);
+  pid_t kids[4];
+  for (int i = 0; i < 3; i++) kids[i] = spawn_subscriber("fanout", N, 0, ready[1], result[1]);
+  kids[3] = spawn_subscriber("fanout", N, 200, ready[1], result[1]); /* slow */
+  char c;
+  for (int i = 0; i < 4; i++) CHECK(read(ready[0], &c, 1) == 1);
+  /* Paced so the fast subscribers keep up (a ring of 1024 absorbs bursts). */
+  for (uint64_t i = 0; i < N; i++) {
+    CHECK_OK(send_counter(pub, 0, i));
+    if (i % 256 == 255) usleep(2000);
+  }
+  for (int i = 0; i < 4; i++) {
+    int status;
+    waitpid(kids[i], &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  uint64_t totals[4][2];
+  for (int i = 0; i < 4; i++) CHECK(read(result[0], totals[i], sizeof totals[i]) == 16);
+  int fast = 0, slow = 0;
+  for (int i = 0; i < 4; i++) {
+    CHECK(totals[i][0] + totals[i][1] == N); /* received + dropped accounts for all */
+    if (totals[i][1] == 0) fast++;
+    else slow++;
+  }
+  CHECK(fast >= 3 && slow <= 1);
+  printf("fan-out: 4 subscribers x %llu messages, received+dropped exact\n",
+         (unsigned long long)N);
+  close(ready[0]), close(ready[1]), close(result[0]), close(result[1]);
+  horus_topic_close(pub);
+}
+
+static void test_two_publishers(void) {
+  const uint64_t N = 5000;
+  horus_topic *sub;
+  CHECK_OK(horus_topic_open("twopub", HORUS_MSG_TENSOR, 1024, &sub));
+  CHECK_OK(horus_topic_subscribe(sub));
+  pid_t kids[2];
+  for (uint32_t w = 0; w < 2; w++) {
+    if ((kids[w] = fork()) == 0) {
+      horus_topic *t;
+      if (horus_topic_open("twopub", HORUS_MSG_TENSOR, 0, &t)) _exit(2);
+      for (uint64_t i = 0; i < N; i++)
+        if ((i % 128 == 127 && usleep(2000) != 0) || send_counter(t, w, i)) {
+          fprintf(stderr, "publisher %u: %s\n", w, horus_errmsg());
+          _exit(3);
+        }
+      _exit(0);
+    }
+  }
+  uint64_t next[2] = {0, 0}, got = 0, bad = 0;
+  while (got < 2 * N) {
+    horus_msg m;
+    horus_tensor *x;
+    int r = horus_topic_recv(sub, 2000000000ll, &m, &x);
+    if (r) break;
+    const uint64_t *v = horus_tensor_data(x);
+    if (!intact(v) || v[0] > 1 || v[1] != next[v[0]]) bad++;
+    else next[v[0]]++;
+    got++;
+    horus_tensor_free(x);
+  }
+  for (int w = 0; w < 2; w++) {
+    int status;
+    waitpid(kids[w], &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  CHECK(got == 2 * N && bad == 0 && next[0] == N && next[1] == N);
+  horus_topic_close(sub);
+}
+
+static void test_blocking_and_dead(void) {
+  horus_topic *sub;
+  CHECK_OK(horus_topic_open("block", HORUS_MSG_TENSOR, 4, &sub));
+  horus_msg m;
+  horus_tensor *x;
+  uint64_t t0 = 0;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  t0 = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+  CHECK_RC(horus_topic_recv(sub, 100000000ll, &m, &x), HORUS_ETIMEDOUT);
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  uint64_t waited = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec - t0;
+  CHECK(waited >= 95000000ull && waited < 2000000000ull);
+  /* A child publishes after 50 ms; the blocked receive wakes for it. */
+  pid_t pid = fork();
+  if (pid == 0) {
+    horus_topic *t;
+    usleep(50000);
+    if (horus_topic_open("block", HORUS_MSG_TENSOR, 0, &t) || send_counter(t, 0, 7)) _exit(2);
+    _exit(0); /* the publisher exits: its message stays valid */
+  }
+  CHECK_OK(horus_topic_recv(sub, 5000000000ll, &m, &x));
+  waitpid(pid, NULL, 0);
+  CHECK(((uint64_t *)horus_tensor_data(x))[1] == 7 && intact(horus_tensor_data(x)));
+  horus_tensor_free(x);
+
+  /* A subscriber killed while holding received messages leaks nothing. */
+  horus_pool_stats before, after;
+  CHECK_OK(horus_pool_stats_get(pool, &before));
+  int fds[2];
+  CHECK(pipe(fds) == 0);
+  pid = fork();
+  if (pid == 0) {
+    horus_topic *t;
+    horus_tensor *held[3];
+    if (horus_topic_open("block", HORUS_MSG_TENSOR, 0, &t) || horus_topic_subscribe(t)) _exit(2);
+    if (write(fds[1], "s", 1) != 1) _exit(3);
+    for (int i = 0; i < 3; i++)
+      if (horus_topic_recv(t, 5000000000ll, &m, &held[i])) _exit(4);
+    if (write(fds[1], "h", 1) != 1) _exit(3);
+    pause();
+    _exit(0);
+  }
+  char c;
+  CHECK(read(fds[0], &c, 1) == 1);
+  horus_topic *pub;
+  CHECK_OK(horus_topic_open("block", HORUS_MSG_TENSOR, 0, &pub));
+  for (uint64_t i = 0; i < 3; i++) CHECK_OK(send_counter(pub, 0, i));
+  CHECK(read(fds[0], &c, 1) == 1 && c == 'h');
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  horus_pool_reclaim(pool);
+  /* The publisher is not stalled by the dead subscriber. */
+  for (uint64_t i = 3; i < 100; i++) CHECK_OK(send_counter(pub, 0, i));
+  horus_pool_reclaim(pool);
+  CHECK_OK(horus_pool_stats_get(pool, &after));
+  /* What remains is exactly the ring's 4 messages (one granule each). */
+  CHECK(after.allocated_slots == before.allocated_slots + 3);
+  close(fds[0]), close(fds[1]);
+  horus_topic_close(pub);
+  horus_topic_close(sub);
+}
+
+static void removed_cb(const char *path, void *arg) {
+  (void)path;
+  ++*(int *)arg;
+}
+
+static void test_clean(void) {
+  horus_topic_info info[16];
+  int n = horus_topic_list(info, 16);
+  CHECK(n >= 4);
+  bool seen = false;
+  for (int i = 0; i < n && i < 16; i++)
+    if (strcmp(info[i].name, "fanout") == 0)
+      seen = info[i].sent == 20000 && info[i].type == HORUS_MSG_TENSOR;
+  CHECK(seen);
+  horus_pool_stats st;
+  /* Everyone is gone: clean removes the topics, whose ring references the
+   * pool then reclaims. */
+  int count = 0;
+  CHECK(horus_clean(false, removed_cb, &count) >= 4 && count >= 4);
+  CHECK(horus_topic_list(info, 16) == 0);
+  horus_pool_reclaim(pool);
+  CHECK_OK(horus_pool_stats_get(pool, &st));
+  CHECK(st.used_bytes == 0 && st.allocated_slots == 0);
+}
+
+int main(void) {
+  CHECK_OK(horus_pool_global(&pool));
+  test_same_process();
+  test_fanout_and_loss();
+  test_two_publishers();
+  test_blocking_and_dead();
+  test_clean();
+  horus_pool_close(pool);
+  check_remove_namespace();
+  return check_report("test_topic");
+}
