@@ -65,8 +65,9 @@ HORUS_API int horus_topic_send_bytes(horus_topic *t, const void *data, size_t le
  * there is none; > 0: wait up to that long (HORUS_ETIMEDOUT); < 0: wait
  * indefinitely.  A signal ends the wait with HORUS_EINTR so the caller can
  * handle it and call again.  On success *msg is filled and *tensor owns a new
- * reference (horus_tensor_free).  The first call registers the subscriber,
- * which starts at the next message sent. */
+ * reference (horus_tensor_free).  A handle receives the messages sent after
+ * it was opened (its own included); the first call registers it in the
+ * topic's subscriber table. */
 HORUS_API int horus_topic_recv(horus_topic *t, int64_t timeout_ns, horus_msg *msg,
                                horus_tensor **tensor);
 

@@ -382,6 +382,9 @@ int horus_topic_open(const char *name, horus_msg_type type, uint32_t capacity,
       goto fail;
     }
     t->type = type;
+    /* A handle receives what is sent after it was opened (its own sends
+     * included); registering in the subscriber table waits for recv. */
+    t->cursor = atomic_load_explicit(&t->hdr->write_seq, memory_order_acquire);
     *out = t;
     return 0;
   }
@@ -490,22 +493,20 @@ int horus_topic_send_bytes(horus_topic *t, const void *data, size_t len, uint64_
 
 /* ---- receive ------------------------------------------------------------ */
 
-int horus_topic_subscribe(horus_topic *t) {
-  check_fork(t);
-  if (t->sub >= 0) return 0;
-  int r = claim(t, t->subs, HORUS_TOPIC_MAX_SUBSCRIBERS, "subscriber", &t->sub);
-  if (r) return r;
-  t->cursor = atomic_load_explicit(&t->hdr->write_seq, memory_order_acquire);
-  atomic_store(&t->subs[t->sub].cursor, t->cursor);
-  t->received = t->dropped = 0;
-  return 0;
-}
-
 static void account(horus_topic *t) {
   participant *p = &t->subs[t->sub];
   atomic_store_explicit(&p->count, t->received, memory_order_relaxed);
   atomic_store_explicit(&p->dropped, t->dropped, memory_order_relaxed);
   atomic_store_explicit(&p->cursor, t->cursor, memory_order_relaxed);
+}
+
+int horus_topic_subscribe(horus_topic *t) {
+  check_fork(t);
+  if (t->sub >= 0) return 0;
+  int r = claim(t, t->subs, HORUS_TOPIC_MAX_SUBSCRIBERS, "subscriber", &t->sub);
+  if (r) return r;
+  account(t);
+  return 0;
 }
 
 /* One attempt at the message at t->cursor: 0 and the message, HORUS_EAGAIN

@@ -1,0 +1,446 @@
+/* topic.c - horus.Topic: typed publish/subscribe between processes.
+ *
+ * Topic(Image) carries Images (likewise PointCloud, DepthImage,
+ * TensorHandle) by descriptor: nothing of the payload is copied.
+ * Topic("name") carries small Python objects: bytes as they are, anything
+ * else pickled, copied once into a pool block. */
+#include <math.h>
+
+#include "horus_py.h"
+
+/* Payload flavours of a generic topic, kept in meta.kind_data. */
+enum { GENERIC_BYTES = 0, GENERIC_PICKLE = 1 };
+
+/* Blocking receives wait in slices so Ctrl-C is noticed promptly. */
+#define WAIT_SLICE_NS 50000000ll
+
+typedef struct {
+  PyObject_HEAD
+  horus_topic *t;     /* NULL after close() */
+  PyObject *msg_type; /* the class given, or None for a generic topic */
+  int busy;           /* a thread is inside a blocking recv */
+} TopicObject;
+
+static horus_state *state_of(TopicObject *self) { return hpy_state_of_type(Py_TYPE(self)); }
+
+static horus_topic *get_topic(TopicObject *self) {
+  if (!self->t) {
+    PyErr_SetString(PyExc_ValueError, "Topic is closed");
+    return NULL;
+  }
+  if (self->busy) {
+    PyErr_SetString(PyExc_RuntimeError, "Topic is in use by another thread (blocking "
+                    "recv); give each thread its own Topic");
+    return NULL;
+  }
+  return self->t;
+}
+
+static int Topic_init(TopicObject *self, PyObject *args, PyObject *kwds) {
+  static char *kwlist[] = {"msg_type", "name", "capacity", NULL};
+  PyObject *type_obj, *name_obj = Py_None, *cap_obj = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O$O:Topic", kwlist, &type_obj, &name_obj,
+                                   &cap_obj))
+    return -1;
+  horus_state *st = state_of(self);
+  horus_msg_type type;
+  PyObject *name = NULL;
+  if (PyUnicode_Check(type_obj)) {
+    if (name_obj != Py_None) {
+      PyErr_SetString(PyExc_TypeError, "Topic(name) takes no second name");
+      return -1;
+    }
+    type = HORUS_MSG_BYTES;
+    name = Py_NewRef(type_obj);
+  } else {
+    type = hpy_msg_type_of_class(st, type_obj);
+    if (type == HORUS_MSG_NONE) {
+      PyErr_Format(PyExc_TypeError, "Topic carries Image, PointCloud, DepthImage or "
+                   "TensorHandle (or takes a str name for Python objects), not %R", type_obj);
+      return -1;
+    }
+    if (name_obj == Py_None) {
+      PyObject *n = PyObject_GetAttrString(type_obj, "__name__");
+      if (!n) return -1;
+      name = PyObject_CallMethod(n, "lower", NULL);
+      Py_DECREF(n);
+      if (!name) return -1;
+    } else if (!PyUnicode_Check(name_obj)) {
+      PyErr_Format(PyExc_TypeError, "name must be a str, not %.80s", Py_TYPE(name_obj)->tp_name);
+      return -1;
+    } else {
+      name = Py_NewRef(name_obj);
+    }
+  }
+  long long cap = 0;
+  if (cap_obj != Py_None) {
+    if (!PyLong_Check(cap_obj)) {
+      PyErr_Format(PyExc_TypeError, "capacity must be an int, not %.80s",
+                   Py_TYPE(cap_obj)->tp_name);
+      Py_DECREF(name);
+      return -1;
+    }
+    cap = PyLong_AsLongLong(cap_obj);
+    if (cap == -1 && PyErr_Occurred()) PyErr_Clear(), cap = -1;
+    if (cap < 1 || cap > HORUS_TOPIC_MAX_CAPACITY) {
+      PyErr_Format(PyExc_ValueError, "capacity must be 1..%d, got %R",
+                   HORUS_TOPIC_MAX_CAPACITY, cap_obj);
+      Py_DECREF(name);
+      return -1;
+    }
+  }
+  const char *cname = PyUnicode_AsUTF8(name);
+  if (!cname) {
+    Py_DECREF(name);
+    return -1;
+  }
+  horus_topic *t;
+  int r;
+  Py_BEGIN_ALLOW_THREADS
+  r = horus_topic_open(cname, type, (uint32_t)cap, &t);
+  Py_END_ALLOW_THREADS
+  Py_DECREF(name);
+  if (r) return hpy_raise_int(r);
+  horus_topic_close(self->t);
+  self->t = t;
+  Py_XSETREF(self->msg_type, type == HORUS_MSG_BYTES ? Py_NewRef(Py_None) : Py_NewRef(type_obj));
+  return 0;
+}
+
+static void Topic_dealloc(TopicObject *self) {
+  PyTypeObject *tp = Py_TYPE(self);
+  PyObject_GC_UnTrack(self);
+  horus_topic_close(self->t);
+  Py_CLEAR(self->msg_type);
+  tp->tp_free(self);
+  Py_DECREF(tp);
+}
+
+static int Topic_traverse(TopicObject *self, visitproc visit, void *arg) {
+  Py_VISIT(Py_TYPE(self));
+  Py_VISIT(self->msg_type);
+  return 0;
+}
+
+static int Topic_clear(TopicObject *self) {
+  Py_CLEAR(self->msg_type);
+  return 0;
+}
+
+/* ---- send -------------------------------------------------------------------- */
+
+static PyObject *send_generic(TopicObject *self, horus_topic *t, PyObject *obj) {
+  PyObject *payload = NULL;
+  uint32_t flavour = GENERIC_BYTES;
+  if (PyBytes_Check(obj) || PyByteArray_Check(obj) || PyMemoryView_Check(obj)) {
+    payload = Py_NewRef(obj);
+  } else {
+    PyObject *pickle = PyImport_ImportModule("pickle");
+    if (!pickle) return NULL;
+    payload = PyObject_CallMethod(pickle, "dumps", "Oi", obj, 5);
+    Py_DECREF(pickle);
+    if (!payload) return NULL;
+    flavour = GENERIC_PICKLE;
+  }
+  Py_buffer b;
+  if (PyObject_GetBuffer(payload, &b, PyBUF_C_CONTIGUOUS) < 0) {
+    Py_DECREF(payload);
+    return NULL;
+  }
+  PyObject *res = NULL;
+  if ((uint64_t)b.len > HORUS_BYTES_MAX) {
+    PyErr_Format(PyExc_ValueError, "message of %zd bytes: topic '%s' carries at most %u "
+                 "bytes per message (send large data as a TensorHandle)", b.len,
+                 horus_topic_name(t), HORUS_BYTES_MAX);
+    goto done;
+  }
+  horus_pool *pool = hpy_global_pool(state_of(self));
+  if (!pool) goto done;
+  int64_t shape[1] = {b.len};
+  horus_tensor *x;
+  int r = horus_tensor_alloc(pool, shape, 1, HORUS_UINT8, &x);
+  if (r) {
+    hpy_raise(r);
+    goto done;
+  }
+  if (b.len) memcpy(horus_tensor_data(x), b.buf, (size_t)b.len);
+  horus_msg msg;
+  memset(&msg, 0, sizeof msg);
+  msg.type = HORUS_MSG_BYTES;
+  msg.tensor = *horus_tensor_get_desc(x);
+  msg.meta.kind_data = flavour;
+  r = horus_topic_send(t, &msg, x, NULL);
+  horus_tensor_free(x);
+  if (r) hpy_raise(r);
+  else res = Py_NewRef(Py_None);
+done:
+  PyBuffer_Release(&b);
+  Py_DECREF(payload);
+  return res;
+}
+
+static PyObject *Topic_send(TopicObject *self, PyObject *obj) {
+  horus_topic *t = get_topic(self);
+  if (!t) return NULL;
+  if (horus_topic_type(t) == HORUS_MSG_BYTES) return send_generic(self, t, obj);
+  if (!PyObject_TypeCheck(obj, (PyTypeObject *)self->msg_type))
+    return PyErr_Format(PyExc_TypeError, "topic '%s' carries %s, not %.80s",
+                        horus_topic_name(t), ((PyTypeObject *)self->msg_type)->tp_name,
+                        Py_TYPE(obj)->tp_name);
+  horus_msg msg;
+  const horus_tensor *x;
+  if (hpy_msg_from_object(state_of(self), obj, &msg, &x) < 0) return NULL;
+  int r = horus_topic_send(t, &msg, x, NULL);
+  if (r) return hpy_raise(r);
+  Py_RETURN_NONE;
+}
+
+/* ---- receive ------------------------------------------------------------------ */
+
+static PyObject *to_object(TopicObject *self, const horus_msg *msg, horus_tensor *x) {
+  if (msg->type != HORUS_MSG_BYTES) return hpy_msg_to_object(state_of(self), msg, x);
+  PyObject *data = PyBytes_FromStringAndSize(horus_tensor_data(x),
+                                             (Py_ssize_t)horus_tensor_nbytes(x));
+  horus_tensor_free(x);
+  if (!data || msg->meta.kind_data != GENERIC_PICKLE) return data;
+  PyObject *pickle = PyImport_ImportModule("pickle");
+  PyObject *obj = pickle ? PyObject_CallMethod(pickle, "loads", "O", data) : NULL;
+  Py_XDECREF(pickle);
+  Py_DECREF(data);
+  return obj;
+}
+
+/* timeout: None (do not wait), or seconds >= 0 (inf: wait for ever). */
+static int parse_timeout(PyObject *obj, int64_t *ns) {
+  if (obj == Py_None) {
+    *ns = 0;
+    return 0;
+  }
+  if (!PyLong_Check(obj) && !PyFloat_Check(obj)) {
+    PyErr_Format(PyExc_TypeError, "timeout must be a number of seconds or None, not %.80s",
+                 Py_TYPE(obj)->tp_name);
+    return -1;
+  }
+  double s = PyFloat_AsDouble(obj);
+  if (s == -1.0 && PyErr_Occurred()) return -1;
+  if (isnan(s) || s < 0) {
+    PyErr_Format(PyExc_ValueError, "timeout must be >= 0 seconds, got %R", obj);
+    return -1;
+  }
+  *ns = isinf(s) || s > 9.2e9 ? -1 : (int64_t)(s * 1e9);
+  return 0;
+}
+
+static PyObject *Topic_recv(TopicObject *self, PyObject *const *args, Py_ssize_t nargs,
+                            PyObject *kwnames) {
+  horus_topic *t = get_topic(self);
+  if (!t) return NULL;
+  PyObject *timeout_obj = Py_None;
+  Py_ssize_t nk = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+  if (nargs + nk > 1) return PyErr_Format(PyExc_TypeError, "recv() takes one argument, timeout");
+  if (nargs == 1) timeout_obj = args[0];
+  if (nk == 1) {
+    if (PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "timeout") != 0)
+      return PyErr_Format(PyExc_TypeError, "recv() got an unexpected keyword argument");
+    timeout_obj = args[nargs];
+  }
+  int64_t timeout;
+  if (parse_timeout(timeout_obj, &timeout) < 0) return NULL;
+  horus_msg msg;
+  horus_tensor *x;
+  int r = horus_topic_recv(t, 0, &msg, &x);
+  if (r == HORUS_EAGAIN && timeout != 0) {
+    int64_t left = timeout;
+    self->busy = 1;
+    for (;;) {
+      int64_t slice = left < 0 || left > WAIT_SLICE_NS ? WAIT_SLICE_NS : left;
+      uint64_t t0 = 0;
+      Py_BEGIN_ALLOW_THREADS
+      struct timespec ts;
+      clock_gettime(CLOCK_MONOTONIC, &ts);
+      t0 = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+      r = horus_topic_recv(t, slice, &msg, &x);
+      clock_gettime(CLOCK_MONOTONIC, &ts);
+      t0 = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec - t0;
+      Py_END_ALLOW_THREADS
+      if (r != HORUS_ETIMEDOUT && r != HORUS_EINTR) break;
+      if (PyErr_CheckSignals() < 0) {
+        self->busy = 0;
+        return NULL;
+      }
+      if (left >= 0) {
+        left -= (int64_t)t0;
+        if (left <= 0) break;
+      }
+    }
+    self->busy = 0;
+  }
+  if (r == HORUS_EAGAIN || r == HORUS_ETIMEDOUT || r == HORUS_EINTR) Py_RETURN_NONE;
+  if (r) return hpy_raise(r);
+  return to_object(self, &msg, x);
+}
+
+static PyObject *Topic_recv_latest(TopicObject *self, PyObject *Py_UNUSED(a)) {
+  horus_topic *t = get_topic(self);
+  if (!t) return NULL;
+  horus_msg msg;
+  horus_tensor *x;
+  int r = horus_topic_recv_latest(t, &msg, &x);
+  if (r == HORUS_EAGAIN) Py_RETURN_NONE;
+  if (r) return hpy_raise(r);
+  return to_object(self, &msg, x);
+}
+
+static PyObject *Topic_recv_all(TopicObject *self, PyObject *Py_UNUSED(a)) {
+  horus_topic *t = get_topic(self);
+  if (!t) return NULL;
+  PyObject *list = PyList_New(0);
+  if (!list) return NULL;
+  for (;;) {
+    horus_msg msg;
+    horus_tensor *x;
+    int r = horus_topic_recv(t, 0, &msg, &x);
+    if (r == HORUS_EAGAIN) return list;
+    PyObject *obj = r ? hpy_raise(r) : to_object(self, &msg, x);
+    if (!obj || PyList_Append(list, obj) < 0) {
+      Py_XDECREF(obj);
+      Py_DECREF(list);
+      return NULL;
+    }
+    Py_DECREF(obj);
+  }
+}
+
+static PyObject *Topic_iternext(TopicObject *self) {
+  horus_topic *t = get_topic(self);
+  if (!t) return NULL;
+  horus_msg msg;
+  horus_tensor *x;
+  int r = horus_topic_recv(t, 0, &msg, &x);
+  if (r == HORUS_EAGAIN) return NULL; /* StopIteration: nothing more right now */
+  if (r) return hpy_raise(r);
+  return to_object(self, &msg, x);
+}
+
+/* ---- the rest ----------------------------------------------------------------- */
+
+static PyObject *Topic_stats(TopicObject *self, PyObject *Py_UNUSED(a)) {
+  horus_topic *t = get_topic(self);
+  if (!t) return NULL;
+  horus_topic_stats s;
+  int r = horus_topic_stats_get(t, &s);
+  if (r) return hpy_raise(r);
+  return Py_BuildValue("{s:s,s:s,s:K,s:K,s:K,s:I,s:I,s:I}", "name", horus_topic_name(t),
+                       "type", horus_msg_type_name(s.type), "sent", (unsigned long long)s.sent,
+                       "received", (unsigned long long)s.received, "dropped",
+                       (unsigned long long)s.dropped, "publishers", s.publishers,
+                       "subscribers", s.subscribers, "capacity", s.capacity);
+}
+
+static PyObject *Topic_close(TopicObject *self, PyObject *Py_UNUSED(a)) {
+  if (self->busy) {
+    PyErr_SetString(PyExc_RuntimeError, "Topic is in use by another thread");
+    return NULL;
+  }
+  horus_topic_close(self->t);
+  self->t = NULL;
+  Py_RETURN_NONE;
+}
+
+static PyObject *Topic_enter(TopicObject *self, PyObject *Py_UNUSED(a)) {
+  if (!get_topic(self)) return NULL;
+  return Py_NewRef(self);
+}
+
+static PyObject *Topic_exit(TopicObject *self, PyObject *Py_UNUSED(a)) {
+  return Topic_close(self, NULL);
+}
+
+static PyObject *Topic_get_name(TopicObject *self, void *Py_UNUSED(c)) {
+  if (!self->t) return PyErr_Format(PyExc_ValueError, "Topic is closed");
+  return PyUnicode_FromString(horus_topic_name(self->t));
+}
+
+static PyObject *Topic_get_msg_type(TopicObject *self, void *Py_UNUSED(c)) {
+  return Py_NewRef(self->msg_type ? self->msg_type : Py_None);
+}
+
+static PyObject *Topic_get_capacity(TopicObject *self, void *Py_UNUSED(c)) {
+  horus_topic *t = get_topic(self);
+  if (!t) return NULL;
+  horus_topic_stats s;
+  horus_topic_stats_get(t, &s);
+  return PyLong_FromUnsignedLong(s.capacity);
+}
+
+static PyObject *Topic_repr(TopicObject *self) {
+  if (!self->t) return PyUnicode_FromString("<Topic (closed)>");
+  horus_topic_stats s;
+  horus_topic_stats_get(self->t, &s);
+  return PyUnicode_FromFormat("<Topic '%s' of %s capacity=%u sent=%llu publishers=%u "
+                              "subscribers=%u>", horus_topic_name(self->t),
+                              horus_msg_type_name(s.type), s.capacity,
+                              (unsigned long long)s.sent, s.publishers, s.subscribers);
+}
+
+static PyMethodDef Topic_methods[] = {
+    {"send", (PyCFunction)Topic_send, METH_O,
+     "send(msg)\n--\n\nPublish msg; never blocks.  Typed topics pass the message by "
+     "reference (no copy); a generic topic copies bytes or a pickle of msg.  "
+     "TypeError for the wrong type, ValueError for a released tensor or an oversized "
+     "generic message."},
+    {"recv", (PyCFunction)(void (*)(void))Topic_recv, METH_FASTCALL | METH_KEYWORDS,
+     "recv(timeout=None)\n--\n\nThe next unread message, or None.  With timeout (seconds) "
+     "wait up to that long with the GIL released; Ctrl-C interrupts.  The message is "
+     "this subscriber's own reference: valid after the publisher moves on or exits."},
+    {"recv_latest", (PyCFunction)Topic_recv_latest, METH_NOARGS,
+     "recv_latest()\n--\n\nThe newest message at once (skipping older unread ones, "
+     "counted as dropped), or None."},
+    {"recv_all", (PyCFunction)Topic_recv_all, METH_NOARGS,
+     "recv_all() -> list\n--\n\nEvery unread message available now, oldest first."},
+    {"stats", (PyCFunction)Topic_stats, METH_NOARGS,
+     "stats() -> dict\n--\n\nname, type, sent (by all), received and dropped (by this "
+     "handle), publishers and subscribers (live, all processes), capacity."},
+    {"close", (PyCFunction)Topic_close, METH_NOARGS, "close()\n--\n\nLeave the topic."},
+    {"__enter__", (PyCFunction)Topic_enter, METH_NOARGS, NULL},
+    {"__exit__", (PyCFunction)Topic_exit, METH_VARARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Topic_getset[] = {
+    {"name", (getter)Topic_get_name, NULL, "The topic's name.", NULL},
+    {"msg_type", (getter)Topic_get_msg_type, NULL,
+     "The message class, or None for a generic topic.", NULL},
+    {"capacity", (getter)Topic_get_capacity, NULL, "Messages the ring holds.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot Topic_slots[] = {
+    {Py_tp_doc, "Topic(msg_type, name=None, *, capacity=16)\n--\n\nA named channel "
+                "between processes of the namespace.  msg_type is Image, PointCloud, "
+                "DepthImage or TensorHandle (the name defaults to the lower-cased type "
+                "name: Topic(Image) is 'image'), or a str name for small Python "
+                "objects.  Iterating yields the messages available now."},
+    {Py_tp_new, PyType_GenericNew},
+    {Py_tp_init, Topic_init},
+    {Py_tp_dealloc, Topic_dealloc},
+    {Py_tp_traverse, Topic_traverse},
+    {Py_tp_clear, Topic_clear},
+    {Py_tp_methods, Topic_methods},
+    {Py_tp_getset, Topic_getset},
+    {Py_tp_repr, Topic_repr},
+    {Py_tp_iter, PyObject_SelfIter},
+    {Py_tp_iternext, Topic_iternext},
+    {0, NULL},
+};
+
+static PyType_Spec Topic_spec = {
+    .name = "horus.Topic",
+    .basicsize = sizeof(TopicObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = Topic_slots,
+};
+
+int hpy_topic_init(PyObject *m, horus_state *st) {
+  return hpy_add_type(m, &Topic_spec, &st->Topic_Type);
+}
