@@ -17,6 +17,7 @@
 #include "horus/pointcloud.h"
 #include "horus/depth.h"
 #include "horus/topic.h"
+#include "horus/sched.h"
 
 #define HORUS_VERSION_MAJOR 0
 #define HORUS_VERSION_MINOR 1
