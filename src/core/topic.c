@@ -751,5 +751,13 @@ int horus_clean(bool all, void (*removed)(const char *path, void *arg), void *ar
     }
     closedir(d);
   }
+  if (all && rmdir(dir) == 0) {
+    /* The namespace is gone; so is the per-user directory if it was the last. */
+    char *slash = strrchr(dir, '/');
+    if (slash) {
+      *slash = '\0';
+      rmdir(dir);
+    }
+  }
   return count;
 }

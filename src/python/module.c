@@ -99,6 +99,8 @@ static void free_module(void *m) {
 
 static PyObject *py_global_pool_stats(PyObject *m, PyObject *Py_UNUSED(ignored));
 static PyObject *py_reclaim(PyObject *m, PyObject *Py_UNUSED(ignored));
+static PyObject *py_clean(PyObject *m, PyObject *args, PyObject *kwds);
+static PyObject *py_topics(PyObject *m, PyObject *Py_UNUSED(ignored));
 
 static PyMethodDef module_methods[] = {
     {"global_pool_stats", py_global_pool_stats, METH_NOARGS,
@@ -107,6 +109,14 @@ static PyMethodDef module_methods[] = {
     {"reclaim", py_reclaim, METH_NOARGS,
      "reclaim() -> int\n--\n\nRelease the references of dead processes in the "
      "global pool now; returns the number of blocks freed."},
+    {"clean", (PyCFunction)(void (*)(void))py_clean, METH_VARARGS | METH_KEYWORDS,
+     "clean(*, all=False) -> list\n--\n\nRemove this namespace's stale segments "
+     "(topics no live process uses, pools no live process or topic holds, "
+     "temporaries of dead creators); with all=True every segment of the namespace. "
+     "Returns the paths removed."},
+    {"topics", (PyCFunction)py_topics, METH_NOARGS,
+     "topics() -> list\n--\n\nThe namespace's topics: name, type, capacity, live "
+     "publishers and subscribers, messages sent."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -122,6 +132,45 @@ static PyObject *py_reclaim(PyObject *m, PyObject *Py_UNUSED(ignored)) {
   if (!p) return NULL;
   int r = horus_pool_reclaim(p);
   return r < 0 ? hpy_raise(r) : PyLong_FromLong(r);
+}
+
+static void collect_removed(const char *path, void *arg) {
+  PyObject *s = PyUnicode_DecodeFSDefault(path);
+  if (!s || PyList_Append(arg, s) < 0) PyErr_Clear(); /* best effort: it is gone anyway */
+  Py_XDECREF(s);
+}
+
+static PyObject *py_clean(PyObject *m, PyObject *args, PyObject *kwds) {
+  (void)m;
+  static char *kwlist[] = {"all", NULL};
+  int all = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$p:clean", kwlist, &all)) return NULL;
+  PyObject *removed = PyList_New(0);
+  if (!removed) return NULL;
+  int r = horus_clean(all, collect_removed, removed);
+  if (r < 0) {
+    Py_DECREF(removed);
+    return hpy_raise(r);
+  }
+  return removed;
+}
+
+static PyObject *py_topics(PyObject *m, PyObject *Py_UNUSED(ignored)) {
+  (void)m;
+  horus_topic_info info[256];
+  int n = horus_topic_list(info, 256);
+  if (n < 0) return hpy_raise(n);
+  PyObject *list = PyList_New(0);
+  for (int i = 0; list && i < n && i < 256; i++) {
+    PyObject *d = Py_BuildValue("{s:s,s:s,s:I,s:I,s:I,s:K}", "name", info[i].name, "type",
+                                horus_msg_type_name(info[i].type), "capacity",
+                                info[i].capacity, "publishers", info[i].publishers,
+                                "subscribers", info[i].subscribers, "sent",
+                                (unsigned long long)info[i].sent);
+    if (!d || PyList_Append(list, d) < 0) Py_CLEAR(list);
+    Py_XDECREF(d);
+  }
+  return list;
 }
 
 static PyModuleDef_Slot module_slots[] = {
