@@ -35,5 +35,8 @@ step "Python package (pip install .)"
 step "Python tests"
 # Torch and JAX tests must run here, not skip: conftest.py turns a missing
 # framework into a failure when HORUS_REQUIRE_FRAMEWORKS is set.
+# HORUS_BUILD_DIR lets the tests run the C examples (a C publisher feeding a
+# Python subscriber).
+export HORUS_BUILD_DIR="$PWD/build/ci"
 cd tests/python
 HORUS_REQUIRE_FRAMEWORKS=1 "../../$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"

@@ -43,7 +43,9 @@ typedef struct participant {
   _Atomic uint64_t count;   /* messages sent (publishers) or received */
   _Atomic uint64_t dropped; /* subscribers: lost to overwriting */
   _Atomic uint64_t cursor;  /* subscribers: next sequence to read */
-  uint64_t reserved[3];
+  _Atomic uint32_t receiving; /* handles: has received (counts as subscriber) */
+  uint32_t reserved0;
+  uint64_t reserved[2];
 } participant;
 
 typedef struct journal {
@@ -234,6 +236,7 @@ static int claim(horus_topic *t, participant *table, int n, const char *what, in
     atomic_store(&p->count, 0);
     atomic_store(&p->dropped, 0);
     atomic_store(&p->cursor, 0);
+    atomic_store(&p->receiving, 0);
     atomic_store(&p->state, 1);
     *out = found;
   } else {
@@ -382,8 +385,14 @@ int horus_topic_open(const char *name, horus_msg_type type, uint32_t capacity,
       goto fail;
     }
     t->type = type;
-    /* A handle receives what is sent after it was opened (its own sends
-     * included); registering in the subscriber table waits for recv. */
+    /* Every open handle has an entry, so a topic in use is never mistaken
+     * for a stale one; it counts as a subscriber once it receives.  It
+     * receives what is sent after this point (its own sends included). */
+    if ((r = claim(t, t->subs, HORUS_TOPIC_MAX_SUBSCRIBERS, "handle", &t->sub))) {
+      horus__seg_unmap(t->base, t->size);
+      t->base = NULL;
+      goto fail;
+    }
     t->cursor = atomic_load_explicit(&t->hdr->write_seq, memory_order_acquire);
     *out = t;
     return 0;
@@ -502,10 +511,14 @@ static void account(horus_topic *t) {
 
 int horus_topic_subscribe(horus_topic *t) {
   check_fork(t);
-  if (t->sub >= 0) return 0;
-  int r = claim(t, t->subs, HORUS_TOPIC_MAX_SUBSCRIBERS, "subscriber", &t->sub);
-  if (r) return r;
-  account(t);
+  if (t->sub < 0) { /* a forked child: the handle's entry is the parent's */
+    int r = claim(t, t->subs, HORUS_TOPIC_MAX_SUBSCRIBERS, "handle", &t->sub);
+    if (r) return r;
+  }
+  if (!atomic_load_explicit(&t->subs[t->sub].receiving, memory_order_relaxed)) {
+    atomic_store(&t->subs[t->sub].receiving, 1);
+    account(t);
+  }
   return 0;
 }
 
@@ -615,9 +628,11 @@ int horus_topic_recv_latest(horus_topic *t, horus_msg *msg, horus_tensor **tenso
 
 /* ---- stats, listing, cleaning ------------------------------------------------ */
 
-static void count_live(const participant *table, int n, uint32_t *out) {
+/* Live entries; for the handle table, only those that receive. */
+static void count_live(const participant *table, int n, bool receivers, uint32_t *out) {
   *out = 0;
-  for (int i = 0; i < n; i++) *out += participant_alive(&table[i]);
+  for (int i = 0; i < n; i++)
+    *out += participant_alive(&table[i]) && (!receivers || atomic_load(&table[i].receiving));
 }
 
 int horus_topic_stats_get(horus_topic *t, horus_topic_stats *out) {
@@ -629,8 +644,8 @@ int horus_topic_stats_get(horus_topic *t, horus_topic_stats *out) {
   out->capacity = t->capacity;
   out->type = t->type;
   out->last_send_ns = atomic_load(&t->hdr->last_send_ns);
-  count_live(t->pubs, HORUS_TOPIC_MAX_PUBLISHERS, &out->publishers);
-  count_live(t->subs, HORUS_TOPIC_MAX_SUBSCRIBERS, &out->subscribers);
+  count_live(t->pubs, HORUS_TOPIC_MAX_PUBLISHERS, false, &out->publishers);
+  count_live(t->subs, HORUS_TOPIC_MAX_SUBSCRIBERS, true, &out->subscribers);
   return 0;
 }
 
@@ -674,8 +689,8 @@ int horus_topic_list(horus_topic_info *out, int max) {
       i->capacity = t.capacity;
       i->sent = atomic_load(&t.hdr->write_seq);
       i->last_send_ns = atomic_load(&t.hdr->last_send_ns);
-      count_live(t.pubs, HORUS_TOPIC_MAX_PUBLISHERS, &i->publishers);
-      count_live(t.subs, HORUS_TOPIC_MAX_SUBSCRIBERS, &i->subscribers);
+      count_live(t.pubs, HORUS_TOPIC_MAX_PUBLISHERS, false, &i->publishers);
+      count_live(t.subs, HORUS_TOPIC_MAX_SUBSCRIBERS, true, &i->subscribers);
     }
     n++;
     horus__seg_unmap(t.base, t.size);

@@ -76,7 +76,7 @@ def spawn_child():
         full_env = dict(os.environ)
         full_env.update(env or {})
         p = subprocess.Popen(
-            [sys.executable, "-c", textwrap.dedent(code)],
+            [sys.executable, "-c", textwrap.dedent(code)], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env)
         procs.append(p)
         return p
@@ -86,6 +86,6 @@ def spawn_child():
         if p.poll() is None:
             p.kill()
         p.wait(timeout=30)
-        for stream in (p.stdout, p.stderr):
-            if stream:
+        for stream in (p.stdin, p.stdout, p.stderr):
+            if stream and not stream.closed:
                 stream.close()
