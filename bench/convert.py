@@ -79,6 +79,12 @@ def main(quick=False):
     base = per_call_ns(lambda: np.copyto(dst, frame), loops // 100, repeats)
     # A bandwidth bar: ours must reach >= 80% of copyto's, i.e. time <= 1.25x.
     rows.append(emit("from_dlpack copy 1920x1080x3 u8", ours, base, "np.copyto", 1.25))
+    ours = per_call_ns(lambda: horus.Image.from_numpy(frame, encoding="rgb8"), loops // 100,
+                       repeats)
+    rows.append(emit("Image.from_numpy 1920x1080 rgb8", ours, base, "np.copyto", 1.25))
+    ours = per_call_ns(lambda: horus.Image(480, 640, "rgb8"), loops, repeats)
+    base = per_call_ns(lambda: np.empty((480, 640, 3), np.uint8), loops, repeats)
+    rows.append(emit("Image(480, 640, rgb8) create+drop", ours, base, "np.empty", 2.0))
     gc.enable()
     return rows
 

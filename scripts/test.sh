@@ -14,7 +14,7 @@ step() { printf '\n==> %s\n' "$*"; }
 step "Python environment ($VENV)"
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q -r requirements-test.txt
+"$VENV/bin/python" -m pip install -q -r requirements-test.txt -r requirements-bench.txt
 
 step "C library and tests (-Wall -Wextra -Werror)"
 cmake -S . -B build/ci -G Ninja -DHORUS_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -40,3 +40,7 @@ step "Python tests"
 export HORUS_BUILD_DIR="$PWD/build/ci"
 cd tests/python
 HORUS_REQUIRE_FRAMEWORKS=1 "../../$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"
+cd ../..
+
+step "Benchmarks, quick (so they cannot rot; speed is reported, not asserted)"
+"$VENV/bin/python" bench/run.py --quick --build-dir build/bench --out build/bench-results
