@@ -33,7 +33,7 @@ int cli_usage(const char *cmd, const char *fmt, ...) {
   va_start(ap, fmt);
   vfprintf(stderr, fmt, ap);
   va_end(ap);
-  fprintf(stderr, " (see 'horus %s--help')\n", cmd ? cmd : "");
+  fprintf(stderr, " (see 'horus %s%s--help')\n", cmd ? cmd : "", cmd ? " " : "");
   return CLI_USAGE;
 }
 
