@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Any
 
 import numpy as np
 
@@ -89,8 +90,10 @@ def make_model():
 
 def model(seconds, ready_fd=None):
     name, infer = make_model()
-    latencies, frames, last_report = [], [0], [None]
-    totals = {"frames": 0, "latencies": []}
+    latencies: list[int] = []
+    frames = [0]
+    last_report: list[float | None] = [None]
+    totals: dict[str, Any] = {"frames": 0, "latencies": []}
 
     def report():
         now = time.monotonic()
@@ -99,7 +102,8 @@ def model(seconds, ready_fd=None):
         lat = np.array(latencies) / 1e6 if latencies else np.array([np.nan])
         stats = topic.stats()
         pool = horus.global_pool_stats()
-        print(f"[model] {frames[0] / (now - last_report[0]):5.1f} fps | latency "
+        elapsed = now - last_report[0]
+        print(f"[model] {frames[0] / elapsed:5.1f} fps | latency "
               f"median {np.median(lat):6.2f} ms p99 {np.percentile(lat, 99):6.2f} ms | "
               f"dropped {stats['dropped']} | pool {pool['used_bytes'] / 1e6:.1f} MB used "
               f"in {pool['allocated_slots']} blocks", flush=True)
@@ -147,8 +151,10 @@ def model(seconds, ready_fd=None):
 
 
 def run_pipeline(seconds):
+    # A namespace of its own: the demo cleans up everything it made at the
+    # end, which must never touch another program's segments.
     env = dict(os.environ)
-    env.setdefault("HORUS_NAMESPACE", f"demo-{os.getpid()}")
+    env["HORUS_NAMESPACE"] = f"demo-{os.getpid()}"
     env.setdefault("HORUS_POOL_MB", "256")
     os.environ.update({k: env[k] for k in ("HORUS_NAMESPACE", "HORUS_POOL_MB")})
     print(f"horus demo: camera -> model, {WIDTH}x{HEIGHT} rgb8 at {RATE} Hz for "

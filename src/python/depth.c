@@ -189,19 +189,19 @@ static PyObject *Depth_repr(FrameObject *self) {
 
 static PyMethodDef Depth_methods[] = {
     {"from_numpy", (PyCFunction)Depth_from_array, METH_O | METH_CLASS,
-     "from_numpy(array) -> DepthImage\n--\n\nA depth image of an (H, W) array: float32 "
+     "from_numpy($cls, array, /)\n--\n\nA depth image of an (H, W) array: float32 "
      "meters, uint16 millimeters, or float64 (converted to float32 meters).  Shares "
      "the memory when the array already lives in a horus pool."},
     {"from_torch", (PyCFunction)Depth_from_array, METH_O | METH_CLASS,
-     "from_torch(tensor) -> DepthImage\n--\n\nAs from_numpy, for a PyTorch tensor."},
+     "from_torch($cls, tensor, /)\n--\n\nAs from_numpy, for a PyTorch tensor."},
     {"get_depth", (PyCFunction)(void (*)(void))Depth_get_depth, METH_FASTCALL,
-     "get_depth(x, y) -> float\n--\n\nDepth at column x, row y in meters, whatever the "
+     "get_depth($self, x, y, /)\n--\n\nDepth at column x, row y in meters, whatever the "
      "storage.  IndexError outside the image."},
     {"set_depth", (PyCFunction)(void (*)(void))Depth_set_depth, METH_FASTCALL,
-     "set_depth(x, y, meters)\n--\n\nStore a depth given in meters (uint16 rounds to "
+     "set_depth($self, x, y, meters, /)\n--\n\nStore a depth given in meters (uint16 rounds to "
      "the nearest millimeter).  ValueError for NaN, negative or unrepresentable values."},
     {"depth_statistics", (PyCFunction)Depth_statistics, METH_NOARGS,
-     "depth_statistics() -> (min, max, mean) or None\n--\n\nIn meters over valid pixels "
+     "depth_statistics($self, /)\n--\n\nIn meters over valid pixels "
      "(finite and > 0); None when there is none."},
     {"is_meters", (PyCFunction)Depth_is_meters, METH_NOARGS, "True for float32 (meters)."},
     {"is_millimeters", (PyCFunction)Depth_is_millimeters, METH_NOARGS,

@@ -232,21 +232,21 @@ static void Frame_releasebuffer(FrameObject *self, Py_buffer *view) {
 
 static PyMethodDef Frame_methods[] = {
     {"to_numpy", (PyCFunction)Frame_to_numpy, METH_NOARGS,
-     "to_numpy() -> numpy.ndarray\n--\n\nZero-copy NumPy view of the shared memory; "
+     "to_numpy($self, /)\n--\n\nZero-copy NumPy view of the shared memory; "
      "it holds its own reference and stays valid after this object is gone."},
     {"to_torch", (PyCFunction)Frame_to_torch, METH_NOARGS,
-     "to_torch() -> torch.Tensor\n--\n\nZero-copy PyTorch tensor of the same memory."},
+     "to_torch($self, /)\n--\n\nZero-copy PyTorch tensor of the same memory."},
     {"to_jax", (PyCFunction)Frame_to_jax, METH_NOARGS,
-     "to_jax() -> jax.Array\n--\n\nZero-copy JAX array via DLPack (JAX without "
+     "to_jax($self, /)\n--\n\nZero-copy JAX array via DLPack (JAX without "
      "jax_enable_x64 converts 64-bit data, which copies)."},
     {"is_cpu", (PyCFunction)Frame_is_cpu, METH_NOARGS, "Always True: pools are host memory."},
     {"set_frame_id", (PyCFunction)Frame_set_frame_id, METH_O,
-     "set_frame_id(frame_id)\n--\n\nSensor frame name: a str of at most 63 bytes "
+     "set_frame_id($self, frame_id, /)\n--\n\nSensor frame name: a str of at most 63 bytes "
      "of UTF-8 (ValueError beyond, never cut)."},
     {"set_timestamp_ns", (PyCFunction)Frame_set_timestamp_ns, METH_O,
-     "set_timestamp_ns(t)\n--\n\nTimestamp in nanoseconds (an int)."},
+     "set_timestamp_ns($self, timestamp_ns, /)\n--\n\nTimestamp in nanoseconds (an int)."},
     {"__dlpack__", (PyCFunction)(void (*)(void))Frame_dlpack, FASTCALL_KW,
-     "__dlpack__(*, stream=None, max_version=None, dl_device=None, copy=None)\n--\n\n"
+     "__dlpack__($self, /, *, stream=None, max_version=None, dl_device=None, copy=None)\n--\n\n"
      "DLPack capsule of the shared memory (versioned when max_version >= (1, 0))."},
     {"__dlpack_device__", (PyCFunction)Frame_dlpack_device, METH_NOARGS, "(kDLCPU, 0)"},
     {"__array__", (PyCFunction)(void (*)(void))Frame_array, FASTCALL_KW,

@@ -372,32 +372,32 @@ static PyObject *Image_repr(FrameObject *self) {
 
 static PyMethodDef Image_methods[] = {
     {"from_numpy", (PyCFunction)(void (*)(void))Image_from_array, FASTCALL_KW | METH_CLASS,
-     "from_numpy(array, encoding=None) -> Image\n--\n\nAn image of an (H, W) or (H, W, C) "
+     "from_numpy($cls, array, encoding=None)\n--\n\nAn image of an (H, W) or (H, W, C) "
      "array.  Shares the memory when the array already lives in a horus pool (e.g. "
      "another image's to_numpy()); one copy otherwise.  Without encoding it is "
      "inferred: (H,W) u8 mono8, u16 mono16, f32 mono32f; (H,W,2) u8 yuv422; (H,W,3) "
      "u8 rgb8, f32 rgb32f; (H,W,4) u8 rgba8.  ValueError when the encoding does not "
      "match the array's shape or dtype."},
     {"from_torch", (PyCFunction)(void (*)(void))Image_from_array, FASTCALL_KW | METH_CLASS,
-     "from_torch(tensor, encoding=None) -> Image\n--\n\nAs from_numpy, for a PyTorch "
+     "from_torch($cls, tensor, encoding=None)\n--\n\nAs from_numpy, for a PyTorch "
      "tensor (or any DLPack producer)."},
     {"from_bytes", (PyCFunction)(void (*)(void))Image_from_bytes,
      METH_VARARGS | METH_KEYWORDS | METH_CLASS,
-     "from_bytes(data, height, width, encoding='rgb8') -> Image\n--\n\nAn image "
+     "from_bytes($cls, data, height, width, encoding='rgb8')\n--\n\nAn image "
      "copied from packed bytes; ValueError unless len(data) is exactly "
      "height * width * bytes_per_pixel."},
     {"pixel", (PyCFunction)(void (*)(void))Image_pixel, METH_FASTCALL,
-     "pixel(x, y) -> list\n--\n\nChannel values at column x, row y (ints for integer "
+     "pixel($self, x, y, /)\n--\n\nChannel values at column x, row y (ints for integer "
      "encodings, floats for float ones).  IndexError outside the image."},
     {"set_pixel", (PyCFunction)(void (*)(void))Image_set_pixel, METH_FASTCALL,
-     "set_pixel(x, y, values)\n--\n\nWrite exactly `channels` values, each "
+     "set_pixel($self, x, y, values, /)\n--\n\nWrite exactly `channels` values, each "
      "representable in the element type (ValueError otherwise, image unchanged)."},
     {"fill", (PyCFunction)Image_fill, METH_O,
-     "fill(values)\n--\n\nSet every pixel to `values` (exactly `channels` of them)."},
+     "fill($self, values, /)\n--\n\nSet every pixel to `values` (exactly `channels` of them)."},
     {"copy_from", (PyCFunction)Image_copy_from, METH_O,
-     "copy_from(buffer)\n--\n\nReplace the pixels with a buffer of exactly nbytes bytes."},
+     "copy_from($self, buffer, /)\n--\n\nReplace the pixels with a buffer of exactly nbytes bytes."},
     {"roi", (PyCFunction)(void (*)(void))Image_roi, METH_VARARGS | METH_KEYWORDS,
-     "roi(x, y, w, h) -> bytes\n--\n\nThe w x h region at (x, y) as packed bytes.  "
+     "roi($self, x, y, w, h)\n--\n\nThe w x h region at (x, y) as packed bytes.  "
      "IndexError if it leaves the image."},
     {NULL, NULL, 0, NULL},
 };

@@ -104,18 +104,18 @@ static PyObject *py_topics(PyObject *m, PyObject *Py_UNUSED(ignored));
 
 static PyMethodDef module_methods[] = {
     {"global_pool_stats", py_global_pool_stats, METH_NOARGS,
-     "global_pool_stats() -> dict\n--\n\nAccounting of this namespace's global "
+     "global_pool_stats($module, /)\n--\n\nAccounting of this namespace's global "
      "pool (created on first use): the keys of TensorPool.stats()."},
     {"reclaim", py_reclaim, METH_NOARGS,
-     "reclaim() -> int\n--\n\nRelease the references of dead processes in the "
+     "reclaim($module, /)\n--\n\nRelease the references of dead processes in the "
      "global pool now; returns the number of blocks freed."},
     {"clean", (PyCFunction)(void (*)(void))py_clean, METH_VARARGS | METH_KEYWORDS,
-     "clean(*, all=False) -> list\n--\n\nRemove this namespace's stale segments "
+     "clean($module, /, *, all=False)\n--\n\nRemove this namespace's stale segments "
      "(topics no live process uses, pools no live process or topic holds, "
      "temporaries of dead creators); with all=True every segment of the namespace. "
      "Returns the paths removed."},
     {"topics", (PyCFunction)py_topics, METH_NOARGS,
-     "topics() -> list\n--\n\nThe namespace's topics: name, type, capacity, live "
+     "topics($module, /)\n--\n\nThe namespace's topics: name, type, capacity, live "
      "publishers and subscribers, messages sent."},
     {NULL, NULL, 0, NULL},
 };

@@ -113,13 +113,13 @@ static PyObject *PointCloud_repr(FrameObject *self) {
 
 static PyMethodDef PointCloud_methods[] = {
     {"from_numpy", (PyCFunction)PointCloud_from_array, METH_O | METH_CLASS,
-     "from_numpy(points) -> PointCloud\n--\n\nA cloud of an (N, F) array (F values per "
+     "from_numpy($cls, points, /)\n--\n\nA cloud of an (N, F) array (F values per "
      "point).  Shares the memory when the array already lives in a horus pool; one "
      "copy otherwise."},
     {"from_torch", (PyCFunction)PointCloud_from_array, METH_O | METH_CLASS,
-     "from_torch(tensor) -> PointCloud\n--\n\nAs from_numpy, for a PyTorch tensor."},
+     "from_torch($cls, tensor, /)\n--\n\nAs from_numpy, for a PyTorch tensor."},
     {"point_at", (PyCFunction)PointCloud_point_at, METH_O,
-     "point_at(i) -> list\n--\n\nThe fields of point i as floats (float32 clouds only: "
+     "point_at($self, i, /)\n--\n\nThe fields of point i as floats (float32 clouds only: "
      "TypeError otherwise; IndexError out of range)."},
     {"is_xyz", (PyCFunction)PointCloud_is_xyz, METH_NOARGS, "True if 3 fields (XYZ)."},
     {"has_intensity", (PyCFunction)PointCloud_has_intensity, METH_NOARGS,

@@ -126,14 +126,14 @@ static PyObject *Pool_repr(PoolObject *self) {
 
 static PyMethodDef Pool_methods[] = {
     {"alloc", (PyCFunction)(void (*)(void))Pool_alloc, METH_VARARGS | METH_KEYWORDS,
-     "alloc(shape, dtype='float32', device='cpu') -> TensorHandle\n--\n\n"
+     "alloc($self, shape, dtype='float32', device='cpu')\n--\n\n"
      "Allocate a contiguous tensor in this pool.  MemoryError when the pool has "
      "no room (the message gives the request and the free bytes)."},
     {"stats", (PyCFunction)Pool_stats, METH_NOARGS,
-     "stats() -> dict\n--\n\npool_id, size_bytes, max_slots, allocated_slots, "
+     "stats($self, /)\n--\n\npool_id, size_bytes, max_slots, allocated_slots, "
      "used_bytes, free_bytes, largest_free_block, holders, total_refs, path."},
     {"reclaim", (PyCFunction)Pool_reclaim, METH_NOARGS,
-     "reclaim() -> int\n--\n\nRelease references held by dead processes now; "
+     "reclaim($self, /)\n--\n\nRelease references held by dead processes now; "
      "returns the number of blocks freed (this also happens automatically)."},
     {NULL, NULL, 0, NULL},
 };

@@ -222,7 +222,7 @@ static PyObject *Node_repr(NodeObject *self) {
 
 static PyMethodDef Node_methods[] = {
     {"stats", (PyCFunction)Node_stats, METH_NOARGS,
-     "stats() -> dict\n--\n\nticks, overruns, tick time min/mean/max (s), actual rate "
+     "stats($self, /)\n--\n\nticks, overruns, tick time min/mean/max (s), actual rate "
      "(Hz) and start-time jitter p50/p99/max (s) of the current or last run."},
     {NULL, NULL, 0, NULL},
 };
@@ -444,21 +444,21 @@ static PyObject *Sched_repr(SchedObject *self) {
 
 static PyMethodDef Sched_methods[] = {
     {"add", (PyCFunction)(void (*)(void))Sched_add, METH_VARARGS | METH_KEYWORDS,
-     "add(node, order=None)\n--\n\nAdd a node; an order given here wins over the "
+     "add($self, node, order=None)\n--\n\nAdd a node; an order given here wins over the "
      "node's own.  ValueError for a duplicate name or a node already in a scheduler."},
     {"run", (PyCFunction)(void (*)(void))Sched_run, METH_VARARGS | METH_KEYWORDS,
-     "run(duration=None)\n--\n\nTick the nodes in order, each at its own rate, until "
+     "run($self, duration=None)\n--\n\nTick the nodes in order, each at its own rate, until "
      "stop(), Ctrl-C or `duration` seconds; then every node's shutdown runs.  An "
      "exception in a callback (or KeyboardInterrupt) stops the run and propagates."},
     {"stop", (PyCFunction)Sched_stop, METH_NOARGS,
-     "stop()\n--\n\nEnd the current run after the tick in progress (any thread)."},
+     "stop($self, /)\n--\n\nEnd the current run after the tick in progress (any thread)."},
     {"tick_once", (PyCFunction)Sched_tick_once, METH_NOARGS,
-     "tick_once()\n--\n\nTick every node once, in order, ignoring rates (no init or "
+     "tick_once($self, /)\n--\n\nTick every node once, in order, ignoring rates (no init or "
      "shutdown)."},
     {"stats", (PyCFunction)Sched_stats, METH_NOARGS,
-     "stats() -> dict\n--\n\n{node name: Node.stats()} for every node."},
+     "stats($self, /)\n--\n\n{node name: Node.stats()} for every node."},
     {"node_stats", (PyCFunction)Sched_node_stats, METH_O,
-     "node_stats(name) -> dict\n--\n\nOne node's statistics (KeyError if unknown)."},
+     "node_stats($self, name, /)\n--\n\nOne node's statistics (KeyError if unknown)."},
     {"__enter__", (PyCFunction)Sched_enter, METH_NOARGS, NULL},
     {"__exit__", (PyCFunction)Sched_exit, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL},

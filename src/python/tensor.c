@@ -347,46 +347,46 @@ static void Tensor_releasebuffer(TensorObject *self, Py_buffer *view) {
 
 static PyMethodDef Tensor_methods[] = {
     {"numpy", (PyCFunction)Tensor_numpy, METH_NOARGS,
-     "numpy() -> numpy.ndarray\n--\n\nZero-copy NumPy view; it holds its own "
+     "numpy($self, /)\n--\n\nZero-copy NumPy view; it holds its own "
      "reference, so it stays valid after release()."},
-    {"to_numpy", (PyCFunction)Tensor_numpy, METH_NOARGS, "Alias of numpy()."},
+    {"to_numpy", (PyCFunction)Tensor_numpy, METH_NOARGS, "to_numpy($self, /)\n--\n\nAlias of numpy()."},
     {"torch", (PyCFunction)Tensor_torch, METH_NOARGS,
-     "torch() -> torch.Tensor\n--\n\nZero-copy PyTorch tensor (ImportError "
+     "torch($self, /)\n--\n\nZero-copy PyTorch tensor (ImportError "
      "without PyTorch)."},
-    {"to_torch", (PyCFunction)Tensor_torch, METH_NOARGS, "Alias of torch()."},
+    {"to_torch", (PyCFunction)Tensor_torch, METH_NOARGS, "to_torch($self, /)\n--\n\nAlias of torch()."},
     {"to_jax", (PyCFunction)Tensor_jax, METH_NOARGS,
-     "to_jax() -> jax.Array\n--\n\nZero-copy JAX array via DLPack (ImportError "
+     "to_jax($self, /)\n--\n\nZero-copy JAX array via DLPack (ImportError "
      "without JAX)."},
-    {"jax", (PyCFunction)Tensor_jax, METH_NOARGS, "Alias of to_jax()."},
+    {"jax", (PyCFunction)Tensor_jax, METH_NOARGS, "jax($self, /)\n--\n\nAlias of to_jax()."},
     {"view", (PyCFunction)Tensor_view, METH_O,
-     "view(shape) -> TensorHandle\n--\n\nReshape without copying: the tensor must "
+     "view($self, shape, /)\n--\n\nReshape without copying: the tensor must "
      "be contiguous and `shape` (which may hold one -1) must have as many elements."},
     {"slice", (PyCFunction)(void (*)(void))Tensor_slice, METH_FASTCALL,
-     "slice(start, stop) -> TensorHandle\n--\n\nRows [start, stop) along the first "
+     "slice($self, start, stop, /)\n--\n\nRows [start, stop) along the first "
      "dimension, without copying.  IndexError when out of range."},
     {"release", (PyCFunction)Tensor_release, METH_NOARGS,
-     "release()\n--\n\nDrop this handle's reference now (optional: dropping the "
+     "release($self, /)\n--\n\nDrop this handle's reference now (optional: dropping the "
      "object does it).  Views exported earlier stay valid; the handle is unusable."},
     {"is_cpu", (PyCFunction)Tensor_is_cpu, METH_NOARGS, "Always True: pools are host memory."},
     {"is_contiguous", (PyCFunction)Tensor_is_contiguous, METH_NOARGS,
      "True if the elements are laid out row-major without gaps."},
     {"from_dlpack", (PyCFunction)Tensor_from_dlpack, METH_O | METH_CLASS,
-     "from_dlpack(x) -> TensorHandle\n--\n\nImport any DLPack producer (PyTorch, "
+     "from_dlpack($cls, x, /)\n--\n\nImport any DLPack producer (PyTorch, "
      "JAX, NumPy...) or buffer.  No copy when x already lives in a horus pool; "
      "otherwise one copy into the global pool."},
     {"descriptor", (PyCFunction)Tensor_descriptor, METH_NOARGS,
-     "descriptor() -> bytes\n--\n\nPosition-independent description of this tensor "
+     "descriptor($self, /)\n--\n\nPosition-independent description of this tensor "
      "(pool id, slot, generation, offset, dtype, shape, strides) for another "
      "process of the same namespace to open with from_descriptor()."},
     {"from_descriptor", (PyCFunction)Tensor_from_descriptor, METH_O | METH_CLASS,
-     "from_descriptor(desc) -> TensorHandle\n--\n\nOpen the tensor a descriptor "
+     "from_descriptor($cls, desc, /)\n--\n\nOpen the tensor a descriptor "
      "names, taking a new reference (no copy).  ValueError when the block was "
      "freed or reused since the descriptor was made."},
     {"__reduce__", (PyCFunction)Tensor_reduce, METH_NOARGS,
      "Pickles as its descriptor: unpickling in another process of the same "
      "namespace maps the same block (while a reference keeps it alive)."},
     {"__dlpack__", (PyCFunction)(void (*)(void))Tensor_dlpack, FASTCALL_KW,
-     "__dlpack__(*, stream=None, max_version=None, dl_device=None, copy=None)\n--\n\n"
+     "__dlpack__($self, /, *, stream=None, max_version=None, dl_device=None, copy=None)\n--\n\n"
      "DLPack capsule (versioned when max_version >= (1, 0) is given)."},
     {"__dlpack_device__", (PyCFunction)Tensor_dlpack_device, METH_NOARGS,
      "(kDLCPU, 0)"},

@@ -385,23 +385,23 @@ static PyObject *Topic_repr(TopicObject *self) {
 
 static PyMethodDef Topic_methods[] = {
     {"send", (PyCFunction)Topic_send, METH_O,
-     "send(msg)\n--\n\nPublish msg; never blocks.  Typed topics pass the message by "
+     "send($self, msg, /)\n--\n\nPublish msg; never blocks.  Typed topics pass the message by "
      "reference (no copy); a generic topic copies bytes or a pickle of msg.  "
      "TypeError for the wrong type, ValueError for a released tensor or an oversized "
      "generic message."},
     {"recv", (PyCFunction)(void (*)(void))Topic_recv, METH_FASTCALL | METH_KEYWORDS,
-     "recv(timeout=None)\n--\n\nThe next unread message, or None.  With timeout (seconds) "
+     "recv($self, timeout=None)\n--\n\nThe next unread message, or None.  With timeout (seconds) "
      "wait up to that long with the GIL released; Ctrl-C interrupts.  The message is "
      "this subscriber's own reference: valid after the publisher moves on or exits."},
     {"recv_latest", (PyCFunction)Topic_recv_latest, METH_NOARGS,
-     "recv_latest()\n--\n\nThe newest message at once (skipping older unread ones, "
+     "recv_latest($self, /)\n--\n\nThe newest message at once (skipping older unread ones, "
      "counted as dropped), or None."},
     {"recv_all", (PyCFunction)Topic_recv_all, METH_NOARGS,
-     "recv_all() -> list\n--\n\nEvery unread message available now, oldest first."},
+     "recv_all($self, /)\n--\n\nEvery unread message available now, oldest first."},
     {"stats", (PyCFunction)Topic_stats, METH_NOARGS,
-     "stats() -> dict\n--\n\nname, type, sent (by all), received and dropped (by this "
+     "stats($self, /)\n--\n\nname, type, sent (by all), received and dropped (by this "
      "handle), publishers and subscribers (live, all processes), capacity."},
-    {"close", (PyCFunction)Topic_close, METH_NOARGS, "close()\n--\n\nLeave the topic."},
+    {"close", (PyCFunction)Topic_close, METH_NOARGS, "close($self, /)\n--\n\nLeave the topic."},
     {"__enter__", (PyCFunction)Topic_enter, METH_NOARGS, NULL},
     {"__exit__", (PyCFunction)Topic_exit, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL},
@@ -416,7 +416,7 @@ static PyGetSetDef Topic_getset[] = {
 };
 
 static PyType_Slot Topic_slots[] = {
-    {Py_tp_doc, "Topic(msg_type, name=None, *, capacity=16)\n--\n\nA named channel "
+    {Py_tp_doc, "Topic(msg_type, name=None, *, capacity=None)\n--\n\nA named channel "
                 "between processes of the namespace.  msg_type is Image, PointCloud, "
                 "DepthImage or TensorHandle (the name defaults to the lower-cased type "
                 "name: Topic(Image) is 'image'), or a str name for small Python "

@@ -1,5 +1,6 @@
 """The main job: `python -m horus demo` runs the two-process pipeline."""
 
+import os
 import re
 import subprocess
 import sys
@@ -14,6 +15,21 @@ def test_demo_runs_and_leaks_nothing():
     total = re.search(r"total (\d+) frames", proc.stdout)
     assert total and int(total.group(1)) > 0
     assert "pool bytes leaked: 0" in proc.stdout
+
+
+def test_demo_leaves_the_callers_namespace_alone():
+    """The demo runs in a namespace of its own and removes only that."""
+    import horus
+    from horus import Image, Topic
+
+    t = Topic(Image, "not.the.demos")
+    t.send(Image(2, 2, "mono8"))
+    before = horus.global_pool_stats()
+    proc = subprocess.run([sys.executable, "-m", "horus", "demo", "--seconds", "1"],
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "not.the.demos" in [x["name"] for x in horus.topics()]
+    assert os.path.exists(before["path"])
 
 
 def test_demo_rejects_bad_arguments():
