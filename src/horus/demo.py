@@ -28,7 +28,7 @@ from horus import Image, Node, Scheduler, Topic
 HEIGHT, WIDTH, RATE = 480, 640, 30
 
 
-def camera(seconds):
+def camera(seconds: float) -> None:
     """Publish synthetic moving frames: a gradient with a bright square
     sweeping across, written in place into each Image's shared memory."""
     topic = Topic(Image)
@@ -37,7 +37,7 @@ def camera(seconds):
                      np.full_like(xx, 96)], axis=-1).astype(np.uint8)
     count = [0]
 
-    def tick(node):
+    def tick(node: Node) -> None:
         img = Image(HEIGHT, WIDTH, "rgb8")
         pixels = img.to_numpy()          # the shared block itself
         np.copyto(pixels, base)
@@ -57,7 +57,7 @@ def camera(seconds):
     topic.close()
 
 
-def make_model():
+def make_model() -> tuple[str, Any]:
     """A small CNN (PyTorch) or, without PyTorch, the same shape of work in
     NumPy: returns (name, infer(img) -> class index)."""
     try:
@@ -65,7 +65,7 @@ def make_model():
     except ImportError:
         kernel = np.random.default_rng(0).standard_normal((3, 8)).astype(np.float32)
 
-        def infer_numpy(img):
+        def infer_numpy(img: Image) -> int:
             x = img.to_numpy()[::4, ::4].astype(np.float32) / 255.0
             features = np.maximum(x @ kernel, 0).mean(axis=(0, 1))
             return int(features.argmax())
@@ -79,7 +79,7 @@ def make_model():
         torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(16, 10),
     ).eval()
 
-    def infer_torch(img):
+    def infer_torch(img: Image) -> int:
         tensor = img.to_torch()  # zero-copy view of the shared frame
         with torch.inference_mode():
             x = tensor.permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
@@ -88,14 +88,14 @@ def make_model():
     return "torch CNN", infer_torch
 
 
-def model(seconds, ready_fd=None):
+def model(seconds: float, ready_fd: int | None = None) -> None:
     name, infer = make_model()
     latencies: list[int] = []
     frames = [0]
     last_report: list[float | None] = [None]
     totals: dict[str, Any] = {"frames": 0, "latencies": []}
 
-    def report():
+    def report() -> None:
         now = time.monotonic()
         if last_report[0] is None:
             return
@@ -112,7 +112,7 @@ def model(seconds, ready_fd=None):
         frames[0] = 0
         last_report[0] = now
 
-    def tick(node):
+    def tick(node: Node) -> None:
         img = topic.recv(timeout=0.05)
         if img is None:
             return
@@ -150,7 +150,7 @@ def model(seconds, ready_fd=None):
     topic.close()
 
 
-def run_pipeline(seconds):
+def run_pipeline(seconds: float) -> int:
     # A namespace of its own: the demo cleans up everything it made at the
     # end, which must never touch another program's segments.
     env = dict(os.environ)
@@ -198,7 +198,7 @@ def run_pipeline(seconds):
     return 1 if leaked else 0
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="horus demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0,
                         help="how long to run (default 10)")
