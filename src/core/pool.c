@@ -810,6 +810,17 @@ int horus_pool_global(horus_pool **out) {
                          HORUS_POOL_CREATE, out);
 }
 
+bool horus__pool_is_open(uint32_t id) {
+  const char *ns;
+  if (horus__ns_name(&ns)) return false;
+  pthread_mutex_lock(&registry_lock);
+  horus_pool *p = registry;
+  for (; p; p = p->next)
+    if (p->id == id && strcmp(p->ns, ns) == 0 && p->refs > 0) break;
+  pthread_mutex_unlock(&registry_lock);
+  return p != NULL;
+}
+
 void horus__pool_ref(horus_pool *p) {
   pthread_mutex_lock(&registry_lock);
   p->refs++;

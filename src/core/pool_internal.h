@@ -96,6 +96,9 @@ int horus__pool_retain_as(horus_pool *pool, uint32_t holder, uint32_t slot,
 int horus__pool_release_as(horus_pool *pool, uint32_t holder, uint32_t slot,
                            uint32_t generation);
 
+/* True if this process already has pool `id` of this namespace open. */
+bool horus__pool_is_open(uint32_t id);
+
 /* Take another process-local reference to an open pool. */
 void horus__pool_ref(horus_pool *pool);
 

@@ -553,6 +553,7 @@ static int try_recv(horus_topic *t, horus_msg *msg, horus_tensor **tensor) {
           horus_pool_close(pool);
         }
         if (r == 0) {
+          horus__fault("recv_retained");
           t->received++;
           account(t);
           return 0;
@@ -747,6 +748,7 @@ int horus_clean(bool all, void (*removed)(const char *path, void *arg), void *ar
           count += remove_file(dir, n, removed, arg);
           continue;
         }
+        if (horus__pool_is_open((uint32_t)id)) continue; /* we use it ourselves */
         horus_pool *p;
         if (horus_pool_open((uint32_t)id, 0, 0, 0, &p) != 0) {
           count += remove_file(dir, n, removed, arg); /* corrupt or foreign */
@@ -755,6 +757,7 @@ int horus_clean(bool all, void (*removed)(const char *path, void *arg), void *ar
         horus_pool_reclaim(p);
         horus_pool_holder hs[HORUS_POOL_MAX_HOLDERS];
         int nh = horus_pool_holders(p, hs, HORUS_POOL_MAX_HOLDERS);
+        /* Our own entry is only the one this inspection made. */
         horus__proc self;
         horus__proc_self(&self);
         int others = 0;
