@@ -558,8 +558,13 @@ static int try_recv(horus_topic *t, horus_msg *msg, horus_tensor **tensor) {
           account(t);
           return 0;
         }
-        if (r != HORUS_ESTALE && r != HORUS_EINVAL && r != HORUS_ENOENT) return r;
-        t->dropped++; /* freed under us (lapped) or unusable: lost */
+        /* A block freed under us (lapped), or a descriptor that does not
+         * hold up (another process wrote garbage): the message is lost.
+         * Failures of this process's own (locks, memory) are reported. */
+        if (r != HORUS_ESTALE && r != HORUS_EINVAL && r != HORUS_ENOENT && r != HORUS_ERANGE &&
+            r != HORUS_EOVERFLOW && r != HORUS_ECORRUPT && r != HORUS_EPERM)
+          return r;
+        t->dropped++;
         continue;
       }
     }
