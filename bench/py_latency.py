@@ -4,7 +4,7 @@ recommends for zero-copy.  Prints one JSON line per case.
 
     python bench/py_latency.py CASE SIZE N
     CASE: horus-busy | horus-block | horus-image-busy | horus-image-block |
-          zmq | shm-pipe | iceoryx2
+          zmq | shm-pipe | iceoryx2 | zenoh
 
 The payload already exists before each send (a camera has written its
 frame); what is timed is making it available to the other process.
@@ -26,6 +26,24 @@ def report(case, size, rtts):
     print(json.dumps({"case": case, "size": size, "n": n,
                       "median_ns": rtts[n // 2] / 2, "p99_ns": rtts[n * 99 // 100] / 2,
                       "p999_ns": rtts[n * 999 // 1000] / 2}), flush=True)
+
+
+ZENOH_PORT = 47447
+
+
+def zenoh_session(listen):
+    """Two peers on loopback (no multicast scouting): the parent listens,
+    the child connects; ping and pong are two key expressions."""
+    import zenoh
+    conf = zenoh.Config()
+    conf.insert_json5("mode", '"peer"')
+    conf.insert_json5("scouting/multicast/enabled", "false")
+    where = "listen" if listen else "connect"
+    conf.insert_json5(f"{where}/endpoints", f'["tcp/127.0.0.1:{ZENOH_PORT}"]')
+    session = zenoh.open(conf)
+    out, inp = ("horus/bench/ping", "horus/bench/pong") if listen else \
+        ("horus/bench/pong", "horus/bench/ping")
+    return session, session.declare_publisher(out), session.declare_subscriber(inp)
 
 
 def child(case, size, n):
@@ -63,6 +81,13 @@ def child(case, size, n):
             _ = shm.buf[0]  # the data is there: touch it, as a reader would
             os.write(wfd, b"x")
         shm.close()
+    elif case == "zenoh":
+        session, pub, sub = zenoh_session(False)
+        print("ready", flush=True)
+        for _ in range(total):
+            sample = sub.recv()
+            pub.put(sample.payload)
+        session.close()
     elif case == "iceoryx2":
         import ctypes
         import iceoryx2 as iox2
@@ -114,6 +139,9 @@ def parent(case, size, n):
             pool = horus.TensorPool(pool_id=78, size_mb=size * 3 // (1 << 20) + 64, max_slots=256)
             payload = pool.alloc([size], dtype="uint8")
             payload.numpy()[:] = 1
+    if case == "zenoh":
+        session, zpub, zsub = zenoh_session(True)
+        zpayload = b"\1" * size
     if case == "iceoryx2":
         import ctypes
         import iceoryx2 as iox2
@@ -128,6 +156,8 @@ def parent(case, size, n):
                             stdout=subprocess.PIPE, text=True, env=env,
                             pass_fds=tuple(int(x) for x in extra))
     assert proc.stdout.readline().strip() == "ready"
+    if case == "zenoh":
+        time.sleep(1.0)  # let the peers connect and declare to each other
     block = case.endswith("block")
     for i in range(total):
         t0 = time.perf_counter_ns()
@@ -145,6 +175,9 @@ def parent(case, size, n):
         elif case == "shm-pipe":
             os.write(p2c_w, b"x")
             os.read(c2p_r, 1)
+        elif case == "zenoh":
+            zpub.put(zpayload)
+            zsub.recv()
         elif case == "iceoryx2":
             pub.loan_slice_uninit(size).assume_init().send()
             sample = sub.receive()
@@ -155,6 +188,8 @@ def parent(case, size, n):
         if i >= WARMUP:
             rtts.append(t1 - t0)
     proc.wait(timeout=60)
+    if case == "zenoh":
+        session.close()
     for c in cleanup:
         c()
     if case.startswith("horus"):

@@ -13,6 +13,7 @@ import datetime
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 
@@ -22,19 +23,28 @@ SIZES = [1 << 10, 64 << 10, 1 << 20, 8 << 20, 64 << 20]
 KB = {1 << 10: "1 KB", 64 << 10: "64 KB", 1 << 20: "1 MB", 8 << 20: "8 MB", 64 << 20: "64 MB"}
 
 
-def run_json(cmd, timeout=600):
+def run_json(cmd, timeout=300):
+    """Run one case in its own process group, so a case that hangs is killed
+    with everything it started and the run goes on."""
     env = dict(os.environ)
     env.setdefault("HORUS_NAMESPACE", f"bench-{os.getpid()}")
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise RuntimeError(f"timed out after {timeout} s")
+    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not rows:
         raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}): "
-                           f"{proc.stderr.strip()[-500:]}")
+                           f"{err.strip()[-500:]}")
     return rows
 
 
 def build(build_dir):
-    exes = ["topic_latency", "pool_alloc", "sched_jitter"]
+    exes = ["topic_latency", "topic_throughput", "pool_alloc", "sched_jitter"]
     if all(os.access(os.path.join(build_dir, e), os.X_OK) for e in exes):
         return
     subprocess.run(["cmake", "-S", ROOT, "-B", build_dir, "-DCMAKE_BUILD_TYPE=Release",
@@ -55,7 +65,7 @@ def main():
     py = sys.executable
     results, notes = {}, []
 
-    def case(key, cmd, timeout=600):
+    def case(key, cmd, timeout=120 if args.quick else 600):
         try:
             rows = run_json(cmd, timeout)
             results[key] = rows[-1] if len(rows) == 1 else rows
@@ -77,9 +87,16 @@ def main():
     case("py-image-block", [py, lat, "horus-image-block", "921600", str(n_py)])
     for size in SIZES:
         case(f"py-busy-{size}", [py, lat, "horus-busy", str(size), str(n_py)])
-    for peer in ("iceoryx2", "zmq", "shm-pipe"):
+    for peer in ("iceoryx2", "zmq", "shm-pipe", "zenoh"):
         case(f"peer-{peer}", [py, lat, peer, str(1 << 20), str(n_py)])
-    notes.append("eclipse-zenoh: not measured in this run (no ping-pong harness for it yet)")
+    notes.append("eclipse-zenoh is measured with plain put/subscribe between two peers on "
+                 "loopback TCP; a ping-pong over its zenoh.shm ShmProvider buffers hung in this "
+                 "harness and is not reported")
+    # Throughput: one publisher to one and to three subscribers.
+    tsecs = "0.5" if args.quick else "2"
+    for k in (1, 3):
+        for size in (1 << 10, 921600):
+            case(f"tput-{k}-{size}", [exe("topic_throughput"), str(k), str(size), tsecs])
     # 3. Conversions, pool, scheduler.
     case("convert", [py, os.path.join(HERE, "convert.py")] + (["--quick"] if args.quick else []))
     case("pool", [exe("pool_alloc"), str(n_c)])
@@ -144,11 +161,14 @@ def render(r, notes, quick):
             bar_row(rows, f"{row['case']} / {row['baseline']}", f"{row['ratio']:.2f}x",
                     f"<= {row['bar']}x", row["met"])
     pool = r.get("pool")
+    frag = None
     if isinstance(pool, list):
         for row in pool:
             if row["case"].startswith("horus_pool_alloc"):
                 bar_row(rows, "pool alloc + release (C), median", f"{row['median_ns']:.0f} ns",
                         "<= 100 ns", row["median_ns"] <= 100)
+            if row["case"] == "fragmentation":
+                frag = row
     for k, label, over in (("sched-c", "C", 1000), ("sched-py", "Python", 2000)):
         s = r.get(k)
         if isinstance(s, dict):
@@ -170,10 +190,27 @@ def render(r, notes, quick):
     for k, label in ((f"py-busy-{1 << 20}", "horus (busy-poll)"), ("py-image-block", "horus "
                      "(blocking recv, 640x480 rgb8)"), ("peer-iceoryx2", "iceoryx2 (Python)"),
                      ("peer-shm-pipe", "multiprocessing.shared_memory + pipe"),
+                     ("peer-zenoh", "eclipse-zenoh (put/subscribe, peers on loopback TCP)"),
                      ("peer-zmq", "pyzmq ipc:// copy=False")):
         x = r.get(k)
         if isinstance(x, dict):
             out.append(f"| {label} | {us(x['median_ns'])} / {us(x['p99_ns'])} |")
+    out += ["", "## Throughput, one publisher (C), what the slowest subscriber received", "",
+            "| subscribers | payload | messages/s | GB/s made available | dropped |",
+            "|---|---|---|---|---|"]
+    for k in (1, 3):
+        for size in (1 << 10, 921600):
+            x = r.get(f"tput-{k}-{size}")
+            if isinstance(x, dict):
+                out.append(f"| {k} | {'1 KB' if size == 1024 else '640x480 rgb8'} | "
+                           f"{x['received_per_s_slowest']:,.0f} | {x['gb_per_s_slowest']:.1f} | "
+                           f"{x['dropped_total']} |")
+    if frag:
+        out += ["", f"Pool fragmentation under random mixed sizes (1 KB to 8 MB, live bytes "
+                f"near half the pool): {frag['allocations']} allocations, "
+                f"{frag['failed_for_room']} failed for want of a contiguous block; the "
+                f"largest free block was always at least "
+                f"{frag['worst_largest_free_over_free'] * 100:.0f}% of the free bytes."]
     out += ["", "Floor: two processes ping-ponging one cache line "
             f"{us(fb) if fb else '-'} one way; with futex wait/wake {us(ff) if ff else '-'}.", ""]
     if notes:
@@ -194,6 +231,7 @@ def plot(r, path, notes):
         xs = [s for s in SIZES if isinstance(r.get(f"{prefix}-{s}"), dict)]
         ax.plot(xs, [r[f"{prefix}-{s}"]["median_ns"] / 1000 for s in xs], "o-", label=label)
     for k, label in (("peer-iceoryx2", "iceoryx2 Python, 1 MB"), ("peer-zmq", "pyzmq, 1 MB"),
+                     ("peer-zenoh", "zenoh, 1 MB"),
                      ("peer-shm-pipe", "shared_memory + pipe, 1 MB")):
         if isinstance(r.get(k), dict):
             ax.plot([1 << 20], [r[k]["median_ns"] / 1000], "s", label=label)

@@ -87,6 +87,47 @@ int main(int argc, char **argv) {
   }
   report("horus_tensor_alloc+free 640x480x3", s, samples);
 
+  /* Fragmentation: random mixed sizes (1 KB .. 8 MB) alloc/free with live
+   * bytes kept near half the pool; report how much of the free space the
+   * largest free block is, and whether any allocation failed for want of a
+   * contiguous block while enough bytes were free. */
+  {
+    enum { LIVE = 512 };
+    uint32_t ls[LIVE], lg[LIVE];
+    uint64_t lsz[LIVE], live_bytes = 0, fails = 0, ops = 0;
+    int nl = 0;
+    double worst = 1.0;
+    srand(7);
+    uint64_t cap = (256ull << 20) / 2;
+    for (int it = 0; it < 200000; it++) {
+      uint64_t want = 1024 + (uint64_t)rand() % (8u << 20);
+      if (nl < LIVE && live_bytes + want < cap && (nl == 0 || rand() % 2)) {
+        uint64_t off;
+        if (horus_pool_alloc(pool, want, &ls[nl], &lg[nl], &off) == 0) {
+          lsz[nl++] = want, live_bytes += want;
+        } else {
+          fails++;
+        }
+        ops++;
+      } else if (nl) {
+        int i = rand() % nl;
+        horus_pool_release(pool, ls[i], lg[i]);
+        live_bytes -= lsz[i];
+        ls[i] = ls[--nl], lg[i] = lg[nl], lsz[i] = lsz[nl];
+      }
+      if (it % 1000 == 999) {
+        horus_pool_stats st;
+        horus_pool_stats_get(pool, &st);
+        double ratio = st.free_bytes ? (double)st.largest_free_block / (double)st.free_bytes : 1;
+        if (ratio < worst) worst = ratio;
+      }
+    }
+    while (nl--) horus_pool_release(pool, ls[nl], lg[nl]);
+    printf("{\"case\": \"fragmentation\", \"allocations\": %llu, \"failed_for_room\": %llu, "
+           "\"worst_largest_free_over_free\": %.3f}\n", (unsigned long long)ops,
+           (unsigned long long)fails, worst);
+  }
+
   free(s);
   char path[600];
   snprintf(path, sizeof path, "%s", horus_pool_path(pool));
