@@ -56,6 +56,20 @@ uint64_t horus__now_ns(void);
 /* 64 random bits (getrandom, falling back to clock and pid). */
 uint64_t horus__random64(void);
 
+/* ---- robust process-shared mutexes (shm.c) -------------------------- */
+
+#include <pthread.h>
+
+/* Initialise a process-shared, robust mutex in shared memory. */
+int horus__mutex_init(pthread_mutex_t *m);
+
+/* Lock, waiting at most `timeout_s` for a live holder (HORUS_ETIMEDOUT names
+ * `what`).  Returns 0, or HORUS__OWNER_DIED when the previous holder died
+ * inside its critical section: the caller now holds the lock, must make the
+ * state it guards consistent, then call pthread_mutex_consistent(). */
+#define HORUS__OWNER_DIED 1
+int horus__mutex_lock(pthread_mutex_t *m, int timeout_s, const char *what);
+
 /* ---- segments (shm.c) ---------------------------------------------------- */
 
 #define HORUS__MAGIC 0x3153555230484f48ull /* "HOH0RUS1", little-endian */

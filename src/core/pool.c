@@ -84,13 +84,8 @@ static int init_segment(void *base, uint64_t size, void *arg) {
   h->off_recs = g.off_recs;
   h->off_data = g.off_data;
 
-  pthread_mutexattr_t ma;
-  pthread_mutexattr_init(&ma);
-  pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
-  pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
-  int r = pthread_mutex_init(&h->lock, &ma);
-  pthread_mutexattr_destroy(&ma);
-  if (r) return horus__err(HORUS_EIO, "pthread_mutex_init: %s", strerror(r));
+  int r = horus__mutex_init(&h->lock);
+  if (r) return r;
 
   horus__slot *slots = (horus__slot *)((uint8_t *)base + g.off_slots);
   for (uint32_t i = 0; i < a->max_slots; i++) {
@@ -219,23 +214,13 @@ static void repair(horus_pool *p) {
 }
 
 static int pool_lock(horus_pool *p) {
-  int r = pthread_mutex_trylock(&p->hdr->lock);
-  if (r == EBUSY) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += LOCK_TIMEOUT_S;
-    r = pthread_mutex_timedlock(&p->hdr->lock, &ts);
-  }
-  if (r == 0) return 0;
-  if (r == EOWNERDEAD) {
+  int r = horus__mutex_lock(&p->hdr->lock, LOCK_TIMEOUT_S, p->path);
+  if (r == HORUS__OWNER_DIED) {
     repair(p);
     pthread_mutex_consistent(&p->hdr->lock);
     return 0;
   }
-  if (r == ETIMEDOUT)
-    return horus__err(HORUS_ETIMEDOUT, "%s: lock held for over %d s by a live "
-                      "process (stopped?)", p->path, LOCK_TIMEOUT_S);
-  return horus__err(HORUS_EIO, "%s: lock: %s", p->path, strerror(r));
+  return r;
 }
 
 /* Leave every critical section consistent: if the allocator found its shared

@@ -244,6 +244,32 @@ int horus__seg_open(const char *dir, const char *name, uint32_t kind,
   return r;
 }
 
+int horus__mutex_init(pthread_mutex_t *m) {
+  pthread_mutexattr_t ma;
+  pthread_mutexattr_init(&ma);
+  pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+  pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
+  int r = pthread_mutex_init(m, &ma);
+  pthread_mutexattr_destroy(&ma);
+  return r ? horus__err(HORUS_EIO, "pthread_mutex_init: %s", strerror(r)) : 0;
+}
+
+int horus__mutex_lock(pthread_mutex_t *m, int timeout_s, const char *what) {
+  int r = pthread_mutex_trylock(m); /* the uncontended path reads no clock */
+  if (r == EBUSY) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += timeout_s;
+    r = pthread_mutex_timedlock(m, &ts);
+  }
+  if (r == 0) return 0;
+  if (r == EOWNERDEAD) return HORUS__OWNER_DIED;
+  if (r == ETIMEDOUT)
+    return horus__err(HORUS_ETIMEDOUT, "%s: lock held for over %d s by a live process "
+                      "(stopped?)", what, timeout_s);
+  return horus__err(HORUS_EIO, "%s: lock: %s", what, strerror(r));
+}
+
 void horus__seg_unmap(void *base, uint64_t size) {
   if (base) munmap(base, size);
 }

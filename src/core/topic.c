@@ -187,23 +187,13 @@ static void recover(horus_topic *t) {
 }
 
 static int topic_lock(horus_topic *t) {
-  int r = pthread_mutex_trylock(&t->hdr->lock);
-  if (r == EBUSY) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += LOCK_TIMEOUT_S;
-    r = pthread_mutex_timedlock(&t->hdr->lock, &ts);
-  }
-  if (r == 0) return 0;
-  if (r == EOWNERDEAD) {
+  int r = horus__mutex_lock(&t->hdr->lock, LOCK_TIMEOUT_S, t->name);
+  if (r == HORUS__OWNER_DIED) {
     recover(t);
     pthread_mutex_consistent(&t->hdr->lock);
     return 0;
   }
-  if (r == ETIMEDOUT)
-    return horus__err(HORUS_ETIMEDOUT, "topic %s: lock held for over %d s", t->name,
-                      LOCK_TIMEOUT_S);
-  return horus__err(HORUS_EIO, "topic %s: lock: %s", t->name, strerror(r));
+  return r;
 }
 
 static void topic_unlock(horus_topic *t) { pthread_mutex_unlock(&t->hdr->lock); }
@@ -279,13 +269,7 @@ static int init_segment(void *base, uint64_t size, void *arg) {
   h->off_pubs = pubs;
   h->off_ring = ring;
   snprintf(h->name, sizeof h->name, "%s", a->name);
-  pthread_mutexattr_t ma;
-  pthread_mutexattr_init(&ma);
-  pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
-  pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
-  int r = pthread_mutex_init(&h->lock, &ma);
-  pthread_mutexattr_destroy(&ma);
-  return r ? horus__err(HORUS_EIO, "pthread_mutex_init: %s", strerror(r)) : 0;
+  return horus__mutex_init(&h->lock);
 }
 
 static int validate(horus_topic *t) {

@@ -3,39 +3,8 @@
 
 #include "horus_py.h"
 
-static int parse_dim(PyObject *obj, const char *what, uint32_t *out) {
-  if (!PyLong_Check(obj)) {
-    PyErr_Format(PyExc_TypeError, "%s must be an int, not %.80s", what, Py_TYPE(obj)->tp_name);
-    return -1;
-  }
-  int overflow;
-  long long v = PyLong_AsLongLongAndOverflow(obj, &overflow);
-  if (v == -1 && PyErr_Occurred()) return -1;
-  if (overflow || v <= 0 || v > UINT32_MAX) {
-    PyErr_Format(PyExc_ValueError, "%s must be > 0 (and < 2**32), got %R", what, obj);
-    return -1;
-  }
-  *out = (uint32_t)v;
-  return 0;
-}
-
 static int parse_xy(PyObject *const *args, uint32_t *x, uint32_t *y) {
-  for (int i = 0; i < 2; i++) {
-    if (!PyLong_Check(args[i])) {
-      PyErr_Format(PyExc_TypeError, "%c must be an int, not %.80s", "xy"[i],
-                   Py_TYPE(args[i])->tp_name);
-      return -1;
-    }
-    int overflow;
-    long long v = PyLong_AsLongLongAndOverflow(args[i], &overflow);
-    if (v == -1 && PyErr_Occurred()) return -1;
-    if (overflow || v < 0 || v > UINT32_MAX) {
-      PyErr_Format(PyExc_IndexError, "%c = %R is outside the depth image", "xy"[i], args[i]);
-      return -1;
-    }
-    *(i ? y : x) = (uint32_t)v;
-  }
-  return 0;
+  return hpy_parse_coord(args[0], "x", x) || hpy_parse_coord(args[1], "y", y) ? -1 : 0;
 }
 
 static int Depth_init(FrameObject *self, PyObject *args, PyObject *kwds) {
@@ -45,7 +14,7 @@ static int Depth_init(FrameObject *self, PyObject *args, PyObject *kwds) {
                                    &dtype_obj))
     return -1;
   uint32_t h, w;
-  if (parse_dim(h_obj, "height", &h) || parse_dim(w_obj, "width", &w)) return -1;
+  if (hpy_parse_dim(h_obj, "height", &h) || hpy_parse_dim(w_obj, "width", &w)) return -1;
   int dtype = HORUS_FLOAT32;
   if (dtype_obj && (dtype = hpy_parse_dtype(dtype_obj)) < 0) return -1;
   horus_pool *pool = hpy_global_pool(hpy_state_of_type(Py_TYPE(self)));

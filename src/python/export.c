@@ -195,6 +195,31 @@ int hpy_parse_shape(PyObject *obj, int64_t *shape, const char *what) {
   return (int)n;
 }
 
+static int parse_u32(PyObject *obj, const char *what, long long lo, PyObject *range_exc,
+                     const char *range_msg, uint32_t *out) {
+  if (!PyLong_Check(obj)) {
+    PyErr_Format(PyExc_TypeError, "%s must be an int, not %.80s", what, Py_TYPE(obj)->tp_name);
+    return -1;
+  }
+  int overflow;
+  long long v = PyLong_AsLongLongAndOverflow(obj, &overflow);
+  if (v == -1 && PyErr_Occurred()) return -1;
+  if (overflow || v < lo || v > UINT32_MAX) {
+    PyErr_Format(range_exc, range_msg, what, obj);
+    return -1;
+  }
+  *out = (uint32_t)v;
+  return 0;
+}
+
+int hpy_parse_dim(PyObject *obj, const char *what, uint32_t *out) {
+  return parse_u32(obj, what, 1, PyExc_ValueError, "%s must be > 0 (and < 2**32), got %R", out);
+}
+
+int hpy_parse_coord(PyObject *obj, const char *what, uint32_t *out) {
+  return parse_u32(obj, what, 0, PyExc_IndexError, "%s = %R is outside the image", out);
+}
+
 /* ---- NumPy ---------------------------------------------------------------- */
 
 PyObject *hpy_to_numpy(horus_state *st, const horus_tensor *t) {

@@ -84,6 +84,14 @@ int hpy_parse_dtype(PyObject *obj);
  * -1 with an exception set (ValueError naming the bad entry). */
 int hpy_parse_shape(PyObject *obj, int64_t *shape, const char *what);
 
+/* An image dimension: an int in 1..2^32-1 (TypeError for other types,
+ * ValueError naming `what` otherwise). */
+int hpy_parse_dim(PyObject *obj, const char *what, uint32_t *out);
+
+/* A pixel coordinate: an int in 0..2^32-1 (IndexError naming `what` when
+ * negative or too large to be inside anything). */
+int hpy_parse_coord(PyObject *obj, const char *what, uint32_t *out);
+
 /* Zero-copy NumPy view of `t` that holds its own block reference. */
 PyObject *hpy_to_numpy(horus_state *st, const horus_tensor *t);
 

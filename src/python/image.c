@@ -18,40 +18,6 @@ static int parse_encoding(PyObject *obj) {
   return e;
 }
 
-/* A dimension: an int in 1..2^32-1 (ValueError otherwise). */
-static int parse_dim(PyObject *obj, const char *what, uint32_t *out) {
-  if (!PyLong_Check(obj)) {
-    PyErr_Format(PyExc_TypeError, "%s must be an int, not %.80s", what, Py_TYPE(obj)->tp_name);
-    return -1;
-  }
-  int overflow;
-  long long v = PyLong_AsLongLongAndOverflow(obj, &overflow);
-  if (v == -1 && PyErr_Occurred()) return -1;
-  if (overflow || v <= 0 || v > UINT32_MAX) {
-    PyErr_Format(PyExc_ValueError, "%s must be > 0 (and < 2**32), got %R", what, obj);
-    return -1;
-  }
-  *out = (uint32_t)v;
-  return 0;
-}
-
-/* A coordinate: IndexError when negative or too large to be inside. */
-static int parse_coord(PyObject *obj, const char *what, uint32_t *out) {
-  if (!PyLong_Check(obj)) {
-    PyErr_Format(PyExc_TypeError, "%s must be an int, not %.80s", what, Py_TYPE(obj)->tp_name);
-    return -1;
-  }
-  int overflow;
-  long long v = PyLong_AsLongLongAndOverflow(obj, &overflow);
-  if (v == -1 && PyErr_Occurred()) return -1;
-  if (overflow || v < 0 || v > UINT32_MAX) {
-    PyErr_Format(PyExc_IndexError, "%s = %R is outside the image", what, obj);
-    return -1;
-  }
-  *out = (uint32_t)v;
-  return 0;
-}
-
 /* Channel values: a sequence of real numbers (or one number for one channel). */
 static int parse_values(PyObject *obj, double *v, int max) {
   if (PyLong_Check(obj) || PyFloat_Check(obj)) {
@@ -104,7 +70,7 @@ static int Image_init(FrameObject *self, PyObject *args, PyObject *kwds) {
     return -1;
   uint32_t h, w;
   int enc = HORUS_ENC_RGB8;
-  if (parse_dim(h_obj, "height", &h) || parse_dim(w_obj, "width", &w)) return -1;
+  if (hpy_parse_dim(h_obj, "height", &h) || hpy_parse_dim(w_obj, "width", &w)) return -1;
   if (enc_obj && (enc = parse_encoding(enc_obj)) < 0) return -1;
   horus_state *st = state_of_type(Py_TYPE(self));
   horus_pool *pool = hpy_global_pool(st);
@@ -193,7 +159,7 @@ static PyObject *Image_from_bytes(PyTypeObject *cls, PyObject *args, PyObject *k
   PyObject *res = NULL;
   uint32_t h, w;
   int enc = HORUS_ENC_RGB8;
-  if (parse_dim(h_obj, "height", &h) || parse_dim(w_obj, "width", &w)) goto done;
+  if (hpy_parse_dim(h_obj, "height", &h) || hpy_parse_dim(w_obj, "width", &w)) goto done;
   if (enc_obj && (enc = parse_encoding(enc_obj)) < 0) goto done;
   uint64_t need = (uint64_t)h * w * (uint64_t)horus_encoding_bytes_per_pixel((horus_encoding)enc);
   if ((uint64_t)buf.len != need) {
@@ -252,7 +218,7 @@ static PyObject *Image_pixel(FrameObject *self, PyObject *const *args, Py_ssize_
   GET_IMAGE(self);
   if (nargs != 2) return PyErr_Format(PyExc_TypeError, "pixel(x, y) takes 2 arguments");
   uint32_t x, y;
-  if (parse_coord(args[0], "x", &x) || parse_coord(args[1], "y", &y)) return NULL;
+  if (hpy_parse_coord(args[0], "x", &x) || hpy_parse_coord(args[1], "y", &y)) return NULL;
   double v[HORUS_IMAGE_MAX_CHANNELS];
   int r = horus_image_get_pixel(img, x, y, v);
   return r ? hpy_raise(r) : values_list(img, v);
@@ -262,7 +228,7 @@ static PyObject *Image_set_pixel(FrameObject *self, PyObject *const *args, Py_ss
   GET_IMAGE(self);
   if (nargs != 3) return PyErr_Format(PyExc_TypeError, "set_pixel(x, y, values) takes 3 arguments");
   uint32_t x, y;
-  if (parse_coord(args[0], "x", &x) || parse_coord(args[1], "y", &y)) return NULL;
+  if (hpy_parse_coord(args[0], "x", &x) || hpy_parse_coord(args[1], "y", &y)) return NULL;
   double v[HORUS_IMAGE_MAX_CHANNELS];
   int n = parse_values(args[2], v, HORUS_IMAGE_MAX_CHANNELS);
   if (n < 0) return NULL;
@@ -313,7 +279,7 @@ static PyObject *Image_roi(FrameObject *self, PyObject *args, PyObject *kwds) {
     return NULL;
   uint32_t v[4];
   for (int i = 0; i < 4; i++)
-    if (parse_coord(o[i], kwlist[i], &v[i])) return NULL;
+    if (hpy_parse_coord(o[i], kwlist[i], &v[i])) return NULL;
   uint32_t W = horus_image_width(img), H = horus_image_height(img);
   if (v[2] == 0 || v[3] == 0)
     return PyErr_Format(PyExc_ValueError, "roi w=%u h=%u is empty", v[2], v[3]);

@@ -4,18 +4,17 @@
 #include "horus_py.h"
 
 /* Each type's file provides one of these; the exec slot runs them in order
- * (BlockRef first: the others' exports depend on it).  The types that build
- * on the foundation are declared weak so the module links while they are
- * being written; a missing one is simply not added. */
+ * (BlockRef first: the others' exports depend on it; Frame before the three
+ * types derived from it). */
 int hpy_blockref_init(PyObject *m, horus_state *st);
 int hpy_pool_init(PyObject *m, horus_state *st);
 int hpy_tensor_init(PyObject *m, horus_state *st);
 int hpy_frame_init(PyObject *m, horus_state *st);
-int hpy_image_init(PyObject *m, horus_state *st) __attribute__((weak));
-int hpy_pointcloud_init(PyObject *m, horus_state *st) __attribute__((weak));
-int hpy_depth_init(PyObject *m, horus_state *st) __attribute__((weak));
-int hpy_topic_init(PyObject *m, horus_state *st) __attribute__((weak));
-int hpy_sched_init(PyObject *m, horus_state *st) __attribute__((weak));
+int hpy_image_init(PyObject *m, horus_state *st);
+int hpy_pointcloud_init(PyObject *m, horus_state *st);
+int hpy_depth_init(PyObject *m, horus_state *st);
+int hpy_topic_init(PyObject *m, horus_state *st);
+int hpy_sched_init(PyObject *m, horus_state *st);
 
 static int (*const type_inits[])(PyObject *, horus_state *) = {
     hpy_blockref_init, hpy_pool_init, hpy_tensor_init, hpy_frame_init, hpy_image_init,
@@ -49,7 +48,7 @@ static int exec_module(PyObject *m) {
   if (PyArray_ImportNumPyAPI() < 0) return -1;
   horus_state *st = hpy_state(m);
   for (size_t i = 0; i < sizeof type_inits / sizeof *type_inits; i++)
-    if (type_inits[i] && type_inits[i](m, st) < 0) return -1;
+    if (type_inits[i](m, st) < 0) return -1;
   if (PyModule_AddStringConstant(m, "__version__", HORUS_VERSION_STRING) < 0) return -1;
   if (PyModule_AddIntConstant(m, "BLOCK_ALIGN", HORUS_BLOCK_ALIGN) < 0) return -1;
   return 0;

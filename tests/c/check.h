@@ -3,6 +3,7 @@
 #ifndef HORUS_TEST_CHECK_H
 #define HORUS_TEST_CHECK_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -33,6 +34,15 @@ static int check_failures, check_count;
   } while (0)
 
 #define CHECK_OK(call) CHECK_RC(call, 0)
+
+/* A deterministic xorshift generator, so a failing run can be replayed. */
+static uint64_t check_rng_state = 0x9e3779b97f4a7c15ull;
+static inline uint64_t check_rand(void) {
+  check_rng_state ^= check_rng_state << 13;
+  check_rng_state ^= check_rng_state >> 7;
+  check_rng_state ^= check_rng_state << 17;
+  return check_rng_state;
+}
 
 /* Remove this test's namespace directory (and the per-user directory when
  * it is left empty), so a run leaves /dev/shm as it found it. */

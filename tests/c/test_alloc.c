@@ -11,14 +11,6 @@
 #define MAX_LIVE 4096
 #define OPS 1000000
 
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
-static uint64_t next_rand(void) {
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return rng;
-}
-
 /* Walk the address-ordered chain: blocks tile the region, no two free
  * neighbours, used bytes add up. */
 static void check_chain(const horus__tlsf *t, const horus__tlsf_block *recs,
@@ -47,8 +39,8 @@ int main(void) {
   horus__tlsf_init(&t, recs, 2 * MAX_LIVE + 2, REGION);
 
   for (int op = 0; op < OPS; op++) {
-    uint64_t size = 1024 + next_rand() % (8u << 20); /* 1 KB .. 8 MB */
-    int do_alloc = nlive < MAX_LIVE && (nlive == 0 || next_rand() % 2) &&
+    uint64_t size = 1024 + check_rand() % (8u << 20); /* 1 KB .. 8 MB */
+    int do_alloc = nlive < MAX_LIVE && (nlive == 0 || check_rand() % 2) &&
                    live_bytes + size + 64 < REGION / 2;
     if (do_alloc) {
       uint32_t r = horus__tlsf_alloc(&t, recs, size);
@@ -62,7 +54,7 @@ int main(void) {
       live_size[nlive++] = recs[r].size;
       live_bytes += recs[r].size;
     } else if (nlive) {
-      uint32_t i = (uint32_t)(next_rand() % nlive);
+      uint32_t i = (uint32_t)(check_rand() % nlive);
       horus__tlsf_free(&t, recs, live[i]);
       live_bytes -= live_size[i];
       live[i] = live[--nlive];

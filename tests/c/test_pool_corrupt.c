@@ -9,18 +9,10 @@
 #include "check.h"
 #include "pool_internal.h"
 
-static uint64_t rng = 0x2545f4914f6cdd1dull;
-static uint64_t next_rand(void) {
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return rng;
-}
-
 static void scribble(uint8_t *base, size_t len) {
-  size_t at = (size_t)(next_rand() % len);
-  size_t n = 1 + (size_t)(next_rand() % 8);
-  for (size_t i = 0; i < n && at + i < len; i++) base[at + i] = (uint8_t)next_rand();
+  size_t at = (size_t)(check_rand() % len);
+  size_t n = 1 + (size_t)(check_rand() % 8);
+  for (size_t i = 0; i < n && at + i < len; i++) base[at + i] = (uint8_t)check_rand();
 }
 
 int main(void) {
@@ -30,7 +22,7 @@ int main(void) {
   int nlive = 0, bad_codes = 0, calls = 0;
   for (int iter = 0; iter < 20000; iter++) {
     if (iter % 4 == 0) {
-      switch (next_rand() % 4) {
+      switch (check_rand() % 4) {
         case 0: scribble((uint8_t *)&p->hdr->tlsf, sizeof p->hdr->tlsf); break;
         case 1: scribble((uint8_t *)p->recs, p->nrec * sizeof *p->recs); break;
         case 2: scribble((uint8_t *)p->slots, p->max_slots * sizeof *p->slots); break;
@@ -40,17 +32,17 @@ int main(void) {
       }
     }
     int r;
-    if (nlive < 64 && next_rand() % 2) {
+    if (nlive < 64 && check_rand() % 2) {
       uint32_t s, g;
       uint64_t off;
-      r = horus_pool_alloc(p, 1 + next_rand() % (256u << 10), &s, &g, &off);
+      r = horus_pool_alloc(p, 1 + check_rand() % (256u << 10), &s, &g, &off);
       if (r == 0) {
         CHECK(off < (8u << 20));
         live_slot[nlive] = s;
         live_gen[nlive++] = g;
       }
     } else if (nlive) {
-      int i = (int)(next_rand() % (uint64_t)nlive);
+      int i = (int)(check_rand() % (uint64_t)nlive);
       r = horus_pool_release(p, live_slot[i], live_gen[i]);
       live_slot[i] = live_slot[--nlive];
       live_gen[i] = live_gen[nlive];

@@ -7,14 +7,6 @@
 
 #include "check.h"
 
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
-static uint64_t next_rand(void) {
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return rng;
-}
-
 /* The topic's mapping, found through its file: the test reaches into it
  * the way a misbehaving process would. */
 #include <fcntl.h>
@@ -45,14 +37,14 @@ int main(void) {
   for (int iter = 0; iter < 20000; iter++) {
     if (iter % 3 == 0) {
       size_t span = (size_t)st.st_size - first_table;
-      size_t at = first_table + (size_t)(next_rand() % span);
-      if (next_rand() % 8 == 0) at = hot_lo + (size_t)(next_rand() % 64); /* counters */
-      int n = 1 + (int)(next_rand() % 8);
+      size_t at = first_table + (size_t)(check_rand() % span);
+      if (check_rand() % 8 == 0) at = hot_lo + (size_t)(check_rand() % 64); /* counters */
+      int n = 1 + (int)(check_rand() % 8);
       for (int i = 0; i < n && at + (size_t)i < (size_t)st.st_size; i++)
-        seg[at + (size_t)i] = (uint8_t)next_rand();
+        seg[at + (size_t)i] = (uint8_t)check_rand();
     }
     int r;
-    if (next_rand() % 2) {
+    if (check_rand() % 2) {
       int64_t shape[1] = {2};
       horus_tensor *x;
       r = horus_tensor_alloc(pool, shape, 1, HORUS_UINT64, &x);
