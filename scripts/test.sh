@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Install what the tests need and run all of them: the C tests (plain and
-# under AddressSanitizer + UBSan, warnings as errors), then the Python suite
-# against the installed package.  This is the README's test command.
+# Install what the tests need and run all of them: the C tests (plain, under
+# AddressSanitizer + UBSan, and under ThreadSanitizer, warnings as errors),
+# then the Python suite against the installed package, then the benchmarks
+# in quick mode.  This is the README's test command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +28,12 @@ cmake -S . -B build/asan -G Ninja -DHORUS_WERROR=ON -DHORUS_SANITIZE=ON \
 cmake --build build/asan -j "$JOBS"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build/asan --output-on-failure -j "$JOBS"
+
+step "C tests under ThreadSanitizer"
+cmake -S . -B build/tsan -G Ninja -DHORUS_WERROR=ON -DHORUS_TSAN=ON \
+  -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build build/tsan -j "$JOBS"
+TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build/tsan --output-on-failure -j "$JOBS"
 
 step "Python package (pip install .)"
 "$VENV/bin/python" -m pip install -q --no-build-isolation \
