@@ -57,9 +57,11 @@ HORUS_API int horus_topic_send(horus_topic *t, const horus_msg *msg,
                                const horus_tensor *tensor, uint64_t *sequence);
 
 /* Publish `len` bytes (<= HORUS_BYTES_MAX, HORUS_EINVAL beyond) on a
- * HORUS_MSG_BYTES topic: copied into a block of the global pool. */
+ * HORUS_MSG_BYTES topic: copied into a block of the global pool.  `kind` is
+ * the sender's tag for how the bytes are encoded; receivers find it in
+ * msg.meta.kind_data (the Python Topic uses 0 for raw bytes, 1 for pickle). */
 HORUS_API int horus_topic_send_bytes(horus_topic *t, const void *data, size_t len,
-                                     uint64_t *sequence);
+                                     uint32_t kind, uint64_t *sequence);
 
 /* Receive the next message.  timeout_ns 0: return HORUS_EAGAIN at once when
  * there is none; > 0: wait up to that long (HORUS_ETIMEDOUT); < 0: wait

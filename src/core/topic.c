@@ -98,7 +98,7 @@ struct horus_topic {
   struct {
     horus_pool *pool;
     uint32_t holder;
-  } pools[MAX_POOLS_CACHED]; /* pools we hold ring references in */
+  } pools[MAX_POOLS_CACHED]; /* pools of messages sent or received here */
   int npools;
 };
 
@@ -123,37 +123,42 @@ static void futex_wake_all(_Atomic uint32_t *addr) {
   syscall(SYS_futex, addr, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
-/* ---- pools the ring holds references in --------------------------------- */
+/* ---- pools the topic's messages live in --------------------------------- */
 
-/* Our segment-holder index in the pool of `pool_id`, registering the topic
- * as a holder there on first use. */
-static int ring_pool(horus_topic *t, uint32_t pool_id, horus_pool **pool, uint32_t *holder) {
+/* The open pool `pool_id`, from the handle's cache (opened on first use and
+ * kept until the handle closes, so receiving does not look pools up).
+ * NULL with an error when it cannot be opened or the cache is full. */
+static int cached_pool(horus_topic *t, uint32_t pool_id, int *slot) {
   for (int i = 0; i < t->npools; i++) {
     if (horus_pool_id(t->pools[i].pool) == pool_id) {
-      *pool = t->pools[i].pool;
-      *holder = t->pools[i].holder;
+      *slot = i;
       return 0;
     }
   }
+  if (t->npools == MAX_POOLS_CACHED)
+    return horus__err(HORUS_EBUSY, "topic %s: messages from more than %d pools",
+                      t->name, MAX_POOLS_CACHED);
   horus_pool *p;
   int r = horus_pool_open(pool_id, 0, 0, 0, &p);
   if (r) return r;
-  uint32_t h;
-  if ((r = horus__pool_holder_add(p, t->seg_name, t->hdr->seg.nonce, &h))) {
-    horus_pool_close(p);
+  t->pools[t->npools].pool = p;
+  t->pools[t->npools].holder = NIL; /* registered when the ring first needs it */
+  *slot = t->npools++;
+  return 0;
+}
+
+/* The pool of `pool_id` and the topic's segment-holder index in it,
+ * registering the topic as a holder there on first use.  The registration
+ * belongs to the segment, not the process, so it survives fork. */
+static int ring_pool(horus_topic *t, uint32_t pool_id, horus_pool **pool, uint32_t *holder) {
+  int i = 0, r = cached_pool(t, pool_id, &i);
+  if (r) return r;
+  if (t->pools[i].holder == NIL &&
+      (r = horus__pool_holder_add(t->pools[i].pool, t->seg_name, t->hdr->seg.nonce,
+                                  &t->pools[i].holder)))
     return r;
-  }
-  if (t->npools < MAX_POOLS_CACHED) {
-    t->pools[t->npools].pool = p;
-    t->pools[t->npools].holder = h;
-    t->npools++;
-  } else {
-    horus_pool_close(p);
-    return horus__err(HORUS_EBUSY, "topic %s: messages from more than %d pools",
-                      t->name, MAX_POOLS_CACHED);
-  }
-  *pool = p;
-  *holder = h;
+  *pool = t->pools[i].pool;
+  *holder = t->pools[i].holder;
   return 0;
 }
 
@@ -242,7 +247,6 @@ static void check_fork(horus_topic *t) {
   unsigned epoch = atomic_load(&horus__fork_epoch);
   if (t->epoch != epoch) {
     t->sub = t->pub = -1;
-    t->npools = 0; /* the child re-resolves its pools */
     t->epoch = epoch;
   }
 }
@@ -458,7 +462,8 @@ int horus_topic_send(horus_topic *t, const horus_msg *msg, const horus_tensor *t
   return 0;
 }
 
-int horus_topic_send_bytes(horus_topic *t, const void *data, size_t len, uint64_t *sequence) {
+int horus_topic_send_bytes(horus_topic *t, const void *data, size_t len, uint32_t kind,
+                           uint64_t *sequence) {
   if (t->type != HORUS_MSG_BYTES)
     return horus__err(HORUS_ETYPE, "topic '%s' carries %s messages, not bytes", t->name,
                       horus_msg_type_name(t->type));
@@ -479,6 +484,7 @@ int horus_topic_send_bytes(horus_topic *t, const void *data, size_t len, uint64_
   memset(&msg, 0, sizeof msg);
   msg.type = HORUS_MSG_BYTES;
   msg.tensor = *horus_tensor_get_desc(tensor);
+  msg.meta.kind_data = kind;
   r = horus_topic_send(t, &msg, tensor, sequence);
   horus_tensor_free(tensor);
   return r;
@@ -530,12 +536,8 @@ static int try_recv(horus_topic *t, horus_msg *msg, horus_tensor **tensor) {
           t->dropped++;
           continue;
         }
-        horus_pool *pool;
-        int r = horus_pool_open(msg->tensor.pool_id, 0, 0, 0, &pool);
-        if (r == 0) {
-          r = horus__tensor_open_in(pool, &msg->tensor, tensor);
-          horus_pool_close(pool);
-        }
+        int pi = 0, r = cached_pool(t, msg->tensor.pool_id, &pi);
+        if (r == 0) r = horus__tensor_open_in(t->pools[pi].pool, &msg->tensor, tensor);
         if (r == 0) {
           horus__fault("recv_retained");
           t->received++;

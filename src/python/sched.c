@@ -323,9 +323,14 @@ static PyObject *Sched_add(SchedObject *self, PyObject *args, PyObject *kwds) {
     order = PyLong_AsLong(order_obj);
     if (order == -1 && PyErr_Occurred()) return NULL;
   }
-  int r = horus_sched_add(s, node->n, order_obj != Py_None, order);
-  if (r) return hpy_raise(r);
+  /* The list keeps the node alive while the C scheduler points at it, so
+   * it must hold it before the node is added there. */
   if (PyList_Append(self->nodes, node_obj) < 0) return NULL;
+  int r = horus_sched_add(s, node->n, order_obj != Py_None, order);
+  if (r) {
+    PySequence_DelItem(self->nodes, PyList_GET_SIZE(self->nodes) - 1);
+    return hpy_raise(r);
+  }
   Py_XSETREF(node->sched, Py_NewRef(self));
   Py_RETURN_NONE;
 }

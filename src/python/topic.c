@@ -129,7 +129,7 @@ static int Topic_clear(TopicObject *self) {
 
 /* ---- send -------------------------------------------------------------------- */
 
-static PyObject *send_generic(TopicObject *self, horus_topic *t, PyObject *obj) {
+static PyObject *send_generic(horus_topic *t, PyObject *obj) {
   PyObject *payload = NULL;
   uint32_t flavour = GENERIC_BYTES;
   if (PyBytes_Check(obj) || PyByteArray_Check(obj) || PyMemoryView_Check(obj)) {
@@ -148,32 +148,12 @@ static PyObject *send_generic(TopicObject *self, horus_topic *t, PyObject *obj) 
     return NULL;
   }
   PyObject *res = NULL;
-  if ((uint64_t)b.len > HORUS_BYTES_MAX) {
-    PyErr_Format(PyExc_ValueError, "message of %zd bytes: topic '%s' carries at most %u "
-                 "bytes per message (send large data as a TensorHandle)", b.len,
-                 horus_topic_name(t), HORUS_BYTES_MAX);
-    goto done;
-  }
-  horus_pool *pool = hpy_global_pool(state_of(self));
-  if (!pool) goto done;
-  int64_t shape[1] = {b.len};
-  horus_tensor *x;
-  int r = horus_tensor_alloc(pool, shape, 1, HORUS_UINT8, &x);
-  if (r) {
-    hpy_raise(r);
-    goto done;
-  }
-  if (b.len) memcpy(horus_tensor_data(x), b.buf, (size_t)b.len);
-  horus_msg msg;
-  memset(&msg, 0, sizeof msg);
-  msg.type = HORUS_MSG_BYTES;
-  msg.tensor = *horus_tensor_get_desc(x);
-  msg.meta.kind_data = flavour;
-  r = horus_topic_send(t, &msg, x, NULL);
-  horus_tensor_free(x);
+  int r;
+  Py_BEGIN_ALLOW_THREADS
+  r = horus_topic_send_bytes(t, b.buf, (size_t)b.len, flavour, NULL);
+  Py_END_ALLOW_THREADS
   if (r) hpy_raise(r);
   else res = Py_NewRef(Py_None);
-done:
   PyBuffer_Release(&b);
   Py_DECREF(payload);
   return res;
@@ -182,7 +162,7 @@ done:
 static PyObject *Topic_send(TopicObject *self, PyObject *obj) {
   horus_topic *t = get_topic(self);
   if (!t) return NULL;
-  if (horus_topic_type(t) == HORUS_MSG_BYTES) return send_generic(self, t, obj);
+  if (horus_topic_type(t) == HORUS_MSG_BYTES) return send_generic(t, obj);
   if (!PyObject_TypeCheck(obj, (PyTypeObject *)self->msg_type))
     return PyErr_Format(PyExc_TypeError, "topic '%s' carries %s, not %.80s",
                         horus_topic_name(t), ((PyTypeObject *)self->msg_type)->tp_name,
