@@ -97,21 +97,35 @@ static void compact_strides(const int64_t *shape, int ndim, int64_t *strides) {
 }
 
 /* Lowest and one-past-highest byte touched by a strided view, relative to
- * element 0.  An empty view touches nothing. */
-static void extent(const int64_t *shape, const int64_t *byte_strides, int ndim,
+ * element 0.  An empty view touches nothing.  False when the extent does
+ * not fit in int64_t (shapes and strides may come from another process). */
+static bool extent(const int64_t *shape, const int64_t *byte_strides, int ndim,
                    size_t itemsize, int64_t *lo, int64_t *hi) {
   int64_t l = 0, h = (int64_t)itemsize;
   for (int i = 0; i < ndim; i++) {
     if (shape[i] == 0) {
       *lo = *hi = 0;
-      return;
+      return true;
     }
-    int64_t span = (shape[i] - 1) * byte_strides[i];
-    if (span < 0) l += span;
-    else h += span;
+  }
+  for (int i = 0; i < ndim; i++) {
+    int64_t span;
+    if (__builtin_mul_overflow(shape[i] - 1, byte_strides[i], &span)) return false;
+    if (span < 0 ? __builtin_add_overflow(l, span, &l) : __builtin_add_overflow(h, span, &h))
+      return false;
   }
   *lo = l;
   *hi = h;
+  return true;
+}
+
+/* True when bytes [offset + lo, offset + hi) lie inside [start, start + size). */
+static bool within(uint64_t offset, int64_t lo, int64_t hi, uint64_t start, uint64_t size) {
+  int64_t first, end;
+  if (offset > INT64_MAX || __builtin_add_overflow((int64_t)offset, lo, &first) ||
+      __builtin_add_overflow((int64_t)offset, hi, &end))
+    return false;
+  return first >= 0 && (uint64_t)first >= start && (uint64_t)end <= start + size;
 }
 
 /* ---- handles ------------------------------------------------------------- */
@@ -177,18 +191,17 @@ int horus__tensor_open_in(horus_pool *pool, const horus_tensor_desc *desc,
       goto release;
     }
   }
-  extent(desc->shape, bstr, desc->ndim, item, &lo, &hi);
   horus__slot *sl = &pool->slots[desc->slot];
-  uint64_t b_off = sl->offset, b_size = sl->size;
-  if (hi > lo && ((int64_t)desc->offset + lo < (int64_t)b_off ||
-                  desc->offset + (uint64_t)hi > b_off + b_size)) {
-    r = horus__err(HORUS_EINVAL, "descriptor reaches outside its block "
-                   "(pool %u slot %u)", desc->pool_id, desc->slot);
-    goto release;
-  }
+  uint64_t b_off = sl->offset, b_size = sl->size; /* shared: read once */
   if (desc->offset > pool->data_size || b_off > pool->data_size ||
       b_size > pool->data_size - b_off) {
     r = horus__err(HORUS_EINVAL, "descriptor offset outside pool %u", desc->pool_id);
+    goto release;
+  }
+  if (!extent(desc->shape, bstr, desc->ndim, item, &lo, &hi) ||
+      (hi > lo && !within(desc->offset, lo, hi, b_off, b_size))) {
+    r = horus__err(HORUS_EINVAL, "descriptor reaches outside its block "
+                   "(pool %u slot %u)", desc->pool_id, desc->slot);
     goto release;
   }
   if ((r = make_handle(pool, desc, out)) == 0) return 0;
@@ -282,6 +295,10 @@ void *horus_tensor_data(const horus_tensor *t) { return t->data; }
 horus_pool *horus_tensor_pool(const horus_tensor *t) { return t->pool; }
 
 int64_t horus_tensor_numel(const horus_tensor *t) {
+  /* A zero anywhere first: the other dimensions of an empty tensor may
+   * multiply past int64 (only non-empty products were checked). */
+  for (int i = 0; i < t->desc.ndim; i++)
+    if (t->desc.shape[i] == 0) return 0;
   int64_t n = 1;
   for (int i = 0; i < t->desc.ndim; i++) n *= t->desc.shape[i];
   return n;
@@ -299,6 +316,8 @@ uint32_t horus_tensor_refcount(const horus_tensor *t) {
 
 void horus_copy_strided(void *dst, const void *src, const int64_t *shape,
                         const int64_t *byte_strides, int ndim, size_t itemsize) {
+  for (int i = 0; i < ndim; i++)
+    if (shape[i] == 0) return;
   /* Fold trailing dimensions that are laid out contiguously into one run. */
   int64_t run = (int64_t)itemsize;
   int inner = ndim;
@@ -306,8 +325,6 @@ void horus_copy_strided(void *dst, const void *src, const int64_t *shape,
     run *= shape[inner - 1];
     inner--;
   }
-  for (int i = 0; i < ndim; i++)
-    if (shape[i] == 0) return;
   if (inner == 0) {
     memcpy(dst, src, (size_t)run);
     return;
@@ -341,14 +358,15 @@ static int view_in_block(horus_pool *pool, uint32_t slot, uint32_t gen,
     return horus__err(HORUS_ERANGE, "address is outside pool %u", pool->id);
   uint64_t off = (uint64_t)(q - pool->data);
   int64_t lo, hi;
-  extent(shape, bstr, ndim, item, &lo, &hi);
   horus__slot *sl = &pool->slots[slot];
+  uint64_t b_off = sl->offset, b_size = sl->size; /* shared: read once */
   for (int i = 0; i < ndim; i++)
     if (bstr[i] % (int64_t)item)
       return horus__err(HORUS_EINVAL, "stride %" PRId64 " is not a multiple of the "
                         "item size %zu", bstr[i], item);
-  if (hi > lo && ((int64_t)off + lo < (int64_t)sl->offset ||
-                  off + (uint64_t)hi > sl->offset + sl->size))
+  if (b_off > pool->data_size || b_size > pool->data_size - b_off ||
+      !extent(shape, bstr, ndim, item, &lo, &hi) ||
+      (hi > lo && !within(off, lo, hi, b_off, b_size)))
     return horus__err(HORUS_ERANGE, "view reaches outside its block");
   memset(d, 0, sizeof *d);
   d->pool_id = pool->id;
