@@ -49,13 +49,18 @@ static void layout(uint32_t max_slots, uint64_t data_size, geometry *g) {
   g->total = off + data_size;
 }
 
+/* Pointers into the mapping, from the geometry validated at open (the
+ * offsets in the header are only compared against it: they could change
+ * under us). */
 static void bind_pointers(horus_pool *p) {
-  horus__pool_header *h = p->hdr;
-  p->holders = (horus__holder *)(p->base + h->off_holders);
-  p->slots = (horus__slot *)(p->base + h->off_slots);
-  p->ledger = (_Atomic uint32_t *)(p->base + h->off_ledger);
-  p->recs = (horus__tlsf_block *)(p->base + h->off_recs);
-  p->data = p->base + h->off_data;
+  geometry g;
+  layout(p->max_slots, p->data_size, &g);
+  p->holders = (horus__holder *)(p->base + g.off_holders);
+  p->slots = (horus__slot *)(p->base + g.off_slots);
+  p->ledger = (_Atomic uint32_t *)(p->base + g.off_ledger);
+  p->recs = (horus__tlsf_block *)(p->base + g.off_recs);
+  p->data = p->base + g.off_data;
+  p->alloc = (horus__tlsf_view){&p->hdr->tlsf, p->recs, p->nrec, p->data_size};
 }
 
 static inline _Atomic uint32_t *ledger_at(horus_pool *p, uint32_t h, uint32_t s) {
@@ -94,34 +99,42 @@ static int init_segment(void *base, uint64_t size, void *arg) {
     slots[i].rec = NIL;
   }
   h->slot_free_head = 0;
-  horus__tlsf_init(&h->tlsf, (horus__tlsf_block *)((uint8_t *)base + g.off_recs),
-                   g.nrec, a->data_size);
+  horus__tlsf_view alloc = {&h->tlsf, (horus__tlsf_block *)((uint8_t *)base + g.off_recs),
+                            g.nrec, a->data_size};
+  horus__tlsf_init(&alloc);
   return 0;
 }
 
 /* Everything an opener reads from the header is checked against the layout
  * it implies, so a corrupt header is an error and never an out-of-bounds
  * access. */
+/* Check the header of a mapped pool and keep its geometry in *p.  Each
+ * shared field is read once: what is checked is what is used. */
 static int validate(horus_pool *p, uint32_t id) {
   horus__pool_header *h = p->hdr;
   if (p->map_size < sizeof *h)
     return horus__err(HORUS_ECORRUPT, "%s: too short for a pool header", p->path);
-  if (h->pool_id != id)
-    return horus__err(HORUS_ECORRUPT, "%s: header names pool %u", p->path, h->pool_id);
-  if (h->max_slots == 0 || h->max_slots > HORUS__POOL_MAX_SLOTS ||
-      h->max_holders != HORUS_POOL_MAX_HOLDERS || h->data_size == 0 ||
-      h->data_size > HORUS__POOL_MAX_DATA || h->data_size % HORUS_BLOCK_ALIGN)
+  uint32_t pool_id = h->pool_id, max_slots = h->max_slots, max_holders = h->max_holders;
+  uint64_t data_size = h->data_size;
+  if (pool_id != id)
+    return horus__err(HORUS_ECORRUPT, "%s: header names pool %u", p->path, pool_id);
+  if (max_slots == 0 || max_slots > HORUS__POOL_MAX_SLOTS ||
+      max_holders != HORUS_POOL_MAX_HOLDERS || data_size == 0 ||
+      data_size > HORUS__POOL_MAX_DATA || data_size % HORUS_BLOCK_ALIGN)
     return horus__err(HORUS_ECORRUPT, "%s: implausible geometry (slots %u, "
-                      "holders %u, data %" PRIu64 ")", p->path, h->max_slots,
-                      h->max_holders, h->data_size);
+                      "holders %u, data %" PRIu64 ")", p->path, max_slots,
+                      max_holders, data_size);
   geometry g;
-  layout(h->max_slots, h->data_size, &g);
+  layout(max_slots, data_size, &g);
   if (g.total != p->map_size || g.off_holders != h->off_holders ||
       g.off_slots != h->off_slots || g.off_ledger != h->off_ledger ||
       g.off_recs != h->off_recs || g.off_data != h->off_data || g.nrec != h->nrec ||
-      h->tlsf.region_size != h->data_size || h->tlsf.nrec != h->nrec)
+      h->tlsf.region_size != data_size || h->tlsf.nrec != g.nrec)
     return horus__err(HORUS_ECORRUPT, "%s: header geometry disagrees with the "
                       "file (%" PRIu64 " bytes)", p->path, p->map_size);
+  p->max_slots = max_slots;
+  p->data_size = data_size;
+  p->nrec = g.nrec;
   return 0;
 }
 
@@ -192,7 +205,7 @@ static void repair(horus_pool *p) {
       kept++;
     }
     n = kept;
-    horus__tlsf_rebuild(&h->tlsf, p->recs, p->nrec, p->data_size, offs, sizes, n, recs);
+    horus__tlsf_rebuild(&p->alloc, offs, sizes, n, recs);
     for (uint32_t i = 0; i < n; i++) p->slots[order[i]].rec = recs[i];
   }
   free(order);
@@ -260,7 +273,7 @@ static void free_slot_locked(horus_pool *p, uint32_t s, bool allocator_ok) {
   atomic_store(&sl->generation, g ? g : 1);
   atomic_store(&sl->refcount, 0);
   if (allocator_ok) {
-    if (sl->rec < p->nrec) horus__tlsf_free(&p->hdr->tlsf, p->recs, sl->rec);
+    if (sl->rec < p->nrec) horus__tlsf_free(&p->alloc, sl->rec);
     sl->rec = NIL;
     sl->next_free = p->hdr->slot_free_head;
     p->hdr->slot_free_head = s;
@@ -484,14 +497,14 @@ int horus_pool_alloc(horus_pool *p, uint64_t nbytes, uint32_t *slot,
                      p->id, p->max_slots, nbytes, p->data_size - h->tlsf.used_bytes);
       goto out;
     }
-    rec = horus__tlsf_alloc(&h->tlsf, p->recs, nbytes);
+    rec = horus__tlsf_alloc(&p->alloc, nbytes);
     if (rec == NIL && !h->tlsf.corrupt && sweep_locked(p) > 0)
-      rec = horus__tlsf_alloc(&h->tlsf, p->recs, nbytes);
+      rec = horus__tlsf_alloc(&p->alloc, nbytes);
     s = h->slot_free_head;
     bool damaged = h->tlsf.corrupt || s >= p->max_slots ||
                    atomic_load(&p->slots[s].state) != HORUS__SLOT_FREE;
     if (!damaged) break;
-    if (rec != NIL) horus__tlsf_free(&h->tlsf, p->recs, rec);
+    if (rec != NIL) horus__tlsf_free(&p->alloc, rec);
     repair(p);
     if (attempt == 1) {
       r = horus__err(HORUS_EIO, "%s: pool state is damaged beyond repair", p->path);
@@ -502,7 +515,7 @@ int horus_pool_alloc(horus_pool *p, uint64_t nbytes, uint32_t *slot,
     r = horus__err(HORUS_ENOMEM, "pool %u exhausted: requested %" PRIu64
                    " bytes, %" PRIu64 " bytes free (largest free block %" PRIu64
                    " bytes)", p->id, nbytes, p->data_size - h->tlsf.used_bytes,
-                   horus__tlsf_largest_free(&h->tlsf, p->recs));
+                   horus__tlsf_largest_free(&p->alloc));
     goto out;
   }
   horus__fault("alloc_locked");
@@ -564,7 +577,7 @@ int horus_pool_stats_get(horus_pool *p, horus_pool_stats *out) {
   out->size_bytes = p->data_size;
   out->used_bytes = h->tlsf.used_bytes;
   out->free_bytes = p->data_size - h->tlsf.used_bytes;
-  out->largest_free_block = horus__tlsf_largest_free(&h->tlsf, p->recs);
+  out->largest_free_block = horus__tlsf_largest_free(&p->alloc);
   out->allocated_slots = h->allocated_slots;
   out->total_refs = h->total_refs;
   for (uint32_t hi = 0; hi < HORUS_POOL_MAX_HOLDERS; hi++)
@@ -692,9 +705,6 @@ static int map_pool(uint32_t id, const char *dir, uint64_t size_bytes,
     horus__seg_unmap(base, size);
     return r;
   }
-  p->max_slots = p->hdr->max_slots;
-  p->nrec = p->hdr->nrec;
-  p->data_size = p->hdr->data_size;
   bind_pointers(p);
   return 0;
 }

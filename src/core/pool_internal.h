@@ -78,6 +78,7 @@ struct horus_pool {
   horus__slot *slots;
   _Atomic uint32_t *ledger; /* [holder][slot] */
   horus__tlsf_block *recs;
+  horus__tlsf_view alloc;   /* the allocator, bounded by the validated geometry */
   uint8_t *data;
   char ns[HORUS_NAME_MAX + 1]; /* namespace name */
   char dir[HORUS__PATH_MAX];

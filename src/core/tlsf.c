@@ -4,7 +4,9 @@
  * Every link read back from shared memory goes through link(), which turns
  * an impossible index into NIL and marks the allocator corrupt, so damaged
  * state can make an operation wrong (and trigger a rebuild) but never make it
- * touch memory outside the record array. */
+ * touch memory outside the record array.  The bounds links are checked
+ * against (record count, region size) come from the caller's validated
+ * view, never from the shared control block. */
 #include "tlsf.h"
 
 #include <stdbool.h>
@@ -15,14 +17,15 @@
 
 static inline int fls64(uint64_t v) { return 63 - __builtin_clzll(v); }
 
-static inline uint32_t link(horus__tlsf *t, uint32_t r) {
-  if (r < t->nrec || r == NIL) return r;
-  t->corrupt = 1;
+static inline uint32_t link(const horus__tlsf_view *v, uint32_t r) {
+  if (r < v->nrec || r == NIL) return r;
+  v->t->corrupt = 1;
   return NIL;
 }
 
 /* Class of a block of `size` bytes (for insertion); false if none fits. */
-static bool mapping(horus__tlsf *t, uint64_t size, int *fl, int *sl) {
+static bool mapping(const horus__tlsf_view *v, uint64_t size, int *fl, int *sl) {
+  horus__tlsf *t = v->t;
   if (size < SMALL_LIMIT) {
     *fl = 0;
     *sl = (int)(size / (SMALL_LIMIT / HORUS__TLSF_SL_COUNT));
@@ -36,11 +39,13 @@ static bool mapping(horus__tlsf *t, uint64_t size, int *fl, int *sl) {
   return false;
 }
 
-static void list_remove(horus__tlsf *t, horus__tlsf_block *recs, uint32_t r) {
+static void list_remove(const horus__tlsf_view *v, uint32_t r) {
+  horus__tlsf *t = v->t;
+  horus__tlsf_block *recs = v->recs;
   horus__tlsf_block *b = &recs[r];
   int fl, sl;
-  if (!mapping(t, b->size, &fl, &sl)) return;
-  uint32_t prev = link(t, b->prev_free), next = link(t, b->next_free);
+  if (!mapping(v, b->size, &fl, &sl)) return;
+  uint32_t prev = link(v, b->prev_free), next = link(v, b->next_free);
   if (prev != NIL) recs[prev].next_free = next;
   else t->heads[fl][sl] = next;
   if (next != NIL) recs[next].prev_free = prev;
@@ -51,11 +56,13 @@ static void list_remove(horus__tlsf *t, horus__tlsf_block *recs, uint32_t r) {
   b->prev_free = b->next_free = NIL;
 }
 
-static void list_insert(horus__tlsf *t, horus__tlsf_block *recs, uint32_t r) {
+static void list_insert(const horus__tlsf_view *v, uint32_t r) {
+  horus__tlsf *t = v->t;
+  horus__tlsf_block *recs = v->recs;
   horus__tlsf_block *b = &recs[r];
   int fl, sl;
-  if (!mapping(t, b->size, &fl, &sl)) return;
-  uint32_t head = link(t, t->heads[fl][sl]);
+  if (!mapping(v, b->size, &fl, &sl)) return;
+  uint32_t head = link(v, t->heads[fl][sl]);
   b->prev_free = NIL;
   b->next_free = head;
   if (head != NIL) recs[head].prev_free = r;
@@ -65,22 +72,28 @@ static void list_insert(horus__tlsf *t, horus__tlsf_block *recs, uint32_t r) {
   b->is_free = 1;
 }
 
-static uint32_t rec_take(horus__tlsf *t, horus__tlsf_block *recs) {
-  uint32_t r = link(t, t->spare_rec);
-  if (r != NIL) t->spare_rec = link(t, recs[r].next_free);
+static uint32_t rec_take(const horus__tlsf_view *v) {
+  horus__tlsf *t = v->t;
+  horus__tlsf_block *recs = v->recs;
+  uint32_t r = link(v, t->spare_rec);
+  if (r != NIL) t->spare_rec = link(v, recs[r].next_free);
   return r;
 }
 
-static void rec_give(horus__tlsf *t, horus__tlsf_block *recs, uint32_t r) {
+static void rec_give(const horus__tlsf_view *v, uint32_t r) {
+  horus__tlsf *t = v->t;
+  horus__tlsf_block *recs = v->recs;
   recs[r].is_free = 0;
   recs[r].size = 0;
   recs[r].next_free = t->spare_rec;
   t->spare_rec = r;
 }
 
-static void reset(horus__tlsf *t, horus__tlsf_block *recs, uint32_t nrec,
-                  uint64_t region_size) {
-  t->region_size = region_size;
+static void reset(const horus__tlsf_view *v) {
+  horus__tlsf *t = v->t;
+  horus__tlsf_block *recs = v->recs;
+  uint32_t nrec = v->nrec;
+  t->region_size = v->region_size;
   t->used_bytes = 0;
   t->nrec = nrec;
   t->fl_bitmap = 0;
@@ -92,14 +105,16 @@ static void reset(horus__tlsf *t, horus__tlsf_block *recs, uint32_t nrec,
   t->corrupt = 0;
   for (uint32_t i = nrec; i-- > 0;) {
     recs[i].prev_phys = recs[i].next_phys = recs[i].prev_free = NIL;
-    rec_give(t, recs, i);
+    rec_give(v, i);
   }
 }
 
 /* Append a block after `prev` in address order; returns its record. */
-static uint32_t append(horus__tlsf *t, horus__tlsf_block *recs, uint32_t prev,
+static uint32_t append(const horus__tlsf_view *v, uint32_t prev,
                        uint64_t offset, uint64_t size, bool is_free) {
-  uint32_t r = rec_take(t, recs);
+  horus__tlsf *t = v->t;
+  horus__tlsf_block *recs = v->recs;
+  uint32_t r = rec_take(v);
   if (r == NIL) return NIL;
   horus__tlsf_block *b = &recs[r];
   b->offset = offset;
@@ -109,37 +124,40 @@ static uint32_t append(horus__tlsf *t, horus__tlsf_block *recs, uint32_t prev,
   b->prev_free = b->next_free = NIL;
   b->is_free = 0;
   if (prev != NIL) recs[prev].next_phys = r;
-  if (is_free) list_insert(t, recs, r);
+  if (is_free) list_insert(v, r);
   else t->used_bytes += size;
   return r;
 }
 
-void horus__tlsf_init(horus__tlsf *t, horus__tlsf_block *recs, uint32_t nrec,
-                      uint64_t region_size) {
-  reset(t, recs, nrec, region_size);
-  if (region_size) append(t, recs, NIL, 0, region_size, true);
+void horus__tlsf_init(const horus__tlsf_view *v) {
+  reset(v);
+  if (v->region_size) append(v, NIL, 0, v->region_size, true);
 }
 
 /* A free block of at least `size` bytes that really is free and inside the
  * region, or NIL. */
-static uint32_t checked_free(horus__tlsf *t, horus__tlsf_block *recs, uint32_t r,
+static uint32_t checked_free(const horus__tlsf_view *v, uint32_t r,
                              uint64_t size) {
-  r = link(t, r);
+  horus__tlsf *t = v->t;
+  horus__tlsf_block *recs = v->recs;
+  r = link(v, r);
   if (r == NIL) return NIL;
   horus__tlsf_block *b = &recs[r];
-  if (!b->is_free || b->size < size || b->offset > t->region_size ||
-      b->size > t->region_size - b->offset) {
+  if (!b->is_free || b->size < size || b->offset > v->region_size ||
+      b->size > v->region_size - b->offset) {
     t->corrupt = 1;
     return NIL;
   }
   return r;
 }
 
-static uint32_t find_free(horus__tlsf *t, horus__tlsf_block *recs, uint64_t size) {
+static uint32_t find_free(const horus__tlsf_view *v, uint64_t size) {
+  horus__tlsf *t = v->t;
+  horus__tlsf_block *recs = v->recs;
   int fl, sl;
   uint64_t rounded = size;
   if (rounded >= SMALL_LIMIT) rounded += (1ull << (fls64(rounded) - HORUS__TLSF_SL_LOG2)) - 1;
-  if (mapping(t, rounded, &fl, &sl)) {
+  if (mapping(v, rounded, &fl, &sl)) {
     uint32_t sl_map = t->sl_bitmap[fl] & (~0u << sl);
     if (!sl_map) {
       uint64_t fl_map = fl + 1 < 64 ? t->fl_bitmap & (~0ull << (fl + 1)) : 0;
@@ -152,34 +170,36 @@ static uint32_t find_free(horus__tlsf *t, horus__tlsf_block *recs, uint64_t size
         sl_map = t->sl_bitmap[fl];
       }
     }
-    if (sl_map) return checked_free(t, recs, t->heads[fl][__builtin_ctz(sl_map)], size);
+    if (sl_map) return checked_free(v, t->heads[fl][__builtin_ctz(sl_map)], size);
   }
   /* Good fit rounds the request up to a class boundary; before giving up,
    * look through the request's own class for a block that fits exactly. */
-  if (!mapping(t, size, &fl, &sl)) return NIL;
+  if (!mapping(v, size, &fl, &sl)) return NIL;
   uint32_t steps = 0;
-  for (uint32_t r = link(t, t->heads[fl][sl]); r != NIL; r = link(t, recs[r].next_free)) {
-    if (++steps > t->nrec) {
+  for (uint32_t r = link(v, t->heads[fl][sl]); r != NIL; r = link(v, recs[r].next_free)) {
+    if (++steps > v->nrec) {
       t->corrupt = 1;
       return NIL;
     }
-    if (recs[r].size >= size) return checked_free(t, recs, r, size);
+    if (recs[r].size >= size) return checked_free(v, r, size);
   }
   return NIL;
 }
 
-uint32_t horus__tlsf_alloc(horus__tlsf *t, horus__tlsf_block *recs, uint64_t size) {
-  if (t->corrupt || size > t->region_size) return NIL;
+uint32_t horus__tlsf_alloc(const horus__tlsf_view *v, uint64_t size) {
+  horus__tlsf *t = v->t;
+  horus__tlsf_block *recs = v->recs;
+  if (t->corrupt || size > v->region_size) return NIL;
   size = size ? (size + HORUS__TLSF_ALIGN - 1) & ~(uint64_t)(HORUS__TLSF_ALIGN - 1)
               : HORUS__TLSF_ALIGN;
-  uint32_t r = find_free(t, recs, size);
+  uint32_t r = find_free(v, size);
   if (r == NIL) return NIL;
-  list_remove(t, recs, r);
+  list_remove(v, r);
   horus__tlsf_block *b = &recs[r];
   b->is_free = 0;
-  uint32_t next = link(t, b->next_phys);
+  uint32_t next = link(v, b->next_phys);
   if (b->size > size && t->spare_rec != NIL) {
-    uint32_t rest = rec_take(t, recs);
+    uint32_t rest = rec_take(v);
     if (rest != NIL) {
       horus__tlsf_block *rb = &recs[rest];
       rb->offset = b->offset + size;
@@ -189,64 +209,68 @@ uint32_t horus__tlsf_alloc(horus__tlsf *t, horus__tlsf_block *recs, uint64_t siz
       if (next != NIL) recs[next].prev_phys = rest;
       b->next_phys = rest;
       b->size = size;
-      list_insert(t, recs, rest);
+      list_insert(v, rest);
     }
   }
   t->used_bytes += b->size;
   return t->corrupt ? NIL : r;
 }
 
-void horus__tlsf_free(horus__tlsf *t, horus__tlsf_block *recs, uint32_t r) {
-  if (t->corrupt || link(t, r) == NIL) return;
+void horus__tlsf_free(const horus__tlsf_view *v, uint32_t r) {
+  horus__tlsf *t = v->t;
+  horus__tlsf_block *recs = v->recs;
+  if (t->corrupt || link(v, r) == NIL) return;
   horus__tlsf_block *b = &recs[r];
   if (b->is_free) {
     t->corrupt = 1;
     return;
   }
-  uint32_t prev = link(t, b->prev_phys), next = link(t, b->next_phys);
+  uint32_t prev = link(v, b->prev_phys), next = link(v, b->next_phys);
   t->used_bytes -= b->size;
   if (prev != NIL && recs[prev].is_free) {
-    list_remove(t, recs, prev);
+    list_remove(v, prev);
     recs[prev].size += b->size;
     recs[prev].next_phys = next;
     if (next != NIL) recs[next].prev_phys = prev;
-    rec_give(t, recs, r);
+    rec_give(v, r);
     r = prev;
     b = &recs[r];
   }
   if (next != NIL && recs[next].is_free) {
-    list_remove(t, recs, next);
+    list_remove(v, next);
     b->size += recs[next].size;
-    uint32_t after = link(t, recs[next].next_phys);
+    uint32_t after = link(v, recs[next].next_phys);
     b->next_phys = after;
     if (after != NIL) recs[after].prev_phys = r;
-    rec_give(t, recs, next);
+    rec_give(v, next);
   }
-  list_insert(t, recs, r);
+  list_insert(v, r);
 }
 
-uint64_t horus__tlsf_largest_free(const horus__tlsf *t, const horus__tlsf_block *recs) {
+uint64_t horus__tlsf_largest_free(const horus__tlsf_view *v) {
+  horus__tlsf *t = v->t;
+  horus__tlsf_block *recs = v->recs;
   if (t->corrupt || !t->fl_bitmap) return 0;
   int fl = fls64(t->fl_bitmap);
   if (fl >= HORUS__TLSF_FL_COUNT || !t->sl_bitmap[fl]) return 0;
   int sl = 31 - __builtin_clz(t->sl_bitmap[fl]);
   uint64_t best = 0;
   uint32_t steps = 0;
-  for (uint32_t r = t->heads[fl][sl]; r < t->nrec && steps++ < t->nrec; r = recs[r].next_free)
+  for (uint32_t r = t->heads[fl][sl]; r < v->nrec && steps++ < v->nrec; r = recs[r].next_free)
     if (recs[r].size > best) best = recs[r].size;
   return best;
 }
 
-void horus__tlsf_rebuild(horus__tlsf *t, horus__tlsf_block *recs, uint32_t nrec,
-                         uint64_t region_size, const uint64_t *offsets,
+void horus__tlsf_rebuild(const horus__tlsf_view *v, const uint64_t *offsets,
                          const uint64_t *sizes, uint32_t n, uint32_t *rec_out) {
-  reset(t, recs, nrec, region_size);
+  uint64_t region_size = v->region_size;
+  reset(v);
   uint32_t prev = NIL;
   uint64_t at = 0;
   for (uint32_t i = 0; i < n; i++) {
-    if (offsets[i] > at) prev = append(t, recs, prev, at, offsets[i] - at, true);
-    prev = rec_out[i] = append(t, recs, prev, offsets[i], sizes[i], false);
+    if (offsets[i] > at) prev = append(v, prev, at, offsets[i] - at, true);
+    prev = rec_out[i] = append(v, prev, offsets[i], sizes[i], false);
     at = offsets[i] + sizes[i];
   }
-  if (at < region_size) append(t, recs, prev, at, region_size - at, true);
+  if (at < region_size) append(v, prev, at, region_size - at, true);
 }

@@ -39,34 +39,38 @@ typedef struct horus__tlsf {
   uint32_t heads[HORUS__TLSF_FL_COUNT][HORUS__TLSF_SL_COUNT];
 } horus__tlsf;
 
-/* The allocator lives in shared memory that another process may have
- * scribbled over.  Every index and size it follows is checked; on the first
- * impossible one it sets t->corrupt and gives up on the operation (alloc
- * returns NIL, free does nothing).  The pool then rebuilds it from the slot
- * table with horus__tlsf_rebuild(), which clears the flag. */
+/* How one process sees an allocator: the control block and the record
+ * array (both in shared memory, which another process may have scribbled
+ * over) and the bounds this process validated when it mapped them.  Every
+ * index and size the allocator follows is checked against these bounds, not
+ * against the copies in t; on the first impossible one it sets t->corrupt
+ * and gives up on the operation (alloc returns NIL, free does nothing).
+ * The pool then rebuilds it from the slot table with horus__tlsf_rebuild(),
+ * which clears the flag. */
+typedef struct horus__tlsf_view {
+  horus__tlsf *t;
+  horus__tlsf_block *recs;
+  uint32_t nrec;        /* records; at least 2 * (max live blocks) + 2 */
+  uint64_t region_size; /* bytes managed, a multiple of the alignment */
+} horus__tlsf_view;
 
-/* One free block spanning `region_size` bytes (a multiple of the alignment);
- * `nrec` records must be at least 2 * (max live blocks) + 2. */
-void horus__tlsf_init(horus__tlsf *t, horus__tlsf_block *recs, uint32_t nrec,
-                      uint64_t region_size);
+/* One free block spanning the whole region. */
+void horus__tlsf_init(const horus__tlsf_view *v);
 
 /* Record index of a block of at least `size` bytes, or HORUS__TLSF_NIL.
  * `size` is rounded up to the alignment (0 takes one granule). */
-uint32_t horus__tlsf_alloc(horus__tlsf *t, horus__tlsf_block *recs,
-                           uint64_t size);
+uint32_t horus__tlsf_alloc(const horus__tlsf_view *v, uint64_t size);
 
 /* Free the block of record `rec`, merging it with free neighbours. */
-void horus__tlsf_free(horus__tlsf *t, horus__tlsf_block *recs, uint32_t rec);
+void horus__tlsf_free(const horus__tlsf_view *v, uint32_t rec);
 
 /* The largest single allocation that would succeed now. */
-uint64_t horus__tlsf_largest_free(const horus__tlsf *t,
-                                  const horus__tlsf_block *recs);
+uint64_t horus__tlsf_largest_free(const horus__tlsf_view *v);
 
 /* Rebuild after a crash: the `n` used blocks given as (offset, size) pairs,
  * sorted by offset and non-overlapping, are the truth; everything else is
  * free.  Writes each used block's new record index to rec_out[i]. */
-void horus__tlsf_rebuild(horus__tlsf *t, horus__tlsf_block *recs, uint32_t nrec,
-                         uint64_t region_size, const uint64_t *offsets,
+void horus__tlsf_rebuild(const horus__tlsf_view *v, const uint64_t *offsets,
                          const uint64_t *sizes, uint32_t n, uint32_t *rec_out);
 
 #endif /* HORUS_TLSF_H */

@@ -36,14 +36,15 @@ int main(void) {
   static uint64_t live_size[MAX_LIVE];
   uint32_t nlive = 0;
   uint64_t live_bytes = 0, failures = 0, allocs = 0;
-  horus__tlsf_init(&t, recs, 2 * MAX_LIVE + 2, REGION);
+  horus__tlsf_view v = {&t, recs, 2 * MAX_LIVE + 2, REGION};
+  horus__tlsf_init(&v);
 
   for (int op = 0; op < OPS; op++) {
     uint64_t size = 1024 + check_rand() % (8u << 20); /* 1 KB .. 8 MB */
     int do_alloc = nlive < MAX_LIVE && (nlive == 0 || check_rand() % 2) &&
                    live_bytes + size + 64 < REGION / 2;
     if (do_alloc) {
-      uint32_t r = horus__tlsf_alloc(&t, recs, size);
+      uint32_t r = horus__tlsf_alloc(&v, size);
       if (r == HORUS__TLSF_NIL) {
         failures++;
         continue;
@@ -55,7 +56,7 @@ int main(void) {
       live_bytes += recs[r].size;
     } else if (nlive) {
       uint32_t i = (uint32_t)(check_rand() % nlive);
-      horus__tlsf_free(&t, recs, live[i]);
+      horus__tlsf_free(&v, live[i]);
       live_bytes -= live_size[i];
       live[i] = live[--nlive];
       live_size[i] = live_size[nlive];
@@ -72,17 +73,18 @@ int main(void) {
          (unsigned long long)allocs, (unsigned long long)failures);
   CHECK(failures == 0);
   CHECK(t.used_bytes == live_bytes);
-  while (nlive) horus__tlsf_free(&t, recs, live[--nlive]);
+  while (nlive) horus__tlsf_free(&v, live[--nlive]);
   CHECK(t.used_bytes == 0);
-  CHECK(horus__tlsf_largest_free(&t, recs) == REGION);
+  CHECK(horus__tlsf_largest_free(&v) == REGION);
 
   /* Exact fits and exhaustion. */
-  horus__tlsf_init(&t, recs, 2 * MAX_LIVE + 2, 64 * 1000);
-  uint32_t a = horus__tlsf_alloc(&t, recs, 64 * 1000);
+  v.region_size = 64 * 1000;
+  horus__tlsf_init(&v);
+  uint32_t a = horus__tlsf_alloc(&v, 64 * 1000);
   CHECK(a != HORUS__TLSF_NIL);
-  CHECK(horus__tlsf_alloc(&t, recs, 1) == HORUS__TLSF_NIL);
-  horus__tlsf_free(&t, recs, a);
-  CHECK(horus__tlsf_alloc(&t, recs, 64 * 1000 + 1) == HORUS__TLSF_NIL);
-  CHECK(horus__tlsf_alloc(&t, recs, 0) != HORUS__TLSF_NIL);
+  CHECK(horus__tlsf_alloc(&v, 1) == HORUS__TLSF_NIL);
+  horus__tlsf_free(&v, a);
+  CHECK(horus__tlsf_alloc(&v, 64 * 1000 + 1) == HORUS__TLSF_NIL);
+  CHECK(horus__tlsf_alloc(&v, 0) != HORUS__TLSF_NIL);
   return check_report("test_alloc");
 }
