@@ -213,15 +213,10 @@ int horus__seg_open(const char *dir, const char *name, uint32_t kind,
     return horus__err(HORUS_EIO, "mmap %s: %s", path, strerror(errno));
   horus__seg_header *h = base;
 
-  /* Segments from this library are linked in whole, but wait briefly for a
-   * writer that publishes in place before calling the header corrupt. */
-  uint64_t magic = 0;
-  for (int i = 0; i < 1000; i++) {
-    magic = atomic_load_explicit(&h->magic, memory_order_acquire);
-    if (magic == HORUS__MAGIC) break;
-    struct timespec ms = {0, 1000000};
-    nanosleep(&ms, NULL);
-  }
+  /* Segments are linked into place whole (horus__seg_create), so a bad
+   * magic is never a segment still being written: refuse it at once rather
+   * than stall on a file someone else planted. */
+  uint64_t magic = atomic_load_explicit(&h->magic, memory_order_acquire);
   if (magic != HORUS__MAGIC) {
     r = horus__err(HORUS_ECORRUPT, "%s: bad magic %016llx (not a horus segment)",
                    path, (unsigned long long)magic);
