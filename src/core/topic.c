@@ -29,56 +29,12 @@
 
 #include "horus/topic.h"
 #include "pool_internal.h"
+#include "topic_internal.h"
 
 #define NIL UINT32_MAX
 #define LOCK_TIMEOUT_S 10
 #define MAX_POOLS_CACHED 8
 
-/* ---- shared layout --------------------------------------------------- */
-
-typedef struct participant {
-  _Atomic uint32_t state; /* 0 free, 1 live */
-  int32_t pid;
-  uint64_t start_time;
-  _Atomic uint64_t count;   /* messages sent (publishers) or received */
-  _Atomic uint64_t dropped; /* subscribers: lost to overwriting */
-  _Atomic uint64_t cursor;  /* subscribers: next sequence to read */
-  _Atomic uint32_t receiving; /* handles: has received (counts as subscriber) */
-  uint32_t reserved0;
-  uint64_t reserved[2];
-} participant;
-
-typedef struct journal {
-  uint32_t stage; /* 0 idle, 1 new retained, 2 entry written, 3 old released */
-  uint32_t has_old;
-  uint64_t seq;
-  uint32_t new_pool, new_slot, new_gen;
-  uint32_t old_pool, old_slot, old_gen;
-} journal;
-
-typedef struct topic_header {
-  horus__seg_header seg;
-  uint32_t msg_type;
-  uint32_t capacity;
-  uint32_t max_subs, max_pubs;
-  uint64_t off_subs, off_pubs, off_ring;
-  char name[HORUS_TOPIC_NAME_MAX + 8];
-  pthread_mutex_t lock __attribute__((aligned(64)));
-  journal jn;
-  uint64_t repairs;
-  _Atomic uint64_t write_seq __attribute__((aligned(64))); /* next sequence */
-  _Atomic uint64_t last_send_ns;
-  _Atomic uint32_t futex_word __attribute__((aligned(64))); /* bumped per send */
-  _Atomic uint32_t waiters;
-} topic_header;
-
-typedef struct entry {
-  _Atomic uint64_t stamp;
-  uint64_t reserved[7];
-  horus_msg msg;
-} __attribute__((aligned(64))) entry;
-
-_Static_assert(sizeof(participant) == 64, "participant is one cache line");
 
 struct horus_topic {
   char name[HORUS_TOPIC_NAME_MAX + 1];
@@ -87,8 +43,8 @@ struct horus_topic {
   uint8_t *base;
   uint64_t size;
   topic_header *hdr;
-  participant *subs, *pubs;
-  entry *ring;
+  topic_participant *subs, *pubs;
+  topic_entry *ring;
   uint32_t capacity, mask; /* validated copies */
   horus_msg_type type;
   int sub, pub;            /* our table entries, -1 until registered */
@@ -105,11 +61,11 @@ struct horus_topic {
 static uint64_t layout(uint32_t capacity, uint64_t *subs, uint64_t *pubs, uint64_t *ring) {
   uint64_t off = (sizeof(topic_header) + 4095) / 4096 * 4096;
   *subs = off;
-  off += HORUS_TOPIC_MAX_SUBSCRIBERS * sizeof(participant);
+  off += HORUS_TOPIC_MAX_SUBSCRIBERS * sizeof(topic_participant);
   *pubs = off;
-  off += HORUS_TOPIC_MAX_PUBLISHERS * sizeof(participant);
+  off += HORUS_TOPIC_MAX_PUBLISHERS * sizeof(topic_participant);
   *ring = off;
-  off += (uint64_t)capacity * sizeof(entry);
+  off += (uint64_t)capacity * sizeof(topic_entry);
   return off;
 }
 
@@ -173,10 +129,10 @@ static void ring_release(horus_topic *t, uint32_t pool_id, uint32_t slot, uint32
 /* The previous publisher died inside send: finish or undo its step. */
 static void recover(horus_topic *t) {
   topic_header *h = t->hdr;
-  journal *j = &h->jn;
+  topic_journal *j = &h->jn;
   h->repairs++;
   if (j->stage == 0) return;
-  entry *e = &t->ring[j->seq & t->mask];
+  topic_entry *e = &t->ring[j->seq & t->mask];
   if (j->stage == 1) {
     /* The entry may be half written: make it a hole readers skip, and give
      * back both the new message's reference and the old one's. */
@@ -205,14 +161,14 @@ static void topic_unlock(horus_topic *t) { pthread_mutex_unlock(&t->hdr->lock); 
 
 /* ---- participants ------------------------------------------------------ */
 
-static bool participant_alive(const participant *p) {
+static bool participant_alive(const topic_participant *p) {
   if (atomic_load(&p->state) != 1) return false;
   horus__proc pr = {p->pid, p->start_time};
   return horus__proc_alive(&pr);
 }
 
 /* Claim an entry of `table` for this process (reusing a dead one's). */
-static int claim(horus_topic *t, participant *table, int n, const char *what, int *out) {
+static int claim(horus_topic *t, topic_participant *table, int n, const char *what, int *out) {
   horus__proc self;
   horus__proc_self(&self);
   int r = topic_lock(t);
@@ -220,12 +176,12 @@ static int claim(horus_topic *t, participant *table, int n, const char *what, in
   int found = -1;
   for (int pass = 0; pass < 2 && found < 0; pass++) {
     for (int i = 0; i < n && found < 0; i++) {
-      participant *p = &table[i];
+      topic_participant *p = &table[i];
       if (atomic_load(&p->state) == 0 || (pass == 1 && !participant_alive(p))) found = i;
     }
   }
   if (found >= 0) {
-    participant *p = &table[found];
+    topic_participant *p = &table[found];
     p->pid = self.pid;
     p->start_time = self.start_time;
     atomic_store(&p->count, 0);
@@ -291,9 +247,9 @@ static int validate(horus_topic *t) {
                       "(capacity %u, %" PRIu64 " bytes)", t->dir, t->seg_name, cap, t->size);
   t->capacity = cap;
   t->mask = cap - 1;
-  t->subs = (participant *)(t->base + subs);
-  t->pubs = (participant *)(t->base + pubs);
-  t->ring = (entry *)(t->base + ring);
+  t->subs = (topic_participant *)(t->base + subs);
+  t->pubs = (topic_participant *)(t->base + pubs);
+  t->ring = (topic_entry *)(t->base + ring);
   return 0;
 }
 
@@ -426,8 +382,8 @@ int horus_topic_send(horus_topic *t, const horus_msg *msg, const horus_tensor *t
   topic_header *h = t->hdr;
   if ((r = topic_lock(t))) return r;
   uint64_t s = atomic_load_explicit(&h->write_seq, memory_order_relaxed);
-  entry *e = &t->ring[s & t->mask];
-  journal *j = &h->jn;
+  topic_entry *e = &t->ring[s & t->mask];
+  topic_journal *j = &h->jn;
   /* What the entry holds now is the oldest message: its reference goes. */
   uint64_t old_stamp = atomic_load_explicit(&e->stamp, memory_order_relaxed);
   j->has_old = old_stamp != 0 && !(old_stamp & 1) && e->msg.type != HORUS_MSG_NONE;
@@ -493,7 +449,7 @@ int horus_topic_send_bytes(horus_topic *t, const void *data, size_t len, uint32_
 /* ---- receive ------------------------------------------------------------ */
 
 static void account(horus_topic *t) {
-  participant *p = &t->subs[t->sub];
+  topic_participant *p = &t->subs[t->sub];
   atomic_store_explicit(&p->count, t->received, memory_order_relaxed);
   atomic_store_explicit(&p->dropped, t->dropped, memory_order_relaxed);
   atomic_store_explicit(&p->cursor, t->cursor, memory_order_relaxed);
@@ -524,7 +480,7 @@ static int try_recv(horus_topic *t, horus_msg *msg, horus_tensor **tensor) {
       t->cursor = w - t->capacity;
     }
     uint64_t s = t->cursor;
-    entry *e = &t->ring[s & t->mask];
+    topic_entry *e = &t->ring[s & t->mask];
     uint64_t before = atomic_load_explicit(&e->stamp, memory_order_acquire);
     if (before == 2 * s + 2) {
       *msg = e->msg;
@@ -621,7 +577,7 @@ int horus_topic_recv_latest(horus_topic *t, horus_msg *msg, horus_tensor **tenso
 /* ---- stats, listing, cleaning ------------------------------------------------ */
 
 /* Live entries; for the handle table, only those that receive. */
-static void count_live(const participant *table, int n, bool receivers, uint32_t *out) {
+static void count_live(const topic_participant *table, int n, bool receivers, uint32_t *out) {
   *out = 0;
   for (int i = 0; i < n; i++)
     *out += participant_alive(&table[i]) && (!receivers || atomic_load(&table[i].receiving));

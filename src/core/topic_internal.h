@@ -1,0 +1,56 @@
+/* topic_internal.h - the shared-memory layout of a topic segment
+ * (topic.<name>), for topic.c and for the tests and fuzzers that play a
+ * misbehaving process writing over it.  See topic.c for the protocol. */
+#ifndef HORUS_TOPIC_INTERNAL_H
+#define HORUS_TOPIC_INTERNAL_H
+
+#include <pthread.h>
+
+#include "horus/topic.h"
+#include "internal.h"
+
+typedef struct topic_participant {
+  _Atomic uint32_t state; /* 0 free, 1 live */
+  int32_t pid;
+  uint64_t start_time;
+  _Atomic uint64_t count;   /* messages sent (publishers) or received */
+  _Atomic uint64_t dropped; /* subscribers: lost to overwriting */
+  _Atomic uint64_t cursor;  /* subscribers: next sequence to read */
+  _Atomic uint32_t receiving; /* handles: has received (counts as subscriber) */
+  uint32_t reserved0;
+  uint64_t reserved[2];
+} topic_participant;
+
+typedef struct topic_journal {
+  uint32_t stage; /* 0 idle, 1 new retained, 2 entry written, 3 old released */
+  uint32_t has_old;
+  uint64_t seq;
+  uint32_t new_pool, new_slot, new_gen;
+  uint32_t old_pool, old_slot, old_gen;
+} topic_journal;
+
+typedef struct topic_header {
+  horus__seg_header seg;
+  uint32_t msg_type;
+  uint32_t capacity;
+  uint32_t max_subs, max_pubs;
+  uint64_t off_subs, off_pubs, off_ring;
+  char name[HORUS_TOPIC_NAME_MAX + 8];
+  pthread_mutex_t lock __attribute__((aligned(64)));
+  topic_journal jn;
+  uint64_t repairs;
+  _Atomic uint64_t write_seq __attribute__((aligned(64))); /* next sequence */
+  _Atomic uint64_t last_send_ns;
+  _Atomic uint32_t futex_word __attribute__((aligned(64))); /* bumped per send */
+  _Atomic uint32_t waiters;
+} topic_header;
+
+typedef struct topic_entry {
+  _Atomic uint64_t stamp;
+  uint64_t reserved[7];
+  horus_msg msg;
+} __attribute__((aligned(64))) topic_entry;
+
+_Static_assert(sizeof(topic_participant) == 64, "participant is one cache line");
+
+#endif /* HORUS_TOPIC_INTERNAL_H */
