@@ -27,8 +27,8 @@ typedef int (*horus_node_fn)(horus_node *node, void *user);
 #define HORUS_NODE_NAME_MAX 63
 
 /* A node named `name` (1..63 bytes) ticking `tick` at `rate_hz` (> 0 and
- * finite).  HORUS_EINVAL otherwise.  *out is the caller's
- * (horus_node_free, once it is in no scheduler). */
+ * finite).  HORUS_EINVAL otherwise.  *out is the caller's: horus_node_free
+ * (not while its scheduler runs) removes it from its scheduler and frees it. */
 HORUS_API int horus_node_create(const char *name, double rate_hz, horus_node_fn tick,
                                 void *user, horus_node **out);
 HORUS_API void horus_node_free(horus_node *node);

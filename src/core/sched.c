@@ -80,7 +80,20 @@ int horus_node_create(const char *name, double rate, horus_node_fn tick, void *u
   return 0;
 }
 
-void horus_node_free(horus_node *n) { free(n); }
+void horus_node_free(horus_node *n) {
+  if (!n) return;
+  /* Still in a scheduler: leave it first, so the scheduler never holds a
+   * freed node (language bindings cannot always choose the order in which
+   * a scheduler and its nodes are collected). */
+  horus_sched *s = n->sched;
+  if (s) {
+    int j = 0;
+    for (int i = 0; i < s->n; i++)
+      if (s->nodes[i] != n) s->nodes[j++] = s->nodes[i];
+    s->n = j;
+  }
+  free(n);
+}
 void horus_node_set_init(horus_node *n, horus_node_fn f) { n->init = f; }
 void horus_node_set_shutdown(horus_node *n, horus_node_fn f) { n->shutdown = f; }
 void horus_node_set_order(horus_node *n, int order) { n->order = order; }
