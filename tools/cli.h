@@ -34,6 +34,10 @@ void cli_json_string(FILE *out, const char *s);
 /* True if argv[i] is -h or --help. */
 bool cli_is_help(const char *arg);
 
+/* Exec `python -m horus <argv...>` for a command whose work is Python
+ * (python_exec.c); returns only on failure, with CLI_FAIL. */
+int cli_exec_python(const char *cmd, int argc, char **argv);
+
 extern const cli_command cli_cmd_pool;
 extern const cli_command cli_cmd_demo;
 

@@ -18,6 +18,7 @@
 #include "horus/depth.h"
 #include "horus/topic.h"
 #include "horus/sched.h"
+#include "horus/wire.h"
 
 #define HORUS_VERSION_MAJOR 0
 #define HORUS_VERSION_MINOR 1

@@ -169,4 +169,9 @@ horus_msg_type hpy_msg_type_of_class(horus_state *st, PyObject *cls);
  * NULL with ValueError for a released one). */
 const horus_tensor *hpy_tensor_get(PyObject *obj, horus_state *st);
 
+/* ---- the bridge's wire format (wire.c) ----------------------------------- */
+
+/* wire_encode / wire_decode, added to the module by exec. */
+extern PyMethodDef hpy_wire_methods[];
+
 #endif /* HORUS_PY_H */

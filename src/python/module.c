@@ -49,6 +49,7 @@ static int exec_module(PyObject *m) {
   horus_state *st = hpy_state(m);
   for (size_t i = 0; i < sizeof type_inits / sizeof *type_inits; i++)
     if (type_inits[i](m, st) < 0) return -1;
+  if (PyModule_AddFunctions(m, hpy_wire_methods) < 0) return -1;
   if (PyModule_AddStringConstant(m, "__version__", HORUS_VERSION_STRING) < 0) return -1;
   if (PyModule_AddIntConstant(m, "BLOCK_ALIGN", HORUS_BLOCK_ALIGN) < 0) return -1;
   return 0;

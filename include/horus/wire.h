@@ -1,0 +1,61 @@
+/* horus/wire.h - a message as bytes for another machine: a fixed 176-byte
+ * little-endian header with the metadata, and the payload, the tensor's
+ * bytes packed row-major.  `horus bridge` carries the header as a Zenoh
+ * attachment and the payload as the sample's payload, so a program without
+ * horus can read and write our images (README, "Bridging over Zenoh").
+ *
+ *   offset size  field
+ *        0    4  magic "HRS1"
+ *        4    1  version (1)
+ *        5    1  message type: 1 tensor, 2 image, 3 point cloud, 4 depth image
+ *        6    1  dtype (horus_dtype: 0 bool, 1 int8, 2 int16, 3 int32, 4 int64,
+ *                5 uint8, 6 uint16, 7 uint32, 8 uint64, 9 float16,
+ *                10 bfloat16, 11 float32, 12 float64)
+ *        7    1  ndim (0..8)
+ *        8    8  sequence (u64, per key, from the sender; gaps mean loss)
+ *       16    8  timestamp_ns (i64)
+ *       24    4  kind_data (u32): image encoding (horus_encoding), point
+ *                fields per point; 0 otherwise
+ *       28    4  reserved, 0
+ *       32    8  depth_scale (f64, meters per stored unit; 0 if not depth)
+ *       40   64  shape (8 x i64; entries past ndim are 0)
+ *      104   64  frame_id (UTF-8, NUL-padded, at most 63 bytes)
+ *      168    8  payload length in bytes (u64) = product(shape) * itemsize
+ */
+#ifndef HORUS_WIRE_H
+#define HORUS_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "msg.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HORUS_WIRE_HEADER_SIZE 176
+#define HORUS_WIRE_VERSION 1
+
+/* Write the header for `msg` (its tensor descriptor gives dtype and shape;
+ * the payload is sent packed whatever its strides) and `sequence` into
+ * out.  Errors: HORUS_EINVAL for a message type that has no wire form. */
+HORUS_API int horus_wire_encode(const horus_msg *msg, uint64_t sequence,
+                                uint8_t out[HORUS_WIRE_HEADER_SIZE]);
+
+/* Read a header that arrived from the network.  Fills msg->type, the
+ * descriptor's dtype, ndim, shape and compact strides (pool, slot and
+ * offset are left 0) and msg->meta; *sequence and *payload_len.  Checks
+ * everything a header can get wrong on its own: length, magic, version,
+ * type, dtype, ndim, negative or overflowing shape, a payload length that
+ * disagrees with the shape, a frame_id without its NUL.  Whether the
+ * metadata fits the type (encoding vs channels...) is checked when the
+ * frame is rebuilt (horus_frame_from_msg).  Errors: HORUS_EINVAL,
+ * HORUS_EVERSION. */
+HORUS_API int horus_wire_decode(const uint8_t *header, size_t len, horus_msg *msg,
+                                uint64_t *sequence, uint64_t *payload_len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HORUS_WIRE_H */

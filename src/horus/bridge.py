@@ -1,0 +1,354 @@
+"""Bridge topics between machines over Zenoh.
+
+One bridge process per machine forwards chosen local topics to Zenoh key
+expressions (``--out``) and Zenoh key expressions to local topics
+(``--in``); every other program keeps its zero-copy local path.  The
+per-message work (header, validation, the copy into or out of a pool block)
+is C (``horus._horus.wire_encode`` / ``wire_decode``); this module only
+moves bytes between a Topic and a Zenoh session.
+
+Wire format: each Zenoh sample carries the message's payload (the tensor's
+bytes, packed row-major) and, as its attachment, the 176-byte header
+described in the README ("Bridging over Zenoh") and in ``horus/wire.h``.
+
+Loss and back-pressure: a bridge that falls behind a local publisher loses
+the oldest messages in the topic's ring (counted as the topic's drops; the
+publisher never waits); a slow network drops samples in Zenoh
+(``CongestionControl.DROP``); the receiving side keeps at most ``queue``
+samples per subscription and drops the oldest.  Losses are counted from the
+per-key sequence numbers and reported in ``Bridge.stats()`` and the
+once-a-second report of ``horus bridge``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+from typing import Any
+
+from . import _horus
+
+INSTALL_HINT = "horus bridge needs Zenoh's Python binding: pip install 'horus[bridge]' (eclipse-zenoh)"
+
+_TYPES = {cls.__name__: cls for cls in (_horus.TensorHandle, _horus.Image,
+                                         _horus.PointCloud, _horus.DepthImage)}
+_TOPIC_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,55}$")
+
+
+def _import_zenoh() -> Any:
+    try:
+        import zenoh
+    except ImportError as e:
+        raise ImportError(INSTALL_HINT) from e
+    return zenoh
+
+
+def topic_for_key(key: str) -> str:
+    """The local topic a Zenoh key arrives on: '/' becomes '.'
+    ("robot2/camera.front" -> "robot2.camera.front")."""
+    name = key.replace("/", ".")
+    if not _TOPIC_NAME.match(name):
+        raise ValueError(f"key {key!r} does not make a valid topic name")
+    return name
+
+
+class _Counter:
+    __slots__ = ("forwarded", "dropped", "lost", "malformed", "bytes", "last_seq")
+
+    def __init__(self) -> None:
+        self.forwarded = self.dropped = self.lost = self.malformed = self.bytes = 0
+        self.last_seq: int | None = None
+
+    def as_dict(self) -> dict[str, int]:
+        return {k: getattr(self, k) for k in ("forwarded", "dropped", "lost", "malformed", "bytes")}
+
+
+class Bridge:
+    """Forward local topics to Zenoh and Zenoh keys to local topics.
+
+    out: topic names, each optionally "topic=key" (default key
+        "<prefix>/<topic>").
+    inputs: key expressions ("robot2/**"), each optionally "key=topic" for
+        one key; samples become local topics named by topic_for_key.
+    connect / listen: Zenoh endpoints ("tcp/127.0.0.1:7447").
+    prefix: key prefix of forwarded topics (default: this host's name).
+    queue: samples kept per incoming subscription before the oldest drop.
+    connect_timeout / retries: opening the session waits this long for the
+        connect endpoints, this many times, then raises ConnectionError.
+    """
+
+    def __init__(self, out: list[str] | tuple[str, ...] = (), inputs: list[str] | tuple[str, ...] = (),
+                 *, connect: list[str] | tuple[str, ...] = (), listen: list[str] | tuple[str, ...] = (),
+                 prefix: str | None = None, queue: int = 8, connect_timeout: float = 3.0,
+                 retries: int = 3) -> None:
+        if not out and not inputs:
+            raise ValueError("nothing to bridge: give at least one --out topic or --in key")
+        if queue < 1:
+            raise ValueError("queue must be at least 1")
+        self._zenoh = _import_zenoh()
+        self._prefix = (prefix or socket.gethostname()).strip("/")
+        self._outs: list[tuple[str, str]] = []
+        for spec in out:
+            topic, _, key = spec.partition("=")
+            if not _TOPIC_NAME.match(topic):
+                raise ValueError(f"--out {spec!r}: {topic!r} is not a valid topic name")
+            self._outs.append((topic, key or f"{self._prefix}/{topic}"))
+        self._ins: list[tuple[str, str | None]] = []
+        for spec in inputs:
+            key, _, topic = spec.partition("=")
+            if topic and not _TOPIC_NAME.match(topic):
+                raise ValueError(f"--in {spec!r}: {topic!r} is not a valid topic name")
+            self._ins.append((key, topic or None))
+        self._queue = queue
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._out_stats = {topic: _Counter() for topic, _ in self._outs}
+        self._in_stats: dict[str, _Counter] = {}
+        self._threads: list[threading.Thread] = []
+        self._errors: list[BaseException] = []
+        self._session = self._open(list(connect), list(listen), connect_timeout, retries)
+        self._subscribers: list[Any] = []
+
+    # ---- session ---------------------------------------------------------
+
+    def _open(self, connect: list[str], listen: list[str], timeout: float, retries: int) -> Any:
+        zenoh = self._zenoh
+        conf = zenoh.Config()
+        conf.insert_json5("mode", '"peer"')
+        # Only the endpoints given: no multicast discovery of unrelated peers.
+        conf.insert_json5("scouting/multicast/enabled", "false")
+        conf.insert_json5("connect/endpoints", json.dumps(connect))
+        conf.insert_json5("listen/endpoints", json.dumps(listen))
+        if connect:
+            conf.insert_json5("connect/timeout_ms", json.dumps({"peer": int(timeout * 1000)}))
+            conf.insert_json5("connect/exit_on_failure", json.dumps({"peer": True}))
+        last: Exception | None = None
+        for attempt in range(max(1, retries)):
+            try:
+                return zenoh.open(conf)
+            except Exception as e:  # zenoh.ZError, and config errors
+                last = e
+                if attempt + 1 < retries and not self._stop.wait(min(0.5 * 2 ** attempt, 5.0)):
+                    continue
+        where = ", ".join(connect or listen) or "no endpoint"
+        raise ConnectionError(f"cannot open a Zenoh session to {where} after {retries} "
+                              f"attempt(s) of {timeout:g} s: {last}")
+
+    # ---- local topics to Zenoh ------------------------------------------------
+
+    def _wait_for_topic(self, name: str) -> type | None:
+        """The message class of local topic `name`, once it exists."""
+        while not self._stop.is_set():
+            for t in _horus.topics():
+                if t["name"] == name:
+                    cls = _TYPES.get(t["type"])
+                    if cls is None:
+                        raise TypeError(f"topic {name!r} carries {t['type']} messages, "
+                                        "which have no wire form")
+                    return cls
+            self._stop.wait(0.1)
+        return None
+
+    def _forward_out(self, topic_name: str, key: str) -> None:
+        zenoh = self._zenoh
+        cls = self._wait_for_topic(topic_name)
+        if cls is None:
+            return
+        stats = self._out_stats[topic_name]
+        pub = self._session.declare_publisher(
+            key, congestion_control=zenoh.CongestionControl.DROP, express=True)
+        seq = 0
+        with _horus.Topic(cls, topic_name) as topic:
+            while not self._stop.is_set():
+                msg = topic.recv(timeout=0.1)
+                if msg is None:
+                    continue
+                header, payload = _horus.wire_encode(msg, seq)
+                seq += 1
+                del msg  # the pool block goes back before the network send
+                pub.put(payload, attachment=header)
+                with self._lock:
+                    stats.forwarded += 1
+                    stats.bytes += len(payload)
+                    stats.dropped = topic.stats()["dropped"]
+        pub.undeclare()
+
+    # ---- Zenoh to local topics ------------------------------------------------
+
+    def _forward_in(self, key_expr: str, fixed_topic: str | None) -> None:
+        zenoh = self._zenoh
+        sub = self._session.declare_subscriber(
+            key_expr, zenoh.handlers.RingChannel(self._queue),
+            allowed_origin=zenoh.Locality.REMOTE)
+        self._subscribers.append(sub)
+        topics: dict[str, Any] = {}
+        try:
+            while not self._stop.is_set():
+                try:
+                    sample = sub.recv()
+                except Exception:
+                    break  # the subscriber was undeclared by stop()
+                self._deliver(sample, fixed_topic, topics)
+        finally:
+            for t in topics.values():
+                t.close()
+
+    def _deliver(self, sample: Any, fixed_topic: str | None, topics: dict[str, Any]) -> None:
+        key = str(sample.key_expr)
+        with self._lock:
+            stats = self._in_stats.setdefault(key, _Counter())
+        try:
+            if sample.attachment is None:
+                raise ValueError("sample has no header attachment")
+            obj, seq = _horus.wire_decode(sample.attachment.to_bytes(), sample.payload.to_bytes())
+            name = fixed_topic or topic_for_key(key)
+            topic = topics.get(name)
+            if topic is None or topic.msg_type is not type(obj):
+                if topic is not None:
+                    topic.close()
+                topic = topics[name] = _horus.Topic(type(obj), name)
+            topic.send(obj)
+        except (ValueError, TypeError, OverflowError) as e:
+            with self._lock:
+                stats.malformed += 1
+            if stats.malformed <= 3:
+                print(f"horus bridge: dropped a malformed sample on {key}: {e}", file=sys.stderr)
+            return
+        with self._lock:
+            if stats.last_seq is not None and seq > stats.last_seq + 1:
+                stats.lost += seq - stats.last_seq - 1
+            # A lower sequence is a restarted sender: a new stream, not loss.
+            stats.last_seq = seq
+            stats.forwarded += 1
+            stats.bytes += obj.nbytes
+
+    # ---- life cycle ---------------------------------------------------------
+
+    def _spawn(self, target: Any, *args: Any) -> None:
+        def run() -> None:
+            try:
+                target(*args)
+            except BaseException as e:  # reported by run()/stop()
+                self._errors.append(e)
+                self._stop.set()
+
+        th = threading.Thread(target=run, name=f"horus-bridge-{len(self._threads)}", daemon=True)
+        th.start()
+        self._threads.append(th)
+
+    def start(self) -> "Bridge":
+        for topic, key in self._outs:
+            self._spawn(self._forward_out, topic, key)
+        for key, topic in self._ins:
+            self._spawn(self._forward_in, key, topic)
+        return self
+
+    def stop(self) -> None:
+        """Stop forwarding and close the session; re-raises a forwarding
+        thread's error, if one stopped the bridge."""
+        self._stop.set()
+        for sub in self._subscribers:
+            try:
+                sub.undeclare()
+            except Exception:
+                pass
+        for th in self._threads:
+            th.join(timeout=5)
+        try:
+            self._session.close()
+        except Exception:
+            pass
+        if self._errors:
+            raise self._errors[0]
+
+    def run(self, duration: float | None = None, report_every: float | None = None) -> None:
+        """Run until `duration` seconds pass, Ctrl-C/SIGTERM, or an error,
+        printing stats every `report_every` seconds."""
+        self.start()
+        end = None if duration is None else time.monotonic() + duration
+        next_report = time.monotonic() + (report_every or 0)
+        try:
+            while not self._stop.is_set():
+                now = time.monotonic()
+                if end is not None and now >= end:
+                    break
+                if report_every and now >= next_report:
+                    print(self.report(), flush=True)
+                    next_report += report_every
+                self._stop.wait(0.05)
+        finally:
+            self.stop()
+
+    def stats(self) -> dict[str, dict[str, dict[str, int]]]:
+        """{"out": {topic: counters}, "in": {key: counters}}; counters are
+        forwarded, dropped (by the local topic ring before the bridge read
+        them), lost (sequence gaps: the network or a full queue), malformed
+        and bytes."""
+        with self._lock:
+            return {"out": {k: v.as_dict() for k, v in self._out_stats.items()},
+                    "in": {k: v.as_dict() for k, v in self._in_stats.items()}}
+
+    def report(self) -> str:
+        s = self.stats()
+        parts = [f"out {k}: {v['forwarded']} sent, {v['dropped']} dropped" for k, v in s["out"].items()]
+        parts += [f"in {k}: {v['forwarded']} published, {v['lost']} lost, {v['malformed']} malformed"
+                  for k, v in s["in"].items()]
+        return "horus bridge | " + (" | ".join(parts) if parts else "waiting")
+
+    def __enter__(self) -> "Bridge":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="horus bridge",
+        description="Forward local topics to Zenoh and Zenoh keys to local topics.",
+        epilog="example: horus bridge --out camera.front --in 'robot2/**' "
+               "--connect tcp/127.0.0.1:7447")
+    ap.add_argument("--out", action="append", default=[], metavar="TOPIC[=KEY]",
+                    help="forward local topic TOPIC to key KEY (default PREFIX/TOPIC)")
+    ap.add_argument("--in", dest="inputs", action="append", default=[], metavar="KEYEXPR[=TOPIC]",
+                    help="publish samples of KEYEXPR locally (topic: the key with '/' as '.')")
+    ap.add_argument("--connect", action="append", default=[], metavar="ENDPOINT")
+    ap.add_argument("--listen", action="append", default=[], metavar="ENDPOINT")
+    ap.add_argument("--prefix", help="key prefix of forwarded topics (default: host name)")
+    ap.add_argument("--namespace", help="horus namespace (default: HORUS_NAMESPACE or default)")
+    ap.add_argument("--queue", type=int, default=8, help="samples kept per --in before dropping")
+    ap.add_argument("--seconds", type=float, help="stop after this long")
+    ap.add_argument("--report", type=float, default=1.0, help="seconds between reports (0: none)")
+    ap.add_argument("--connect-timeout", type=float, default=3.0)
+    ap.add_argument("--retries", type=int, default=3)
+    args = ap.parse_args(argv)
+    if args.namespace:
+        os.environ["HORUS_NAMESPACE"] = args.namespace
+    try:
+        bridge = Bridge(args.out, args.inputs, connect=args.connect, listen=args.listen,
+                        prefix=args.prefix, queue=args.queue,
+                        connect_timeout=args.connect_timeout, retries=args.retries)
+    except ImportError as e:
+        print(f"horus bridge: {e}", file=sys.stderr)
+        return 3
+    except (ValueError, ConnectionError) as e:
+        print(f"horus bridge: {e}", file=sys.stderr)
+        return 1
+    signal.signal(signal.SIGTERM, lambda *_: bridge._stop.set())
+    try:
+        bridge.run(args.seconds, args.report or None)
+    except KeyboardInterrupt:
+        pass
+    print(bridge.report(), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

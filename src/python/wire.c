@@ -1,0 +1,100 @@
+/* wire.c - the bridge's per-message work, in C: a message to (header,
+ * payload) bytes for Zenoh, and back into a pool-backed object.  The
+ * format is horus/wire.h's; horus/bridge.py moves the bytes. */
+#include "horus_py.h"
+
+/* wire_encode(msg, sequence) -> (header: bytes, payload: bytes)
+ * The payload is the tensor's bytes packed row-major: one copy out of the
+ * pool (Zenoh's Python binding takes only bytes), made without the GIL. */
+static PyObject *py_wire_encode(PyObject *m, PyObject *const *args, Py_ssize_t nargs) {
+  if (nargs != 2) return PyErr_Format(PyExc_TypeError, "wire_encode(msg, sequence)");
+  horus_state *st = hpy_state(m);
+  unsigned long long seq = PyLong_AsUnsignedLongLong(args[1]);
+  if (seq == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
+  horus_msg msg;
+  const horus_tensor *t;
+  if (hpy_msg_from_object(st, args[0], &msg, &t) < 0) return NULL;
+  uint8_t header[HORUS_WIRE_HEADER_SIZE];
+  int r = horus_wire_encode(&msg, seq, header);
+  if (r) return hpy_raise(r);
+  uint64_t nbytes = horus_tensor_nbytes(t);
+  PyObject *payload = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)nbytes);
+  if (!payload) return NULL;
+  const horus_tensor_desc *d = horus_tensor_get_desc(t);
+  size_t item = horus_dtype_size((horus_dtype)d->dtype);
+  int64_t bstr[HORUS_MAX_DIMS];
+  for (int i = 0; i < d->ndim; i++) bstr[i] = d->strides[i] * (int64_t)item;
+  Py_BEGIN_ALLOW_THREADS
+  horus_copy_strided(PyBytes_AS_STRING(payload), horus_tensor_data(t), d->shape, bstr,
+                     d->ndim, item);
+  Py_END_ALLOW_THREADS
+  PyObject *h = PyBytes_FromStringAndSize((const char *)header, sizeof header);
+  if (!h) {
+    Py_DECREF(payload);
+    return NULL;
+  }
+  return Py_BuildValue("(NN)", h, payload);
+}
+
+/* wire_decode(header, payload) -> (object, sequence)
+ * Validates the header and that the payload is exactly the bytes its shape
+ * needs, copies the payload into a block of the global pool (once, without
+ * the GIL) and rebuilds the Image/PointCloud/DepthImage/TensorHandle, which
+ * checks the metadata against the tensor.  ValueError names what is wrong;
+ * nothing is left allocated on failure. */
+static PyObject *py_wire_decode(PyObject *m, PyObject *const *args, Py_ssize_t nargs) {
+  if (nargs != 2) return PyErr_Format(PyExc_TypeError, "wire_decode(header, payload)");
+  horus_state *st = hpy_state(m);
+  Py_buffer hb, pb;
+  if (PyObject_GetBuffer(args[0], &hb, PyBUF_SIMPLE) < 0) return NULL;
+  if (PyObject_GetBuffer(args[1], &pb, PyBUF_SIMPLE) < 0) {
+    PyBuffer_Release(&hb);
+    return NULL;
+  }
+  PyObject *result = NULL;
+  horus_msg msg;
+  uint64_t seq, want;
+  horus_tensor *t = NULL;
+  int r = horus_wire_decode(hb.buf, (size_t)hb.len, &msg, &seq, &want);
+  if (r) {
+    hpy_raise(r);
+    goto done;
+  }
+  if ((uint64_t)pb.len != want) {
+    PyErr_Format(PyExc_ValueError, "payload of %zd bytes, the header's shape needs %llu",
+                 pb.len, (unsigned long long)want);
+    goto done;
+  }
+  horus_pool *pool = hpy_global_pool(st);
+  if (!pool) goto done;
+  r = horus_tensor_alloc(pool, msg.tensor.shape, msg.tensor.ndim,
+                         (horus_dtype)msg.tensor.dtype, &t);
+  if (r) {
+    hpy_raise(r);
+    goto done;
+  }
+  Py_BEGIN_ALLOW_THREADS
+  memcpy(horus_tensor_data(t), pb.buf, (size_t)want);
+  Py_END_ALLOW_THREADS
+  msg.tensor = *horus_tensor_get_desc(t);
+  PyObject *obj = hpy_msg_to_object(st, &msg, t); /* owns t, even on failure */
+  t = NULL;
+  if (obj) result = Py_BuildValue("(NK)", obj, (unsigned long long)seq);
+done:
+  horus_tensor_free(t);
+  PyBuffer_Release(&pb);
+  PyBuffer_Release(&hb);
+  return result;
+}
+
+PyMethodDef hpy_wire_methods[] = {
+    {"wire_encode", (PyCFunction)(void (*)(void))py_wire_encode, METH_FASTCALL,
+     "wire_encode($module, msg, sequence, /)\n--\n\nThe wire form of an Image, "
+     "PointCloud, DepthImage or TensorHandle: (header, payload) bytes, the header "
+     "as documented in horus/wire.h and the README, the payload packed row-major."},
+    {"wire_decode", (PyCFunction)(void (*)(void))py_wire_decode, METH_FASTCALL,
+     "wire_decode($module, header, payload, /)\n--\n\nRebuild a message from its wire "
+     "form into the global pool: (object, sequence).  ValueError for a malformed "
+     "header or a payload whose size disagrees with it."},
+    {NULL, NULL, 0, NULL},
+};

@@ -1,0 +1,41 @@
+/* python_exec.c - commands whose work is Python (the demo runs a PyTorch
+ * model, the bridge uses Zenoh's Python binding) exec `python -m horus
+ * <command> ...` with the interpreter installed beside this command (the
+ * same venv), else $HORUS_PYTHON, else python3 on PATH. */
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+int cli_exec_python(const char *cmd, int argc, char **argv) {
+  char python[PATH_MAX + 16];
+  const char *env = getenv("HORUS_PYTHON");
+  if (env && *env) {
+    snprintf(python, sizeof python, "%s", env);
+  } else {
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    python[0] = '\0';
+    if (n > 0) {
+      self[n] = '\0';
+      snprintf(python, sizeof python, "%s/python3", dirname(self));
+      if (access(python, X_OK) != 0) python[0] = '\0';
+    }
+    if (!python[0]) snprintf(python, sizeof python, "python3");
+  }
+  char **args = calloc((size_t)argc + 4, sizeof *args);
+  if (!args) return cli_fail(cmd, HORUS_ENOMEM, "out of memory");
+  args[0] = python;
+  args[1] = "-m";
+  args[2] = "horus";
+  for (int i = 0; i < argc; i++) args[3 + i] = argv[i]; /* the command and its flags */
+  execvp(python, args);
+  fprintf(stderr, "horus %s: cannot run %s: %s (set HORUS_PYTHON)\n", cmd, python,
+          strerror(errno));
+  free(args);
+  return CLI_FAIL;
+}
