@@ -125,9 +125,11 @@ static PyObject *Image_from_array(PyTypeObject *cls, PyObject *const *args, Py_s
   if (hpy_import(st, arr, pool, &t, NULL) < 0) return NULL;
   const horus_tensor_desc *d = horus_tensor_get_desc(t);
   if (enc < 0 && (enc = infer_encoding(d)) < 0) {
+    int ndim = d->ndim; /* d belongs to t */
+    const char *dtype = horus_dtype_name((horus_dtype)d->dtype);
     horus_tensor_free(t);
     return PyErr_Format(PyExc_ValueError, "cannot infer an encoding for a %d-d %s array: "
-                        "pass encoding=", d->ndim, horus_dtype_name((horus_dtype)d->dtype));
+                        "pass encoding=", ndim, dtype);
   }
   /* (H, W, 1) for a one-channel encoding: the image is (H, W). */
   if (d->ndim == 3 && d->shape[2] == 1 && horus_encoding_channels((horus_encoding)enc) == 1) {
