@@ -12,10 +12,13 @@ from horus._horus import (
     global_pool_stats as global_pool_stats,
     reclaim as reclaim,
     topics as topics,
+    wire_decode as wire_decode,
+    wire_encode as wire_encode,
 )
 
 __version__: str
 __all__ = [
     "BLOCK_ALIGN", "DepthImage", "Image", "Node", "PointCloud", "Scheduler", "TensorHandle",
-    "TensorPool", "Topic", "clean", "global_pool_stats", "reclaim", "topics",
+    "TensorPool", "Topic", "clean", "global_pool_stats", "reclaim", "topics", "wire_decode",
+    "wire_encode",
 ]

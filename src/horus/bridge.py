@@ -165,6 +165,7 @@ class Bridge:
         pub = self._session.declare_publisher(
             key, congestion_control=zenoh.CongestionControl.DROP, express=True)
         seq = 0
+        topic: _horus.Topic[Any]
         with _horus.Topic(cls, topic_name) as topic:
             while not self._stop.is_set():
                 msg = topic.recv(timeout=0.1)
@@ -209,17 +210,22 @@ class Bridge:
                 raise ValueError("sample has no header attachment")
             obj, seq = _horus.wire_decode(sample.attachment.to_bytes(), sample.payload.to_bytes())
             name = fixed_topic or topic_for_key(key)
+        except ValueError as e:
+            with self._lock:
+                stats.malformed += 1
+            self._complain(stats.malformed, f"dropped a malformed sample on {key}: {e}")
+            return
+        try:
             topic = topics.get(name)
             if topic is None or topic.msg_type is not type(obj):
                 if topic is not None:
                     topic.close()
                 topic = topics[name] = _horus.Topic(type(obj), name)
             topic.send(obj)
-        except (ValueError, TypeError, OverflowError) as e:
+        except Exception as e:  # the local side refused it (pool full, topic of another type)
             with self._lock:
-                stats.malformed += 1
-            if stats.malformed <= 3:
-                print(f"horus bridge: dropped a malformed sample on {key}: {e}", file=sys.stderr)
+                stats.dropped += 1
+            self._complain(stats.dropped, f"could not publish {key} on topic {name}: {e}")
             return
         with self._lock:
             if stats.last_seq is not None and seq > stats.last_seq + 1:
@@ -228,6 +234,12 @@ class Bridge:
             stats.last_seq = seq
             stats.forwarded += 1
             stats.bytes += obj.nbytes
+
+    @staticmethod
+    def _complain(count: int, what: str) -> None:
+        """Say what went wrong the first few times, then every 1000th."""
+        if count <= 3 or count % 1000 == 0:
+            print(f"horus bridge: {what} ({count} so far)", file=sys.stderr, flush=True)
 
     # ---- life cycle ---------------------------------------------------------
 
@@ -244,10 +256,10 @@ class Bridge:
         self._threads.append(th)
 
     def start(self) -> "Bridge":
-        for topic, key in self._outs:
-            self._spawn(self._forward_out, topic, key)
-        for key, topic in self._ins:
-            self._spawn(self._forward_in, key, topic)
+        for out_topic, out_key in self._outs:
+            self._spawn(self._forward_out, out_topic, out_key)
+        for in_key, in_topic in self._ins:
+            self._spawn(self._forward_in, in_key, in_topic)
         return self
 
     def stop(self) -> None:

@@ -56,8 +56,8 @@ static PyObject *py_wire_decode(PyObject *m, PyObject *const *args, Py_ssize_t n
   uint64_t seq, want;
   horus_tensor *t = NULL;
   int r = horus_wire_decode(hb.buf, (size_t)hb.len, &msg, &seq, &want);
-  if (r) {
-    hpy_raise(r);
+  if (r) { /* whatever is wrong with bytes from the network is a bad value */
+    PyErr_SetString(PyExc_ValueError, horus_errmsg());
     goto done;
   }
   if ((uint64_t)pb.len != want) {
@@ -79,6 +79,15 @@ static PyObject *py_wire_decode(PyObject *m, PyObject *const *args, Py_ssize_t n
   msg.tensor = *horus_tensor_get_desc(t);
   PyObject *obj = hpy_msg_to_object(st, &msg, t); /* owns t, even on failure */
   t = NULL;
+  if (!obj && PyErr_ExceptionMatches(PyExc_TypeError)) {
+    /* metadata that does not fit the type is a malformed message too */
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_SetObject(PyExc_ValueError, value);
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+  }
   if (obj) result = Py_BuildValue("(NK)", obj, (unsigned long long)seq);
 done:
   horus_tensor_free(t);

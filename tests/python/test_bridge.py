@@ -1,0 +1,453 @@
+"""horus bridge: two namespaces stand in for two machines, joined only by two
+bridge processes over Zenoh on loopback."""
+
+import hashlib
+import json
+import os
+import queue
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import horus
+from horus import DepthImage, Image, PointCloud, TensorHandle, TensorPool, Topic
+
+zenoh = pytest.importorskip("zenoh") if not os.environ.get("HORUS_REQUIRE_FRAMEWORKS") \
+    else __import__("zenoh")
+
+from conftest import NAMESPACE, USER_DIR  # noqa: E402
+
+NS_B = NAMESPACE + "-b"
+TOPICS = {"cam": Image, "cloud": PointCloud, "depth": DepthImage, "tensor": TensorHandle}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Proc:
+    """A child process whose stdout lines arrive on a queue."""
+
+    def __init__(self, args, env):
+        self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True, env=env)
+        self.lines = queue.Queue()
+        self.out = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self):
+        for line in self.p.stdout:
+            self.out.append(line)
+            self.lines.put(line.rstrip("\n"))
+
+    def wait_line(self, prefix, timeout=20):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                line = self.lines.get(timeout=0.1)
+            except queue.Empty:
+                if self.p.poll() is not None:
+                    break
+                continue
+            if line.startswith(prefix):
+                return line
+        raise AssertionError(f"no line starting {prefix!r}; stdout: {''.join(self.out)}\n"
+                             f"stderr: {self.p.stderr.read() if self.p.poll() is not None else ''}")
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+        try:
+            self.p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+            raise AssertionError("process did not stop within 20 s")
+        err = self.p.stderr.read()
+        self.p.stderr.close()
+        return err
+
+
+def env_for(namespace):
+    return dict(os.environ, HORUS_NAMESPACE=namespace)
+
+
+def bridge(namespace, *args):
+    return Proc([sys.executable, "-m", "horus", "bridge", "--report", "0.5", *args],
+                env_for(namespace))
+
+
+RECEIVER = """
+import hashlib, json, sys, time, horus
+names = sys.argv[1].split(",")
+want = int(sys.argv[2])
+types = {"cam": horus.Image, "cloud": horus.PointCloud, "depth": horus.DepthImage,
+         "tensor": horus.TensorHandle}
+topics = {n: horus.Topic(types[n], "a." + n) for n in names}
+print("ready", flush=True)
+got = {n: 0 for n in names}
+synced = set()
+end = time.monotonic() + 60
+while time.monotonic() < end and min(got.values()) < want:
+    for n, t in topics.items():
+        m = t.recv(timeout=0.01)
+        if m is None:
+            continue
+        tensor = m if n == "tensor" else m.tensor
+        arr = tensor.numpy()
+        rec = {"topic": n, "sha": hashlib.sha256(arr.tobytes()).hexdigest(),
+               "shape": list(arr.shape), "dtype": str(arr.dtype)}
+        if n != "tensor":
+            rec.update(frame_id=m.frame_id, timestamp_ns=m.timestamp_ns)
+            if n == "cam":
+                rec["encoding"] = m.encoding
+            if n == "depth":
+                rec["scale"] = m.depth_scale
+        if rec.get("frame_id", "").startswith("warm") or (n == "tensor" and arr.size == 1):
+            if n not in synced:
+                synced.add(n)
+                if len(synced) == len(names):
+                    print("synced", flush=True)
+            continue
+        got[n] += 1
+        print("msg " + json.dumps(rec), flush=True)
+del m, tensor, arr
+for t in topics.values():
+    t.close()
+horus.reclaim()
+print("done " + json.dumps(horus.global_pool_stats()), flush=True)
+"""
+
+
+def make_messages(i, pool):
+    rng = np.random.default_rng(i)
+    img = Image.from_numpy(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8), "rgb8")
+    cloud = PointCloud.from_numpy(rng.standard_normal((100, 4)).astype(np.float32))
+    depth = DepthImage.from_numpy(rng.integers(0, 5000, (24, 32), dtype=np.uint16))
+    for j, m in enumerate((img, cloud, depth)):
+        m.set_frame_id(f"m{i}")
+        m.set_timestamp_ns(1_000_000 * i + j)
+    tensor = pool.alloc((3, 5, 7), "float64")
+    tensor.numpy()[:] = rng.standard_normal((3, 5, 7))
+    return {"cam": img, "cloud": cloud, "depth": depth, "tensor": tensor}
+
+
+def warmup(pool, names):
+    img = Image(2, 2, "mono8")
+    img.set_frame_id("warm")
+    cloud = PointCloud(1)
+    cloud.set_frame_id("warm")
+    depth = DepthImage(1, 1)
+    depth.set_frame_id("warm")
+    t = pool.alloc((1,), "float32")
+    all_ = {"cam": img, "cloud": cloud, "depth": depth, "tensor": t}
+    return {n: all_[n] for n in names}
+
+
+def describe(name, m):
+    tensor = m if name == "tensor" else m.tensor
+    arr = tensor.numpy()
+    rec = {"topic": name, "sha": hashlib.sha256(arr.tobytes()).hexdigest(),
+           "shape": list(arr.shape), "dtype": str(arr.dtype)}
+    if name != "tensor":
+        rec.update(frame_id=m.frame_id, timestamp_ns=m.timestamp_ns)
+        if name == "cam":
+            rec["encoding"] = m.encoding
+        if name == "depth":
+            rec["scale"] = m.depth_scale
+    return rec
+
+
+@pytest.fixture
+def side_b():
+    yield NS_B
+    shutil.rmtree(os.path.join(USER_DIR, NS_B), ignore_errors=True)
+
+
+def sync(receiver, topics, warm, timeout=30):
+    """Send warm-up messages until the receiver has seen one on every topic."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        for n, t in topics.items():
+            t.send(warm[n])
+        try:
+            line = receiver.lines.get(timeout=0.2)
+        except queue.Empty:
+            continue
+        if line == "synced":
+            return
+    raise AssertionError("bridges never delivered a warm-up message; receiver: "
+                         + "".join(receiver.out))
+
+
+def start_pair(names, port, extra_b=()):
+    a = bridge(NAMESPACE, *sum((["--out", n] for n in names), []), "--prefix", "a",
+               "--listen", f"tcp/127.0.0.1:{port}")
+    b = bridge(NS_B, "--in", "a/**", "--connect", f"tcp/127.0.0.1:{port}", *extra_b)
+    return a, b
+
+
+def test_every_type_arrives_identical_and_in_order(side_b):
+    names = list(TOPICS)
+    pool = TensorPool(pool_id=61, size_mb=64)
+    topics = {n: Topic(TOPICS[n], n) for n in names}
+    receiver = Proc([sys.executable, "-c", textwrap.dedent(RECEIVER), ",".join(names), "10"],
+                    env_for(side_b))
+    receiver.wait_line("ready")
+    a, b = start_pair(names, free_port())
+    try:
+        sync(receiver, topics, warmup(pool, names))
+        sent = {n: [] for n in names}
+        for i in range(10):
+            msgs = make_messages(i, pool)
+            for n in names:
+                sent[n].append(describe(n, msgs[n]))
+                topics[n].send(msgs[n])
+            time.sleep(0.02)
+        got = {n: [] for n in names}
+        while sum(map(len, got.values())) < 40:
+            rec = json.loads(receiver.wait_line("msg ")[4:])
+            got[rec["topic"]].append(rec)
+        for n in names:
+            assert got[n] == sent[n], n
+        done = json.loads(receiver.wait_line("done ")[5:])
+        assert receiver.p.wait(timeout=20) == 0
+        del msgs
+    finally:
+        b_err = b.stop()
+        a_err = a.stop()
+    # Stopping cleanly reports what went through and nothing malformed.
+    assert "Traceback" not in a_err + b_err, a_err + b_err
+    report_b = [line for line in b.out if "in a/" in line][-1]
+    assert "0 malformed" in report_b and "0 lost" in report_b, report_b
+    # Side B: only the ring of each topic (<= capacity messages) still holds
+    # blocks; once the topics are cleaned nothing is left in either pool.
+    assert done["used_bytes"] > 0
+    cleaned = subprocess.run(
+        [sys.executable, "-c", "import horus, json; horus.clean(); "
+         "print(json.dumps(horus.global_pool_stats()))"],
+        env=env_for(side_b), capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(cleaned.stdout)["used_bytes"] == 0
+    for t in topics.values():
+        t.close()
+    del t
+    horus.clean()
+    horus.reclaim()
+    assert horus.global_pool_stats()["used_bytes"] == 0
+    pool.reclaim()
+    assert pool.stats()["used_bytes"] == 0
+
+
+def test_killed_bridge_restarts_and_the_other_side_resumes(side_b):
+    port = free_port()
+    pool = TensorPool(pool_id=62, size_mb=16)
+    cam = Topic(Image, "cam")
+    receiver = Proc([sys.executable, "-c", textwrap.dedent(RECEIVER), "cam", "10"],
+                    env_for(side_b))
+    receiver.wait_line("ready")
+    a, b = start_pair(["cam"], port)
+    warm = warmup(pool, ["cam"])
+    try:
+        sync(receiver, {"cam": cam}, warm)
+        for i in range(5):
+            cam.send(make_messages(i, pool)["cam"])
+        for _ in range(5):
+            receiver.wait_line("msg ")
+        # SIGKILL the receiving side's bridge, then start another one.
+        b.stop(signal.SIGKILL)
+        b = bridge(NS_B, "--in", "a/**", "--connect", f"tcp/127.0.0.1:{port}")
+        end = time.monotonic() + 30
+        seen = 0
+        i = 5
+        while seen < 5 and time.monotonic() < end:
+            cam.send(make_messages(i, pool)["cam"])
+            i += 1
+            try:
+                if receiver.lines.get(timeout=0.3).startswith("msg "):
+                    seen += 1
+            except queue.Empty:
+                pass
+        assert seen == 5, "no messages after the bridge restarted: " + "".join(receiver.out)
+        # And the sending side's bridge too: kill it, restart, resume.
+        a.stop(signal.SIGKILL)
+        a = bridge(NAMESPACE, "--out", "cam", "--prefix", "a", "--listen", f"tcp/127.0.0.1:{port}")
+        receiver2 = Proc([sys.executable, "-c", textwrap.dedent(RECEIVER), "cam", "3"],
+                         env_for(side_b))
+        receiver2.wait_line("ready")
+        sync(receiver2, {"cam": cam}, warm, timeout=40)
+        for j in range(3):
+            cam.send(make_messages(100 + j, pool)["cam"])
+        for _ in range(3):
+            receiver2.wait_line("msg ")
+        receiver2.wait_line("done ")
+    finally:
+        b.stop()
+        a.stop()
+    receiver.p.kill()
+    receiver.p.wait()
+    # The killed bridges' references are reclaimed; nothing leaks on either side.
+    left = subprocess.run(
+        [sys.executable, "-c", "import horus, json; horus.clean(); horus.reclaim(); "
+         "print(json.dumps(horus.global_pool_stats()))"],
+        env=env_for(side_b), capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(left.stdout)["used_bytes"] == 0
+    cam.close()
+    del warm
+    horus.clean()
+    horus.reclaim()
+    assert horus.global_pool_stats()["used_bytes"] == 0
+    pool.reclaim()
+    assert pool.stats()["used_bytes"] == 0
+
+
+def wire_header(mtype, dtype, shape, payload_len, *, seq=0, magic=b"HRS1", version=1,
+                kind=0, frame_id=b"raw", ts=0, scale=0.0):
+    """The README's header, built without horus (what a plain Zenoh program does)."""
+    dims = list(shape) + [0] * (8 - len(shape))
+    return struct.pack("<4sBBBBQqII d8q64sQ", magic, version, mtype, dtype, len(shape), seq,
+                       ts, kind, 0, scale, *dims, frame_id.ljust(64, b"\0"), payload_len)
+
+
+def test_malformed_samples_are_dropped_and_counted(side_b):
+    port_b = free_port()
+    receiver = Proc([sys.executable, "-c", textwrap.dedent(RECEIVER), "cam", "1"],
+                    env_for(side_b))
+    receiver.wait_line("ready")
+    # A queue deep enough for the burst: what overflows it is dropped by design
+    # (oldest first), and would not be counted as malformed.
+    b = bridge(NS_B, "--in", "a/**", "--listen", f"tcp/127.0.0.1:{port_b}", "--queue", "64")
+    b.wait_line("horus bridge |")  # listening and subscribed
+    conf = zenoh.Config()
+    conf.insert_json5("mode", '"peer"')
+    conf.insert_json5("scouting/multicast/enabled", "false")
+    conf.insert_json5("connect/endpoints", json.dumps([f"tcp/127.0.0.1:{port_b}"]))
+    conf.insert_json5("connect/timeout_ms", '{"peer": 10000}')
+    conf.insert_json5("connect/exit_on_failure", '{"peer": true}')
+    session = zenoh.open(conf)
+    try:
+        pub = session.declare_publisher("a/cam")
+        rgb8, uint8 = 2, 5
+        good = bytes(range(256)) * 18  # 4608 bytes: 24 x 64 x 3
+        bad = [
+            (good, None),                                               # no header
+            (good, b"HRS1"),                                            # short header
+            (good, wire_header(2, uint8, (24, 64, 3), len(good), magic=b"XXXX", kind=rgb8)),
+            (good, wire_header(2, uint8, (24, 64, 3), len(good), version=9, kind=rgb8)),
+            (good[:-1], wire_header(2, uint8, (24, 64, 3), len(good), kind=rgb8)),  # truncated
+            (good, wire_header(2, uint8, (24, 64, 4), len(good), kind=rgb8)),  # size vs shape
+            (good, wire_header(2, uint8, (1 << 40, 1 << 40), len(good), kind=rgb8)),  # overflow
+            (good, wire_header(2, 99, (24, 64, 3), len(good), kind=rgb8)),     # dtype
+            (good, wire_header(2, uint8, (24, 64, 3), len(good), kind=77)),    # encoding
+            (good, wire_header(2, uint8, (24, 64, 3), len(good), kind=0)),     # mono8 vs 3 ch
+            (good, wire_header(7, uint8, (24, 64, 3), len(good), kind=rgb8)),  # type
+            (good, wire_header(2, uint8, (24, 64, 3), len(good), kind=rgb8,
+                               frame_id=b"\xff\xfe")),                     # not UTF-8
+        ]
+        # The bridge's subscription must be known here before the garbage goes.
+        end = time.monotonic() + 20
+        while pub.matching_status.matching is False and time.monotonic() < end:
+            time.sleep(0.05)
+        for payload, header in bad:
+            if header is None:
+                pub.put(payload)
+            else:
+                pub.put(payload, attachment=header)
+        # A well-formed image from a program that is not horus arrives intact.
+        end = time.monotonic() + 20
+        while time.monotonic() < end:
+            pub.put(good, attachment=wire_header(2, uint8, (24, 64, 3), len(good), kind=rgb8,
+                                                 seq=len(bad), frame_id=b"warm-raw"))
+            try:
+                if receiver.lines.get(timeout=0.3) == "synced":
+                    break
+            except queue.Empty:
+                pass
+        else:
+            raise AssertionError("the well-formed raw sample never arrived: "
+                                 + "".join(receiver.out) + "".join(b.out) + b.stop())
+        pub.undeclare()
+    finally:
+        session.close()
+        err = b.stop()
+        receiver.p.kill()
+        receiver.p.wait()
+    assert b.p.returncode == 0, err
+    report = [line for line in b.out if "in a/cam" in line][-1]
+    assert f"{len(bad)} malformed" in report, report + err
+    assert "Traceback" not in err
+    check = subprocess.run(
+        [sys.executable, "-c", "import horus, json; horus.clean(); horus.reclaim(); "
+         "print(json.dumps(horus.global_pool_stats()))"],
+        env=env_for(side_b), capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(check.stdout)["used_bytes"] == 0  # nothing published or kept from garbage
+
+
+def test_unreachable_endpoint_is_a_clear_error_after_bounded_retries():
+    port = free_port()  # nothing listens there
+    start = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "horus", "bridge", "--in", "x/**", "--connect",
+         f"tcp/127.0.0.1:{port}", "--connect-timeout", "0.5", "--retries", "2"],
+        capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"tcp/127.0.0.1:{port}" in proc.stderr and "2 attempt" in proc.stderr, proc.stderr
+    assert time.monotonic() - start < 30
+
+
+def test_bad_arguments_and_missing_zenoh(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "horus", "bridge"], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 1 and "nothing to bridge" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "horus", "bridge", "--out", "bad/name"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "not a valid topic name" in proc.stderr
+    (tmp_path / "zenoh.py").write_text("raise ImportError('not installed')\n")
+    env = dict(os.environ, PYTHONPATH=f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    proc = subprocess.run([sys.executable, "-m", "horus", "bridge", "--in", "x/**"],
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 3 and "pip install 'horus[bridge]'" in proc.stderr, proc.stderr
+
+
+def test_wire_format_round_trip_and_header_checks():
+    img = Image(6, 4, "bgra8")
+    img.fill([1, 2, 3, 4])
+    img.set_frame_id("cam/left")
+    img.set_timestamp_ns(-5)
+    header, payload = horus._horus.wire_encode(img, 41)
+    assert len(header) == 176 and header[:4] == b"HRS1"
+    fields = struct.unpack("<4sBBBBQqII d8q64sQ", header)
+    assert fields[1:5] == (1, 2, 5, 3)  # version, image, uint8, 3 dimensions
+    assert fields[5] == 41 and fields[6] == -5 and fields[7] == 5  # seq, time, bgra8
+    assert fields[10:13] == (6, 4, 4) and fields[13:18] == (0,) * 5
+    assert fields[18].rstrip(b"\0") == b"cam/left" and fields[19] == len(payload) == 96
+    obj, seq = horus._horus.wire_decode(header, payload)
+    assert seq == 41 and isinstance(obj, Image) and obj.encoding == "bgra8"
+    assert obj.frame_id == "cam/left" and obj.timestamp_ns == -5
+    assert np.array_equal(obj.to_numpy(), img.to_numpy())
+    # A strided view goes out packed.
+    t = TensorPool(pool_id=63, size_mb=4).alloc((4, 6), "int16")
+    t.numpy()[:] = np.arange(24).reshape(4, 6)
+    h, p = horus._horus.wire_encode(t.slice(1, 3), 0)
+    back, _ = horus._horus.wire_decode(h, p)
+    assert np.array_equal(back.numpy(), t.numpy()[1:3])
+    before = horus.global_pool_stats()["used_bytes"]
+    for bad_header, bad_payload in [(header[:-1], payload), (header, payload + b"x"),
+                                    (b"\0" * 176, payload), (header, b"")]:
+        with pytest.raises(ValueError):
+            horus._horus.wire_decode(bad_header, bad_payload)
+    with pytest.raises(TypeError):
+        horus._horus.wire_encode(object(), 0)
+    with pytest.raises(TypeError):
+        horus._horus.wire_decode("text", payload)
+    assert horus.global_pool_stats()["used_bytes"] == before
