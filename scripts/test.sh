@@ -35,6 +35,11 @@ cmake -S . -B build/tsan -G Ninja -DHORUS_WERROR=ON -DHORUS_TSAN=ON \
 cmake --build build/tsan -j "$JOBS"
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build/tsan --output-on-failure -j "$JOBS"
 
+step "Fuzzing the shared state other processes write (libFuzzer, ASan + UBSan)"
+# Bounded: HORUS_FUZZ_SECONDS per harness (60 in CI).  Any crash fails the run
+# and leaves its input in build/fuzz-out/ to add to tests/fuzz/corpus/.
+scripts/fuzz.sh "${HORUS_FUZZ_SECONDS:-60}"
+
 step "Python package (pip install .)"
 "$VENV/bin/python" -m pip install -q --no-build-isolation \
   -Ccmake.define.HORUS_WERROR=ON .
@@ -48,6 +53,25 @@ export HORUS_BUILD_DIR="$PWD/build/ci"
 cd tests/python
 HORUS_REQUIRE_FRAMEWORKS=1 "../../$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"
 cd ../..
+
+step "Python tests once more, under AddressSanitizer + UBSan"
+# The extension built with -fsanitize=address,undefined and the ASan runtime
+# preloaded into the interpreter (libstdc++ too, so C++ exceptions thrown in
+# jaxlib go through ASan's interceptor).  Leak checking is off: CPython
+# keeps objects alive at exit by design.
+cmake -S . -B build/pyasan -G Ninja -DHORUS_WERROR=ON -DHORUS_SANITIZE=ON \
+  -DHORUS_BUILD_PYTHON=ON -DHORUS_BUILD_TESTS=OFF -DPython_EXECUTABLE="$PWD/$VENV/bin/python" \
+  -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build build/pyasan -j "$JOBS"
+(
+  cd tests/python
+  export PYTHONPATH="$PWD/../../build/pyasan/python" HORUS_CLI="$PWD/../../build/pyasan/horus"
+  export JAX_PLATFORMS=cpu HORUS_SOAK_SECONDS=4
+  export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libstdc++.so)" \
+    HORUS_REQUIRE_FRAMEWORKS=1 "../../$VENV/bin/python" -m pytest -q -p no:cacheprovider \
+    "$@"
+)
 
 step "Benchmarks, quick (so they cannot rot; speed is reported, not asserted)"
 "$VENV/bin/python" bench/run.py --quick --build-dir build/bench --out build/bench-results

@@ -38,6 +38,24 @@ def pytest_collection_finish(session):
         raise pytest.UsageError("no tests were collected")
 
 
+# Numbers the crash, soak and bridge tests measure, printed after the run so
+# they reach the CI log without -s (see the `numbers` fixture).
+NUMBERS = []
+
+
+@pytest.fixture
+def numbers():
+    """Record a line for the "horus numbers" section of the test summary."""
+    return NUMBERS.append
+
+
+def pytest_terminal_summary(terminalreporter):
+    if NUMBERS:
+        terminalreporter.section("horus numbers")
+        for line in NUMBERS:
+            terminalreporter.write_line(line)
+
+
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(NS_DIR, ignore_errors=True)
     try:

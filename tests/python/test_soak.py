@@ -66,7 +66,7 @@ while True:
 """
 
 
-def test_soak_with_random_kills(tmp_path):
+def test_soak_with_random_kills(tmp_path, numbers):
     seconds = float(os.environ.get("HORUS_SOAK_SECONDS", "8"))
     pool = TensorPool(pool_id=POOL, size_mb=64, max_slots=4096)
     gc.collect()
@@ -112,8 +112,8 @@ def test_soak_with_random_kills(tmp_path):
         if os.path.exists(path):
             c, b = map(int, open(path).read().split())
             checked, bad = checked + c, bad + b
-    print(f"soak: {seconds:g} s, {kills} kills survived, {checked} messages checked, "
-          f"{bad} corrupted")
+    numbers(f"soak: {seconds:g} s, {kills} kills survived, {checked} messages checked, "
+            f"{bad} corrupted")
     assert bad == 0 and checked > 0 and kills > 0
     # Everyone is dead: clean removes the rings, reclaim frees what the dead
     # held, and not a byte is left.
@@ -121,3 +121,4 @@ def test_soak_with_random_kills(tmp_path):
     pool.reclaim()
     gc.collect()
     assert pool.stats()["used_bytes"] == base
+    numbers(f"soak: 0 bytes leaked after reclaiming {kills} killed processes")

@@ -1,0 +1,209 @@
+"""Bridge benchmark: images across two namespaces joined by two `horus bridge`
+processes over Zenoh on loopback, against plain Zenoh moving the same bytes.
+
+  python bench/bridge.py [--quick]
+
+1. 640x480 rgb8 at 30 Hz: end-to-end latency (publish in namespace A to
+   receipt in namespace B, CLOCK_MONOTONIC), p50/p99, and frames lost.
+2. 1080p rgb8 as fast as the publisher can: frames/s delivered in B, and
+   the same for a plain Zenoh publisher/subscriber of 1080p byte payloads
+   (subscriber takes the bytes, as a program using them must).
+Ratios are within this run; the machine is shared and noisy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# ---- roles (each runs in its own process) -------------------------------------
+
+def role_pub(w: int, h: int, rate: float, seconds: float) -> None:
+    import numpy as np
+    import horus
+    topic = horus.Topic(horus.Image, "cam")
+    frame = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    time.sleep(1.0)  # let the bridge attach
+    sent = 0
+    period = 1.0 / rate if rate > 0 else 0.0
+    start = time.monotonic()
+    nxt = start
+    while time.monotonic() - start < seconds:
+        img = horus.Image.from_numpy(frame, "rgb8")
+        img.set_timestamp_ns(time.monotonic_ns())
+        topic.send(img)
+        sent += 1
+        if period:
+            nxt += period
+            time.sleep(max(0.0, nxt - time.monotonic()))
+    print(json.dumps({"sent": sent}), flush=True)
+
+
+def role_sub(seconds: float) -> None:
+    import horus
+    topic = horus.Topic(horus.Image, "a.cam")
+    print("ready", flush=True)
+    lat = []
+    first = last = None
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        img = topic.recv(timeout=0.1)
+        if img is None:
+            continue
+        now = time.monotonic_ns()
+        lat.append((now - img.timestamp_ns) / 1e6)
+        first = first or now
+        last = now
+    n = len(lat)
+    lat.sort()
+    rate = (n - 1) / ((last - first) / 1e9) if n > 1 and last != first else 0.0
+    print(json.dumps({"received": n, "p50_ms": lat[n // 2] if n else None,
+                      "p99_ms": lat[min(n - 1, int(n * 0.99))] if n else None,
+                      "rate": rate}), flush=True)
+
+
+def _zsession(endpoint: str, listen: bool):  # type: ignore[no-untyped-def]
+    import zenoh
+    conf = zenoh.Config()
+    conf.insert_json5("mode", '"peer"')
+    conf.insert_json5("scouting/multicast/enabled", "false")
+    conf.insert_json5("listen/endpoints" if listen else "connect/endpoints", json.dumps([endpoint]))
+    return zenoh.open(conf)
+
+
+def role_zpub(port: int, w: int, h: int, seconds: float) -> None:
+    import zenoh
+    s = _zsession(f"tcp/127.0.0.1:{port}", True)
+    pub = s.declare_publisher("z/cam", congestion_control=zenoh.CongestionControl.DROP,
+                              express=True)
+    payload = os.urandom(w * h * 3)
+    time.sleep(1.0)
+    sent = 0
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        pub.put(payload)
+        sent += 1
+    print(json.dumps({"sent": sent}), flush=True)
+    s.close()
+
+
+def role_zsub(port: int, seconds: float) -> None:
+    import zenoh
+    s = _zsession(f"tcp/127.0.0.1:{port}", False)
+    sub = s.declare_subscriber("z/cam", zenoh.handlers.RingChannel(8))
+    print("ready", flush=True)
+    n = 0
+    first = last = None
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        sample = sub.try_recv()
+        if sample is None:
+            time.sleep(0.0005)
+            continue
+        sample.payload.to_bytes()
+        now = time.monotonic()
+        n += 1
+        first = first or now
+        last = now
+    rate = (n - 1) / (last - first) if n > 1 and last != first else 0.0
+    print(json.dumps({"received": n, "rate": rate}), flush=True)
+    s.close()
+
+
+# ---- orchestration ------------------------------------------------------------------
+
+def spawn(args: list[str], ns: str | None = None) -> subprocess.Popen[str]:
+    env = dict(os.environ)
+    if ns:
+        env["HORUS_NAMESPACE"] = ns
+    return subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, text=True, env=env)
+
+
+def last_json(p: subprocess.Popen[str], timeout: float) -> dict:  # type: ignore[type-arg]
+    out, _ = p.communicate(timeout=timeout)
+    return json.loads([line for line in out.splitlines() if line.startswith("{")][-1])
+
+
+def horus_case(w: int, h: int, rate: float, seconds: float) -> dict:  # type: ignore[type-arg]
+    tag = f"bench-bridge-{os.getpid()}"
+    ns_a, ns_b, port = tag + "-a", tag + "-b", free_port()
+    me = os.path.abspath(__file__)
+    bridges = [
+        spawn(["-m", "horus", "bridge", "--out", "cam", "--prefix", "a", "--report", "0",
+               "--listen", f"tcp/127.0.0.1:{port}"], ns_a),
+        spawn(["-m", "horus", "bridge", "--in", "a/**", "--report", "0",
+               "--connect", f"tcp/127.0.0.1:{port}"], ns_b),
+    ]
+    try:
+        sub = spawn([me, "sub", str(seconds + 3)], ns_b)
+        assert sub.stdout is not None
+        sub.stdout.readline()
+        time.sleep(1.0)
+        pub = spawn([me, "pub", str(w), str(h), str(rate), str(seconds)], ns_a)
+        sent = last_json(pub, seconds + 60)["sent"]
+        got = last_json(sub, seconds + 60)
+    finally:
+        for b in bridges:
+            b.terminate()
+            b.wait(timeout=30)
+        for ns in (ns_a, ns_b):
+            subprocess.run([sys.executable, "-m", "horus", "--namespace", ns, "clean", "--all"],
+                           capture_output=True, timeout=60)
+    got["sent"] = sent
+    got["lost"] = sent - got["received"]
+    return got
+
+
+def zenoh_case(w: int, h: int, seconds: float) -> dict:  # type: ignore[type-arg]
+    port = free_port()
+    me = os.path.abspath(__file__)
+    pub = spawn([me, "zpub", str(port), str(w), str(h), str(seconds)])
+    time.sleep(0.5)
+    sub = spawn([me, "zsub", str(port), str(seconds + 2)])
+    got = last_json(sub, seconds + 60)
+    got["sent"] = last_json(pub, seconds + 60)["sent"]
+    return got
+
+
+def main() -> int:
+    quick = "--quick" in sys.argv
+    secs = 3.0 if quick else 10.0
+    vga = horus_case(640, 480, 30.0, secs)
+    print(f"640x480 rgb8 at 30 Hz through two bridges: {vga['received']}/{vga['sent']} frames, "
+          f"lost {vga['lost']}, latency p50 {vga['p50_ms']:.2f} ms, p99 {vga['p99_ms']:.2f} ms "
+          f"(bar: p99 <= 5 ms, zero loss: {'met' if vga['p99_ms'] <= 5 and vga['lost'] == 0 else 'NOT met'})")
+    hd = horus_case(1920, 1080, 0.0, secs)
+    z = zenoh_case(1920, 1080, secs)
+    ratio = hd["rate"] / z["rate"] if z["rate"] else float("nan")
+    print(f"1080p rgb8, publisher flat out: horus bridge {hd['rate']:.1f} frames/s delivered "
+          f"(p50 {hd['p50_ms']:.1f} ms), plain zenoh {z['rate']:.1f} frames/s; "
+          f"ratio {ratio:.2f} (goal >= 0.90: {'met' if ratio >= 0.9 else 'NOT met'})")
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] in ("pub", "sub", "zpub", "zsub"):
+        role, rest = sys.argv[1], sys.argv[2:]
+        if role == "pub":
+            role_pub(int(rest[0]), int(rest[1]), float(rest[2]), float(rest[3]))
+        elif role == "sub":
+            role_sub(float(rest[0]))
+        elif role == "zpub":
+            role_zpub(int(rest[0]), int(rest[1]), int(rest[2]), float(rest[3]))
+        else:
+            role_zsub(int(rest[0]), float(rest[1]))
+        sys.exit(0)
+    sys.exit(main())
