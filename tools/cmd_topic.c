@@ -44,25 +44,27 @@ static int list(const cli_opts *o) {
   if (n > 256) n = 256;
   uint64_t now = now_ns();
   if (o->json) printf("[");
-  else if (n) printf("%-32s %-13s %4s %4s %10s %12s\n", "NAME", "TYPE", "PUBS", "SUBS", "SENT",
-                     "LAST");
+  else if (n) printf("%-32s %-13s %4s %4s %10s %8s %12s\n", "NAME", "TYPE", "PUBS", "SUBS",
+                     "SENT", "DROPPED", "LAST");
   for (int i = 0; i < n; i++) {
     double age = info[i].last_send_ns ? (double)(now - info[i].last_send_ns) / 1e9 : -1;
     if (o->json) {
       printf("%s{\"name\": ", i ? ", " : "");
       cli_json_string(stdout, info[i].name);
       printf(", \"type\": \"%s\", \"capacity\": %u, \"publishers\": %u, \"subscribers\": %u, "
-             "\"sent\": %llu, \"last_message_age_s\": ", horus_msg_type_name(info[i].type),
-             info[i].capacity, info[i].publishers, info[i].subscribers,
-             (unsigned long long)info[i].sent);
+             "\"sent\": %llu, \"dropped\": %llu, \"last_message_age_s\": ",
+             horus_msg_type_name(info[i].type), info[i].capacity, info[i].publishers,
+             info[i].subscribers, (unsigned long long)info[i].sent,
+             (unsigned long long)info[i].dropped);
       if (age < 0) printf("null}");
       else printf("%.3f}", age);
     } else {
       char last[32];
       if (age < 0) snprintf(last, sizeof last, "never");
       else snprintf(last, sizeof last, "%.1fs ago", age);
-      printf("%-32s %-13s %4u %4u %10llu %12s\n", info[i].name, horus_msg_type_name(info[i].type),
-             info[i].publishers, info[i].subscribers, (unsigned long long)info[i].sent, last);
+      printf("%-32s %-13s %4u %4u %10llu %8llu %12s\n", info[i].name,
+             horus_msg_type_name(info[i].type), info[i].publishers, info[i].subscribers,
+             (unsigned long long)info[i].sent, (unsigned long long)info[i].dropped, last);
     }
   }
   if (o->json) printf("]\n");

@@ -102,6 +102,7 @@ typedef struct horus_topic_info {
   uint32_t capacity;
   uint32_t publishers, subscribers; /* live */
   uint64_t sent;
+  uint64_t dropped; /* by live subscribers: overwritten before they read them */
   uint64_t last_send_ns;
 } horus_topic_info;
 

@@ -639,6 +639,8 @@ int horus_topic_list(horus_topic_info *out, int max) {
       i->last_send_ns = atomic_load(&t.hdr->last_send_ns);
       count_live(t.pubs, HORUS_TOPIC_MAX_PUBLISHERS, false, &i->publishers);
       count_live(t.subs, HORUS_TOPIC_MAX_SUBSCRIBERS, true, &i->subscribers);
+      for (int k = 0; k < HORUS_TOPIC_MAX_SUBSCRIBERS; k++)
+        if (participant_alive(&t.subs[k])) i->dropped += atomic_load(&t.subs[k].dropped);
     }
     n++;
     horus__seg_unmap(t.base, t.size);

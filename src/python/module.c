@@ -116,7 +116,8 @@ static PyMethodDef module_methods[] = {
      "Returns the paths removed."},
     {"topics", (PyCFunction)py_topics, METH_NOARGS,
      "topics($module, /)\n--\n\nThe namespace's topics: name, type, capacity, live "
-     "publishers and subscribers, messages sent."},
+     "publishers and subscribers, messages sent, and dropped (by live subscribers, "
+     "overwritten before they read them)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -162,11 +163,12 @@ static PyObject *py_topics(PyObject *m, PyObject *Py_UNUSED(ignored)) {
   if (n < 0) return hpy_raise(n);
   PyObject *list = PyList_New(0);
   for (int i = 0; list && i < n && i < 256; i++) {
-    PyObject *d = Py_BuildValue("{s:s,s:s,s:I,s:I,s:I,s:K}", "name", info[i].name, "type",
+    PyObject *d = Py_BuildValue("{s:s,s:s,s:I,s:I,s:I,s:K,s:K}", "name", info[i].name, "type",
                                 horus_msg_type_name(info[i].type), "capacity",
                                 info[i].capacity, "publishers", info[i].publishers,
                                 "subscribers", info[i].subscribers, "sent",
-                                (unsigned long long)info[i].sent);
+                                (unsigned long long)info[i].sent, "dropped",
+                                (unsigned long long)info[i].dropped);
     if (!d || PyList_Append(list, d) < 0) Py_CLEAR(list);
     Py_XDECREF(d);
   }

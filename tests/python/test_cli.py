@@ -80,6 +80,7 @@ def test_list_echo_hz_save(publisher, tmp_path):
     data = json.loads(cli("--json", "topic", "list").stdout)
     entry = next(t for t in data if t["name"] == "cli.cam")
     assert entry["type"] == "Image" and entry["publishers"] == 1 and entry["sent"] > 0
+    assert entry["dropped"] == 0
 
     echo = cli("topic", "echo", "cli.cam", "--once")
     assert echo.returncode == 0

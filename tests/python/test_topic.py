@@ -324,3 +324,17 @@ def test_bad_input_keeps_topics_working():
     t.close()
     with pytest.raises(ValueError, match="closed"):
         t.recv()
+
+
+def test_drops_of_a_slow_subscriber_are_reported_by_topic_list():
+    pub = Topic(Image, "slow.reader", capacity=4)
+    sub = Topic(Image, "slow.reader")
+    sub.recv(timeout=0)  # registers as a receiver
+    for _ in range(10):
+        pub.send(Image(2, 2, "mono8"))
+    assert sub.recv(timeout=1) is not None  # the oldest still in the ring
+    assert sub.stats()["dropped"] == 6
+    entry = [t for t in horus.topics() if t["name"] == "slow.reader"][0]
+    assert entry["dropped"] == 6 and entry["sent"] == 10
+    sub.close()
+    pub.close()
