@@ -302,6 +302,9 @@ PyObject *hpy_dlpack(horus_state *st, const horus_tensor *t, PyObject *const *ar
                         "stream (pass None)", stream);
   if (dl_device != Py_None) {
     int type, id;
+    if (!PyTuple_Check(dl_device))
+      return PyErr_Format(PyExc_TypeError, "dl_device must be a (device_type, device_id) "
+                          "tuple, not %.80s", Py_TYPE(dl_device)->tp_name);
     if (!PyArg_ParseTuple(dl_device, "ii;dl_device must be a (device_type, "
                           "device_id) tuple", &type, &id))
       return NULL;
@@ -313,6 +316,9 @@ PyObject *hpy_dlpack(horus_state *st, const horus_tensor *t, PyObject *const *ar
   bool versioned = false;
   if (max_version != Py_None) {
     unsigned major, minor;
+    if (!PyTuple_Check(max_version))
+      return PyErr_Format(PyExc_TypeError, "max_version must be a (major, minor) tuple, "
+                          "not %.80s", Py_TYPE(max_version)->tp_name);
     if (!PyArg_ParseTuple(max_version, "II;max_version must be a (major, minor) "
                           "tuple", &major, &minor))
       return NULL;
