@@ -9,7 +9,6 @@
 #ifndef HORUS_FUZZ_H
 #define HORUS_FUZZ_H
 
-#include <dirent.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,6 +18,7 @@
 #include <unistd.h>
 
 #include "horus/horus.h"
+#include "namespace.h"
 
 /* The script being read; reads past the end give zeros, so every input is
  * a valid script. */
@@ -101,7 +101,7 @@ static inline unsigned fuzz_touch(const void *data, uint64_t nbytes) {
   return sum;
 }
 
-static inline void fuzz_remove_namespace(void);
+static inline void fuzz_remove_namespace(void) { check_remove_namespace(); }
 
 /* Harnesses run in a namespace of their own under HORUS_SHM_DIR (default
  * /dev/shm), start it empty (a crashed run leaves its damaged segments
@@ -110,27 +110,6 @@ static inline void fuzz_environment(const char *ns) {
   setenv("HORUS_NAMESPACE", ns, 0);
   setenv("HORUS_POOL_MB", "8", 0);
   fuzz_remove_namespace();
-}
-
-static inline void fuzz_remove_namespace(void) {
-  char dir[512], path[1024];
-  if (horus_segment_dir(dir, sizeof dir) != 0) return;
-  DIR *d = opendir(dir);
-  if (d) {
-    struct dirent *e;
-    while ((e = readdir(d)))
-      if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        unlink(path);
-      }
-    closedir(d);
-  }
-  rmdir(dir);
-  char *slash = strrchr(dir, '/'); /* the per-user directory, if now empty */
-  if (slash) {
-    *slash = 0;
-    rmdir(dir);
-  }
 }
 
 #endif /* HORUS_FUZZ_H */

@@ -2,6 +2,7 @@
 bridge processes over Zenoh on loopback."""
 
 import hashlib
+import inspect
 import json
 import os
 import queue
@@ -11,7 +12,6 @@ import socket
 import struct
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 
@@ -88,8 +88,8 @@ def bridge(namespace, *args):
                 env_for(namespace))
 
 
-RECEIVER = """
-import hashlib, json, sys, time, horus
+RECEIVER_LOOP = """
+import json, sys, time, horus
 names = sys.argv[1].split(",")
 want = int(sys.argv[2])
 types = {"cam": horus.Image, "cloud": horus.PointCloud, "depth": horus.DepthImage,
@@ -104,17 +104,8 @@ while time.monotonic() < end and min(got.values()) < want:
         m = t.recv(timeout=0.01)
         if m is None:
             continue
-        tensor = m if n == "tensor" else m.tensor
-        arr = tensor.numpy()
-        rec = {"topic": n, "sha": hashlib.sha256(arr.tobytes()).hexdigest(),
-               "shape": list(arr.shape), "dtype": str(arr.dtype)}
-        if n != "tensor":
-            rec.update(frame_id=m.frame_id, timestamp_ns=m.timestamp_ns)
-            if n == "cam":
-                rec["encoding"] = m.encoding
-            if n == "depth":
-                rec["scale"] = m.depth_scale
-        if rec.get("frame_id", "").startswith("warm") or (n == "tensor" and arr.size == 1):
+        rec = describe(n, m)
+        if rec.get("frame_id", "").startswith("warm") or rec["shape"] == [1]:
             if n not in synced:
                 synced.add(n)
                 if len(synced) == len(names):
@@ -122,7 +113,7 @@ while time.monotonic() < end and min(got.values()) < want:
             continue
         got[n] += 1
         print("msg " + json.dumps(rec), flush=True)
-del m, tensor, arr
+del m
 for t in topics.values():
     t.close()
 horus.reclaim()
@@ -169,6 +160,10 @@ def describe(name, m):
     return rec
 
 
+# The receiver runs in namespace B and describes messages as the sender does.
+RECEIVER = "import hashlib\n" + inspect.getsource(describe) + RECEIVER_LOOP
+
+
 @pytest.fixture
 def side_b():
     yield NS_B
@@ -202,7 +197,7 @@ def test_every_type_arrives_identical_and_in_order(side_b, numbers):
     names = list(TOPICS)
     pool = TensorPool(pool_id=61, size_mb=64)
     topics = {n: Topic(TOPICS[n], n) for n in names}
-    receiver = Proc([sys.executable, "-c", textwrap.dedent(RECEIVER), ",".join(names), "10"],
+    receiver = Proc([sys.executable, "-c", RECEIVER, ",".join(names), "10"],
                     env_for(side_b))
     receiver.wait_line("ready")
     a, b = start_pair(names, free_port())
@@ -255,7 +250,7 @@ def test_killed_bridge_restarts_and_the_other_side_resumes(side_b):
     port = free_port()
     pool = TensorPool(pool_id=62, size_mb=16)
     cam = Topic(Image, "cam")
-    receiver = Proc([sys.executable, "-c", textwrap.dedent(RECEIVER), "cam", "10"],
+    receiver = Proc([sys.executable, "-c", RECEIVER, "cam", "10"],
                     env_for(side_b))
     receiver.wait_line("ready")
     a, b = start_pair(["cam"], port)
@@ -284,7 +279,7 @@ def test_killed_bridge_restarts_and_the_other_side_resumes(side_b):
         # And the sending side's bridge too: kill it, restart, resume.
         a.stop(signal.SIGKILL)
         a = bridge(NAMESPACE, "--out", "cam", "--prefix", "a", "--listen", f"tcp/127.0.0.1:{port}")
-        receiver2 = Proc([sys.executable, "-c", textwrap.dedent(RECEIVER), "cam", "3"],
+        receiver2 = Proc([sys.executable, "-c", RECEIVER, "cam", "3"],
                          env_for(side_b))
         receiver2.wait_line("ready")
         sync(receiver2, {"cam": cam}, warm, timeout=40)
@@ -323,7 +318,7 @@ def wire_header(mtype, dtype, shape, payload_len, *, seq=0, magic=b"HRS1", versi
 
 def test_malformed_samples_are_dropped_and_counted(side_b, numbers):
     port_b = free_port()
-    receiver = Proc([sys.executable, "-c", textwrap.dedent(RECEIVER), "cam", "1"],
+    receiver = Proc([sys.executable, "-c", RECEIVER, "cam", "1"],
                     env_for(side_b))
     receiver.wait_line("ready")
     # A queue deep enough for the burst: what overflows it is dropped by design
