@@ -501,10 +501,15 @@ int horus_pool_alloc(horus_pool *p, uint64_t nbytes, uint32_t *slot,
     if (rec == NIL && !h->tlsf.corrupt && sweep_locked(p) > 0)
       rec = horus__tlsf_alloc(&p->alloc, nbytes);
     s = h->slot_free_head;
-    bool damaged = h->tlsf.corrupt || s >= p->max_slots ||
+    /* Whatever the allocator's shared state says, never hand out a block
+     * outside the data region or smaller than asked. */
+    bool bad_block = rec != NIL && (p->recs[rec].offset > p->data_size ||
+                                    p->recs[rec].size > p->data_size - p->recs[rec].offset ||
+                                    p->recs[rec].size < nbytes);
+    bool damaged = h->tlsf.corrupt || bad_block || s >= p->max_slots ||
                    atomic_load(&p->slots[s].state) != HORUS__SLOT_FREE;
     if (!damaged) break;
-    if (rec != NIL) horus__tlsf_free(&p->alloc, rec);
+    if (rec != NIL && !bad_block) horus__tlsf_free(&p->alloc, rec);
     repair(p);
     if (attempt == 1) {
       r = horus__err(HORUS_EIO, "%s: pool state is damaged beyond repair", p->path);
@@ -522,7 +527,7 @@ int horus_pool_alloc(horus_pool *p, uint64_t nbytes, uint32_t *slot,
   horus__slot *sl = &p->slots[s];
   h->slot_free_head = sl->next_free;
   sl->rec = rec;
-  sl->offset = p->recs[rec].offset;
+  sl->offset = p->recs[rec].offset; /* checked above; repair() rebuilds from these */
   sl->size = p->recs[rec].size;
   sl->next_free = NIL;
   atomic_store_explicit(ledger_at(p, hi, s), 1, memory_order_relaxed);

@@ -76,7 +76,14 @@ static uint32_t rec_take(const horus__tlsf_view *v) {
   horus__tlsf *t = v->t;
   horus__tlsf_block *recs = v->recs;
   uint32_t r = link(v, t->spare_rec);
-  if (r != NIL) t->spare_rec = link(v, recs[r].next_free);
+  if (r == NIL) return NIL;
+  /* A spare record is one rec_give left: not free, size 0.  Anything else
+   * is a block in use that a damaged spare list points at. */
+  if (recs[r].is_free || recs[r].size != 0) {
+    t->corrupt = 1;
+    return NIL;
+  }
+  t->spare_rec = link(v, recs[r].next_free);
   return r;
 }
 
