@@ -36,12 +36,16 @@ def free_port():
         return s.getsockname()[1]
 
 
+_STARTED = []  # every child, so a failing test cannot leave one running
+
+
 class Proc:
     """A child process whose stdout lines arrive on a queue."""
 
     def __init__(self, args, env):
         self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   text=True, env=env)
+        _STARTED.append(self.p)
         self.lines = queue.Queue()
         self.out = []
         threading.Thread(target=self._pump, daemon=True).start()
@@ -167,6 +171,12 @@ RECEIVER = "import hashlib\n" + inspect.getsource(describe) + RECEIVER_LOOP
 @pytest.fixture
 def side_b():
     yield NS_B
+    # Whatever the test's outcome: no child left running, namespace B removed.
+    for p in _STARTED:
+        if p.poll() is None:
+            p.kill()
+        p.wait(timeout=30)
+    _STARTED.clear()
     shutil.rmtree(os.path.join(USER_DIR, NS_B), ignore_errors=True)
 
 
