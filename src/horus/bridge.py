@@ -11,11 +11,12 @@ Wire format: each Zenoh sample carries the message's payload (the tensor's
 bytes, packed row-major) and, as its attachment, the 176-byte header
 described in the README ("Bridging over Zenoh") and in ``horus/wire.h``.
 
-Loss and back-pressure: a bridge that falls behind a local publisher loses
-the oldest messages in the topic's ring (counted as the topic's drops; the
-publisher never waits); a slow network drops samples in Zenoh
-(``CongestionControl.DROP``); the receiving side keeps at most ``queue``
-samples per subscription and drops the oldest.  Losses are counted from the
+Loss and back-pressure: a bridge that falls behind a local publisher,
+because the network is slow (Zenoh's ``CongestionControl.BLOCK`` holds the
+bridge's forwarding thread, never the publisher) or the machine busy, loses
+the oldest messages in the topic's ring (counted as the topic's drops, shown
+by ``horus topic list``); the receiving side keeps at most ``queue`` samples
+per subscription and drops the oldest.  Losses are counted from the
 per-key sequence numbers and reported in ``Bridge.stats()`` and the
 once-a-second report of ``horus bridge``.
 """
@@ -23,6 +24,7 @@ once-a-second report of ``horus bridge``.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import re
@@ -162,8 +164,12 @@ class Bridge:
         if cls is None:
             return
         stats = self._out_stats[topic_name]
+        # BLOCK holds only this forwarding thread when the network is slow;
+        # the publisher never waits, and what the bridge falls behind on is
+        # lost from the topic's ring oldest first, counted as its drops.
+        # (Zenoh's DROP would lose the newest instead, and silently.)
         pub = self._session.declare_publisher(
-            key, congestion_control=zenoh.CongestionControl.DROP, express=True)
+            key, congestion_control=zenoh.CongestionControl.BLOCK, express=True)
         seq = 0
         topic: _horus.Topic[Any]
         with _horus.Topic(cls, topic_name) as topic:
@@ -184,19 +190,32 @@ class Bridge:
     # ---- Zenoh to local topics ------------------------------------------------
 
     def _forward_in(self, key_expr: str, fixed_topic: str | None) -> None:
-        zenoh = self._zenoh
+        # Zenoh's callback only queues the sample (dropping the oldest beyond
+        # `queue`); this thread decodes and publishes.  Waiting on our own
+        # condition, not in Zenoh's blocking recv(), lets stop() end the
+        # thread promptly: a thread still inside Zenoh when the interpreter
+        # exits aborts the process.
+        pending: collections.deque[Any] = collections.deque(maxlen=self._queue)
+        ready = threading.Condition()
+
+        def on_sample(sample: Any) -> None:
+            with ready:
+                pending.append(sample)
+                ready.notify()
+
         sub = self._session.declare_subscriber(
-            key_expr, zenoh.handlers.RingChannel(self._queue),
-            allowed_origin=zenoh.Locality.REMOTE)
+            key_expr, on_sample, allowed_origin=self._zenoh.Locality.REMOTE)
         self._subscribers.append(sub)
         topics: dict[str, Any] = {}
         try:
             while not self._stop.is_set():
-                try:
-                    sample = sub.recv()
-                except Exception:
-                    break  # the subscriber was undeclared by stop()
-                self._deliver(sample, fixed_topic, topics)
+                with ready:
+                    if not pending:
+                        ready.wait(0.1)
+                    batch = list(pending)
+                    pending.clear()
+                for sample in batch:
+                    self._deliver(sample, fixed_topic, topics)
         finally:
             for t in topics.values():
                 t.close()
@@ -272,11 +291,15 @@ class Bridge:
             except Exception:
                 pass
         for th in self._threads:
-            th.join(timeout=5)
+            th.join(timeout=2)
+        # Closing the session ends a put() still held by a congested link;
+        # then every thread is out of Zenoh before the interpreter exits.
         try:
             self._session.close()
         except Exception:
             pass
+        for th in self._threads:
+            th.join(timeout=5)
         if self._errors:
             raise self._errors[0]
 
