@@ -61,6 +61,10 @@ static int call(horus_node *n, PyObject *fn, NodeObject *node) {
   if (ts) PyEval_RestoreThread(ts);
   PyObject *res = PyObject_CallOneArg(fn, (PyObject *)node);
   int r = 0;
+  /* A signal that arrived while run() was between sleeps (so no EINTR
+   * will follow) is seen here, with the GIL already held: a few ns when
+   * nothing is pending. */
+  if (res && PyErr_CheckSignals() < 0) Py_CLEAR(res);
   if (!res) {
     if (so) keep_exception(so);
     else PyErr_WriteUnraisable(fn);
