@@ -5,9 +5,15 @@ processes over Zenoh on loopback, against plain Zenoh moving the same bytes.
 
 1. 640x480 rgb8 at 30 Hz: end-to-end latency (publish in namespace A to
    receipt in namespace B, CLOCK_MONOTONIC), p50/p99, and frames lost.
-2. 1080p rgb8 as fast as the publisher can: frames/s delivered in B, and
-   the same for a plain Zenoh publisher/subscriber of 1080p byte payloads
-   (subscriber takes the bytes, as a program using them must).
+2. 1080p rgb8 at the highest rate the link sustains.  A plain Zenoh
+   publisher/subscriber of 1080p byte payloads runs flat out first (the
+   subscriber takes the bytes, as a program using them must); Zenoh's
+   back-pressure holds its publisher to what the subscriber receives, so
+   its delivered rate is its maximum.  A local horus publisher never waits
+   (the bridge loses the oldest instead), so flat out it would spend the
+   two cores on frames nobody receives; it is offered Zenoh's maximum, then
+   10% less at each step, and its maximum is the first rate it sustains
+   (at least 97% of the offered frames delivered).
 Ratios are within this run; the machine is shared and noisy.
 """
 
@@ -185,11 +191,22 @@ def main() -> int:
     print(f"640x480 rgb8 at 30 Hz through two bridges: {vga['received']}/{vga['sent']} frames, "
           f"lost {vga['lost']}, latency p50 {vga['p50_ms']:.2f} ms, p99 {vga['p99_ms']:.2f} ms "
           f"(bar: p99 <= 5 ms, zero loss: {'met' if vga['p99_ms'] <= 5 and vga['lost'] == 0 else 'NOT met'})")
-    hd = horus_case(1920, 1080, 0.0, secs)
     z = zenoh_case(1920, 1080, secs)
-    ratio = hd["rate"] / z["rate"] if z["rate"] else float("nan")
-    print(f"1080p rgb8, publisher flat out: horus bridge {hd['rate']:.1f} frames/s delivered "
-          f"(p50 {hd['p50_ms']:.1f} ms), plain zenoh {z['rate']:.1f} frames/s; "
+    print(f"1080p rgb8, plain zenoh flat out: {z['rate']:.1f} frames/s delivered "
+          f"({z['received']}/{z['sent']})")
+    best = None
+    for step in range(6):
+        offered = z["rate"] * (1.0 - 0.1 * step)
+        hd = horus_case(1920, 1080, offered, secs)
+        kept = hd["received"] / hd["sent"] if hd["sent"] else 0.0
+        print(f"  horus bridge offered {offered:.0f} frames/s: {hd['rate']:.1f} delivered "
+              f"({hd['received']}/{hd['sent']}), p50 {hd['p50_ms']:.1f} ms", flush=True)
+        if kept >= 0.97:
+            best = hd
+            break
+    ratio = best["rate"] / z["rate"] if best and z["rate"] else 0.0
+    print(f"1080p rgb8 sustained through two bridges: "
+          f"{best['rate'] if best else 0.0:.1f} frames/s vs plain zenoh {z['rate']:.1f}; "
           f"ratio {ratio:.2f} (goal >= 0.90: {'met' if ratio >= 0.9 else 'NOT met'})")
     return 0
 
