@@ -1,5 +1,5 @@
 # The two commands of the README's quick start, and a few for developers.
-.PHONY: demo test build clean
+.PHONY: demo test soak build clean
 
 # Install the package and run the main job: the two-process ML pipeline demo.
 demo:
@@ -8,6 +8,10 @@ demo:
 # Install what the tests need and run every test (C plain and sanitized, Python).
 test:
 	bash scripts/test.sh
+
+# The long robustness run: 60 s soak with random kills, crash matrix, 5 min per fuzzer.
+soak:
+	bash scripts/soak.sh
 
 # Build the C library, tests and tools alone.
 build:
