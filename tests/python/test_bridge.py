@@ -330,6 +330,107 @@ def test_killed_bridge_restarts_and_the_other_side_resumes(side_b):
     assert pool.stats()["used_bytes"] == 0
 
 
+def rss_anon_bytes(pid):
+    """The process's private (heap) memory; shared pool pages it reads do not count."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no RssAnon in /proc/pid/status")
+
+
+def test_slow_network_loses_the_oldest_and_never_stalls_the_publisher(side_b, numbers):
+    """The far side stops reading altogether: TCP and Zenoh's queues fill and
+    the bridge's put() blocks.  The local publisher goes on at full speed,
+    the topic ring loses the oldest frames (counted), the bridge's memory
+    does not grow with what is published, and once the far side reads again
+    the newest frame arrives."""
+    horus.clean()
+    horus.reclaim()
+    base = horus.global_pool_stats()["used_bytes"]
+    port = free_port()
+    cam = Topic(Image, "cam")
+    env = env_for(NAMESPACE)
+    if "libasan" in env.get("LD_PRELOAD", ""):
+        # ASan holds freed memory back (its quarantine) by design; without it
+        # the heap shows what the bridge itself keeps.
+        env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=0"
+    a = Proc([sys.executable, "-m", "horus", "bridge", "--report", "0.5", "--out", "cam",
+              "--prefix", "a", "--listen", f"tcp/127.0.0.1:{port}"], env)
+    gate, first = threading.Event(), threading.Event()
+    received = []
+
+    def on_sample(sample):  # Zenoh's receive thread: blocking it stalls the link
+        img, seq = horus.wire_decode(sample.attachment.to_bytes(), sample.payload.to_bytes())
+        received.append((img.frame_id, seq))
+        del img
+        first.set()
+        gate.wait(60)
+
+    conf = zenoh.Config()
+    conf.insert_json5("mode", '"peer"')
+    conf.insert_json5("scouting/multicast/enabled", "false")
+    conf.insert_json5("connect/endpoints", json.dumps([f"tcp/127.0.0.1:{port}"]))
+    conf.insert_json5("connect/timeout_ms", '{"peer": 10000}')
+    conf.insert_json5("connect/exit_on_failure", '{"peer": true}')
+    session = zenoh.open(conf)
+    total = 200
+    try:
+        session.declare_subscriber("a/cam", on_sample)
+        warm = Image(2, 2, "mono8")
+        warm.set_frame_id("warm")
+        end = time.monotonic() + 30
+        while not first.wait(0.1):
+            assert time.monotonic() < end, "the bridge never delivered: " + "".join(a.out)
+            cam.send(warm)
+        # The receiver is now blocked inside its first sample.
+        before = rss_anon_bytes(a.p.pid)
+        frame = np.random.default_rng(7).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+        done = threading.Event()
+
+        def publish():
+            for i in range(total):
+                img = Image.from_numpy(frame, "rgb8")
+                img.set_frame_id(f"f{i}")
+                cam.send(img)
+            done.set()
+
+        publisher = threading.Thread(target=publish, daemon=True)
+        publisher.start()
+        publisher.join(timeout=60)
+        assert done.is_set(), "the local publisher stalled behind a blocked network"
+        time.sleep(1.0)  # let the bridge take what it can while the link is full
+        grown = rss_anon_bytes(a.p.pid) - before
+        published = total * frame.nbytes
+        assert grown < published // 4, (grown, published)
+
+        gate.set()
+        end = time.monotonic() + 30
+        while not any(fid == f"f{total - 1}" for fid, _ in received):
+            assert time.monotonic() < end, f"the newest frame never arrived: {received[-5:]}"
+            time.sleep(0.05)
+        got = [int(fid[1:]) for fid, _ in received if fid.startswith("f")]
+        assert got == sorted(got) and len(got) < total, got  # in order, the oldest lost
+        (info,) = [t for t in horus.topics() if t["name"] == "cam"]
+        assert info["dropped"] > 0, info
+    finally:
+        gate.set()
+        session.close()
+        err = a.stop()
+    assert a.p.returncode == 0 and "Traceback" not in err, err
+    report = [line for line in a.out if "out cam" in line][-1]
+    dropped = int(report.split("out cam:")[1].split(",")[1].split()[0])
+    assert dropped > 0, report
+    numbers(f"bridge: receiver blocked; publisher sent {total} 640x480 frames without "
+            f"waiting, {len(got)} crossed, the oldest {dropped} dropped and counted, "
+            f"bridge heap grew {grown / 1e6:.1f} MB for {published / 1e6:.0f} MB published")
+    cam.close()
+    del warm
+    horus.clean()
+    horus.reclaim()
+    assert horus.global_pool_stats()["used_bytes"] == base
+
+
 def wire_header(mtype, dtype, shape, payload_len, *, seq=0, magic=b"HRS1", version=1,
                 kind=0, frame_id=b"raw", ts=0, scale=0.0):
     """The README's header, built without horus (what a plain Zenoh program does)."""
