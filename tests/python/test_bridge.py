@@ -330,6 +330,17 @@ def test_killed_bridge_restarts_and_the_other_side_resumes(side_b):
     assert pool.stats()["used_bytes"] == 0
 
 
+def zenoh_peer(port):
+    """A plain Zenoh session (no horus) connected to a bridge listening on port."""
+    conf = zenoh.Config()
+    conf.insert_json5("mode", '"peer"')
+    conf.insert_json5("scouting/multicast/enabled", "false")
+    conf.insert_json5("connect/endpoints", json.dumps([f"tcp/127.0.0.1:{port}"]))
+    conf.insert_json5("connect/timeout_ms", '{"peer": 10000}')
+    conf.insert_json5("connect/exit_on_failure", '{"peer": true}')
+    return zenoh.open(conf)
+
+
 def rss_anon_bytes(pid):
     """The process's private (heap) memory; shared pool pages it reads do not count."""
     with open(f"/proc/{pid}/status") as f:
@@ -367,13 +378,7 @@ def test_slow_network_loses_the_oldest_and_never_stalls_the_publisher(side_b, nu
         first.set()
         gate.wait(60)
 
-    conf = zenoh.Config()
-    conf.insert_json5("mode", '"peer"')
-    conf.insert_json5("scouting/multicast/enabled", "false")
-    conf.insert_json5("connect/endpoints", json.dumps([f"tcp/127.0.0.1:{port}"]))
-    conf.insert_json5("connect/timeout_ms", '{"peer": 10000}')
-    conf.insert_json5("connect/exit_on_failure", '{"peer": true}')
-    session = zenoh.open(conf)
+    session = zenoh_peer(port)
     total = 200
     try:
         session.declare_subscriber("a/cam", on_sample)
@@ -448,13 +453,7 @@ def test_malformed_samples_are_dropped_and_counted(side_b, numbers):
     # (oldest first), and would not be counted as malformed.
     b = bridge(NS_B, "--in", "a/**", "--listen", f"tcp/127.0.0.1:{port_b}", "--queue", "64")
     b.wait_line("horus bridge |")  # listening and subscribed
-    conf = zenoh.Config()
-    conf.insert_json5("mode", '"peer"')
-    conf.insert_json5("scouting/multicast/enabled", "false")
-    conf.insert_json5("connect/endpoints", json.dumps([f"tcp/127.0.0.1:{port_b}"]))
-    conf.insert_json5("connect/timeout_ms", '{"peer": 10000}')
-    conf.insert_json5("connect/exit_on_failure", '{"peer": true}')
-    session = zenoh.open(conf)
+    session = zenoh_peer(port_b)
     try:
         pub = session.declare_publisher("a/cam")
         rgb8, uint8 = 2, 5
