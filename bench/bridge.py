@@ -86,6 +86,7 @@ def _zsession(endpoint: str, listen: bool):  # type: ignore[no-untyped-def]
     conf = zenoh.Config()
     conf.insert_json5("mode", '"peer"')
     conf.insert_json5("scouting/multicast/enabled", "false")
+    conf.insert_json5("transport/shared_memory/enabled", "false")  # as the bridges
     conf.insert_json5("listen/endpoints" if listen else "connect/endpoints", json.dumps([endpoint]))
     return zenoh.open(conf)
 

@@ -53,6 +53,24 @@ def build(build_dir):
                    stdout=subprocess.DEVNULL)
 
 
+SHM = "/dev/shm"
+
+
+def shm_entries():
+    return set(os.listdir(SHM)) if os.path.isdir(SHM) else set()
+
+
+def remove_peer_leftovers(before):
+    """The peers (iceoryx2, Zenoh) leave segments in /dev/shm, and a case
+    killed on a timeout leaves more; remove the ones this run created."""
+    for name in shm_entries() - before:
+        if name.startswith("iox2_") or name.endswith(".zenoh"):
+            try:
+                os.unlink(os.path.join(SHM, name))
+            except OSError:
+                pass
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true")
@@ -60,6 +78,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     args = ap.parse_args()
     n_c, n_py = (2000, 500) if args.quick else (20000, 3000)
+    shm_before = shm_entries()
     build(args.build_dir)
     exe = lambda name: os.path.join(args.build_dir, name)  # noqa: E731
     py = sys.executable
@@ -106,6 +125,7 @@ def main():
 
     subprocess.run([py, "-c", "import horus; horus.clean(all=True)"],
                    env={**os.environ, "HORUS_NAMESPACE": f"bench-{os.getpid()}"})
+    remove_peer_leftovers(shm_before)
     os.makedirs(args.out, exist_ok=True)
     report = render(results, notes, args.quick)
     with open(os.path.join(args.out, "report.md"), "w") as f:

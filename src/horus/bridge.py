@@ -126,6 +126,9 @@ class Bridge:
         conf.insert_json5("mode", '"peer"')
         # Only the endpoints given: no multicast discovery of unrelated peers.
         conf.insert_json5("scouting/multicast/enabled", "false")
+        # Zenoh's own shared memory serves peers on one host, which horus
+        # topics already do; off, a killed bridge leaves no segment behind.
+        conf.insert_json5("transport/shared_memory/enabled", "false")
         conf.insert_json5("connect/endpoints", json.dumps(connect))
         conf.insert_json5("listen/endpoints", json.dumps(listen))
         if connect:

@@ -335,6 +335,7 @@ def zenoh_peer(port):
     conf = zenoh.Config()
     conf.insert_json5("mode", '"peer"')
     conf.insert_json5("scouting/multicast/enabled", "false")
+    conf.insert_json5("transport/shared_memory/enabled", "false")
     conf.insert_json5("connect/endpoints", json.dumps([f"tcp/127.0.0.1:{port}"]))
     conf.insert_json5("connect/timeout_ms", '{"peer": 10000}')
     conf.insert_json5("connect/exit_on_failure", '{"peer": true}')
