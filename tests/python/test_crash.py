@@ -1,7 +1,8 @@
 """The crash matrix: a process killed with SIGKILL inside each critical
-section (test-only fault points: HORUS_FAULT=<point>).  After each, nothing
-hangs, the pool's used bytes return to baseline after reclamation, a
-restarted process works, and cleaning leaves the namespace as it was."""
+section (test-only fault points: HORUS_FAULT=<point>), and a publisher and
+a subscriber killed wherever they happen to be.  After each, nothing hangs,
+the pool's used bytes return to baseline after reclamation, a restarted
+process works, and cleaning leaves the namespace as it was."""
 
 import gc
 import os
@@ -33,11 +34,24 @@ elif op == "send":
 elif op == "recv":
     print("ready", flush=True)
     msg = topic.recv(timeout=20)
+elif op == "publisher":  # streams until killed
+    i = 0
+    while True:
+        topic.send(pool.alloc([1 << 16], dtype="uint8"))
+        i += 1
+        if i == 200:
+            print("running", flush=True)
+elif op == "subscriber":  # killed while holding what it received
+    print("ready", flush=True)
+    held = [topic.recv(timeout=20) for _ in range(3)]
+    print("holding", sum(h is not None for h in held), flush=True)
+    import time
+    time.sleep(60)
 print("survived", flush=True)
 """ % POOL
 
 POINTS = {"alloc": "alloc_locked", "release": "release_locked", "send": "send_locked",
-          "recv": "recv_retained"}
+          "recv": "recv_retained", "publisher": None, "subscriber": None}
 
 
 def actor(op, fault):
@@ -62,9 +76,16 @@ def test_killed_inside_critical_section(op, numbers):
     base_used = pool.stats()["used_bytes"]
     topic = Topic(TensorHandle, "crash.matrix")
     proc = actor(op, POINTS[op])
-    if op == "recv":
+    if op in ("recv", "subscriber"):
         assert proc.stdout.readline().strip() == "ready"
-        topic.send(pool.alloc([1 << 20], dtype="uint8"))
+        for _ in range(1 if op == "recv" else 3):
+            topic.send(pool.alloc([1 << 20], dtype="uint8"))
+    if op == "publisher":
+        assert proc.stdout.readline().strip() == "running"
+        proc.kill()
+    if op == "subscriber":
+        assert proc.stdout.readline().strip() == "holding 3"
+        proc.kill()
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read()
 
@@ -93,5 +114,6 @@ def test_killed_inside_critical_section(op, numbers):
     gc.collect()
     assert pool.stats()["used_bytes"] == base_used
     assert files() == before_files
-    numbers(f"crash matrix: SIGKILL inside {op} ({POINTS[op]}): no hang, restart works, "
+    where = f"inside {op} ({POINTS[op]})" if POINTS[op] else f"a {op} wherever it was"
+    numbers(f"crash matrix: SIGKILL {where}: no hang, restart works, "
             f"pool back to baseline, clean leaves the namespace as found")
