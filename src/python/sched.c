@@ -55,16 +55,17 @@ static void keep_exception(SchedObject *so) {
   }
 }
 
-static int call(horus_node *n, PyObject *fn, NodeObject *node) {
+/* Calls fn(node) with the GIL.  After a tick (only), a signal that arrived
+ * while run() was between sleeps, so that no EINTR will wake the interrupt
+ * hook, is seen with the GIL already held: a few ns when none is pending.
+ * Not after init: a node whose init completed must get its shutdown. */
+static int call(PyObject *fn, NodeObject *node, bool is_tick) {
   SchedObject *so = (SchedObject *)node->sched;
   PyThreadState *ts = so ? so->released : NULL;
   if (ts) PyEval_RestoreThread(ts);
   PyObject *res = PyObject_CallOneArg(fn, (PyObject *)node);
+  if (res && is_tick && PyErr_CheckSignals() < 0) Py_CLEAR(res);
   int r = 0;
-  /* A signal that arrived while run() was between sleeps (so no EINTR
-   * will follow) is seen here, with the GIL already held: a few ns when
-   * nothing is pending. */
-  if (res && PyErr_CheckSignals() < 0) Py_CLEAR(res);
   if (!res) {
     if (so) keep_exception(so);
     else PyErr_WriteUnraisable(fn);
@@ -72,21 +73,23 @@ static int call(horus_node *n, PyObject *fn, NodeObject *node) {
   }
   Py_XDECREF(res);
   if (ts) so->released = PyEval_SaveThread();
-  (void)n;
   return r;
 }
 
 static int tick_cb(horus_node *n, void *user) {
   NodeObject *node = user;
-  return call(n, node->tick, node);
+  (void)n;
+  return call(node->tick, node, true);
 }
 static int init_cb(horus_node *n, void *user) {
   NodeObject *node = user;
-  return node->init ? call(n, node->init, node) : 0;
+  (void)n;
+  return node->init ? call(node->init, node, false) : 0;
 }
 static int shutdown_cb(horus_node *n, void *user) {
   NodeObject *node = user;
-  return node->shutdown ? call(n, node->shutdown, node) : 0;
+  (void)n;
+  return node->shutdown ? call(node->shutdown, node, false) : 0;
 }
 
 static int interrupt_cb(void *arg) {
