@@ -83,12 +83,10 @@ def role_sub(seconds: float) -> None:
 
 def _zsession(endpoint: str, listen: bool):  # type: ignore[no-untyped-def]
     import zenoh
-    conf = zenoh.Config()
-    conf.insert_json5("mode", '"peer"')
-    conf.insert_json5("scouting/multicast/enabled", "false")
-    conf.insert_json5("transport/shared_memory/enabled", "false")  # as the bridges
-    conf.insert_json5("listen/endpoints" if listen else "connect/endpoints", json.dumps([endpoint]))
-    return zenoh.open(conf)
+    from horus.bridge import session_config  # the bridges' transport settings
+    if listen:
+        return zenoh.open(session_config(listen=[endpoint]))
+    return zenoh.open(session_config(connect=[endpoint]))
 
 
 def role_zpub(port: int, w: int, h: int, seconds: float) -> None:

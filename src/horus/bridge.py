@@ -61,6 +61,29 @@ def topic_for_key(key: str) -> str:
     return name
 
 
+def session_config(connect: list[str] | tuple[str, ...] = (),
+                   listen: list[str] | tuple[str, ...] = (),
+                   connect_timeout: float = 3.0) -> Any:
+    """The zenoh.Config a bridge opens its session with: a peer on exactly
+    the endpoints given, failing after connect_timeout seconds when a
+    connect endpoint does not answer.  Programs talking to a bridge (and the
+    tests and benchmarks) use it to match its transport."""
+    zenoh = _import_zenoh()
+    conf = zenoh.Config()
+    conf.insert_json5("mode", '"peer"')
+    # Only the endpoints given: no multicast discovery of unrelated peers.
+    conf.insert_json5("scouting/multicast/enabled", "false")
+    # Zenoh's own shared memory serves peers on one host, which horus
+    # topics already do; off, a killed bridge leaves no segment behind.
+    conf.insert_json5("transport/shared_memory/enabled", "false")
+    conf.insert_json5("connect/endpoints", json.dumps(list(connect)))
+    conf.insert_json5("listen/endpoints", json.dumps(list(listen)))
+    if connect:
+        conf.insert_json5("connect/timeout_ms", json.dumps({"peer": int(connect_timeout * 1000)}))
+        conf.insert_json5("connect/exit_on_failure", json.dumps({"peer": True}))
+    return conf
+
+
 class _Counter:
     __slots__ = ("forwarded", "dropped", "lost", "malformed", "bytes", "last_seq")
 
@@ -122,18 +145,7 @@ class Bridge:
 
     def _open(self, connect: list[str], listen: list[str], timeout: float, retries: int) -> Any:
         zenoh = self._zenoh
-        conf = zenoh.Config()
-        conf.insert_json5("mode", '"peer"')
-        # Only the endpoints given: no multicast discovery of unrelated peers.
-        conf.insert_json5("scouting/multicast/enabled", "false")
-        # Zenoh's own shared memory serves peers on one host, which horus
-        # topics already do; off, a killed bridge leaves no segment behind.
-        conf.insert_json5("transport/shared_memory/enabled", "false")
-        conf.insert_json5("connect/endpoints", json.dumps(connect))
-        conf.insert_json5("listen/endpoints", json.dumps(listen))
-        if connect:
-            conf.insert_json5("connect/timeout_ms", json.dumps({"peer": int(timeout * 1000)}))
-            conf.insert_json5("connect/exit_on_failure", json.dumps({"peer": True}))
+        conf = session_config(connect, listen, timeout)
         last: Exception | None = None
         for attempt in range(max(1, retries)):
             try:

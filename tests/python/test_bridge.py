@@ -25,6 +25,7 @@ zenoh = pytest.importorskip("zenoh") if not os.environ.get("HORUS_REQUIRE_FRAMEW
     else __import__("zenoh")
 
 from conftest import NAMESPACE, USER_DIR  # noqa: E402
+from horus.bridge import session_config  # noqa: E402
 
 NS_B = NAMESPACE + "-b"
 TOPICS = {"cam": Image, "cloud": PointCloud, "depth": DepthImage, "tensor": TensorHandle}
@@ -331,15 +332,9 @@ def test_killed_bridge_restarts_and_the_other_side_resumes(side_b):
 
 
 def zenoh_peer(port):
-    """A plain Zenoh session (no horus) connected to a bridge listening on port."""
-    conf = zenoh.Config()
-    conf.insert_json5("mode", '"peer"')
-    conf.insert_json5("scouting/multicast/enabled", "false")
-    conf.insert_json5("transport/shared_memory/enabled", "false")
-    conf.insert_json5("connect/endpoints", json.dumps([f"tcp/127.0.0.1:{port}"]))
-    conf.insert_json5("connect/timeout_ms", '{"peer": 10000}')
-    conf.insert_json5("connect/exit_on_failure", '{"peer": true}')
-    return zenoh.open(conf)
+    """A plain Zenoh session (no horus messages) connected to a bridge
+    listening on port, with the bridge's own transport settings."""
+    return zenoh.open(session_config([f"tcp/127.0.0.1:{port}"], connect_timeout=10))
 
 
 def rss_anon_bytes(pid):
