@@ -53,6 +53,9 @@ typedef struct horus_tensor_desc {
   uint64_t offset;
   int64_t shape[HORUS_MAX_DIMS];
   int64_t strides[HORUS_MAX_DIMS];
+  /* The pool segment's incarnation: a pool removed and made anew under the
+   * same id has another, so a descriptor never resolves into it. */
+  uint64_t pool_nonce;
 } horus_tensor_desc;
 
 typedef struct horus_tensor horus_tensor;

@@ -9,16 +9,25 @@
  * locker recomputes refcounts from the ledgers and rebuilds the allocator and
  * the slot free list from the USED slots (repair()). */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "pool_internal.h"
 
 #define NIL UINT32_MAX
-#define LOCK_TIMEOUT_S 10
+/* A freed block larger than this is zeroed outside the pool lock (two lock
+ * round trips); a smaller one under it, in less time than the round trip. */
+#define ZERO_UNLOCKED_MIN (16u << 10)
+/* A freed block this large gives its whole commit chunks back to the
+ * kernel (a hole reads as zeros) instead of being overwritten. */
+#define PUNCH_MIN (8ull << 20)
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static horus_pool *registry;
@@ -28,7 +37,8 @@ static bool process_exiting;
 /* ---- layout ------------------------------------------------------------ */
 
 typedef struct geometry {
-  uint64_t off_holders, off_slots, off_ledger, off_recs, off_data, total;
+  uint64_t off_holders, off_slots, off_ledger, off_recs, off_commit, off_data, total;
+  uint64_t commit_chunks;
   uint32_t nrec;
 } geometry;
 
@@ -45,6 +55,9 @@ static void layout(uint32_t max_slots, uint64_t data_size, geometry *g) {
   g->off_recs = off = round_up(off, 64);
   g->nrec = 2 * max_slots + 2;
   off += (uint64_t)g->nrec * sizeof(horus__tlsf_block);
+  g->off_commit = off = round_up(off, 64);
+  g->commit_chunks = (data_size + HORUS__COMMIT_CHUNK - 1) / HORUS__COMMIT_CHUNK;
+  off += (g->commit_chunks + 63) / 64 * 8;
   g->off_data = off = round_up(off, 4096);
   g->total = off + data_size;
 }
@@ -59,6 +72,8 @@ static void bind_pointers(horus_pool *p) {
   p->slots = (horus__slot *)(p->base + g.off_slots);
   p->ledger = (_Atomic uint32_t *)(p->base + g.off_ledger);
   p->recs = (horus__tlsf_block *)(p->base + g.off_recs);
+  p->commit = (uint64_t *)(p->base + g.off_commit);
+  p->commit_chunks = g.commit_chunks;
   p->data = p->base + g.off_data;
   p->alloc = (horus__tlsf_view){&p->hdr->tlsf, p->recs, p->nrec, p->data_size};
 }
@@ -87,9 +102,10 @@ static int init_segment(void *base, uint64_t size, void *arg) {
   h->off_slots = g.off_slots;
   h->off_ledger = g.off_ledger;
   h->off_recs = g.off_recs;
+  h->off_commit = g.off_commit;
   h->off_data = g.off_data;
 
-  int r = horus__mutex_init(&h->lock);
+  int r = horus__lock_init(&h->lock);
   if (r) return r;
 
   horus__slot *slots = (horus__slot *)((uint8_t *)base + g.off_slots);
@@ -128,14 +144,74 @@ static int validate(horus_pool *p, uint32_t id) {
   layout(max_slots, data_size, &g);
   if (g.total != p->map_size || g.off_holders != h->off_holders ||
       g.off_slots != h->off_slots || g.off_ledger != h->off_ledger ||
-      g.off_recs != h->off_recs || g.off_data != h->off_data || g.nrec != h->nrec ||
+      g.off_recs != h->off_recs || g.off_commit != h->off_commit ||
+      g.off_data != h->off_data || g.nrec != h->nrec ||
       h->tlsf.region_size != data_size || h->tlsf.nrec != g.nrec)
     return horus__err(HORUS_ECORRUPT, "%s: header geometry disagrees with the "
                       "file (%" PRIu64 " bytes)", p->path, p->map_size);
   p->max_slots = max_slots;
   p->data_size = data_size;
   p->nrec = g.nrec;
+  p->nonce = h->seg.nonce;
   return 0;
+}
+
+/* ---- backing store: commit on first use, zero on free ---------------------- */
+
+static uint64_t data_file_offset(horus_pool *p) { return (uint64_t)(p->data - p->base); }
+
+static bool chunk_committed(horus_pool *p, uint64_t c) {
+  return (p->commit[c / 64] >> (c % 64)) & 1;
+}
+
+/* Make sure the tmpfs has pages behind [off, off + size) of the data region
+ * before anyone touches them: a page tmpfs cannot supply would be a SIGBUS
+ * in whichever process touched it first.  Under the pool lock. */
+static int commit_range(horus_pool *p, uint64_t off, uint64_t size) {
+  if (size == 0) return 0;
+  uint64_t first = off / HORUS__COMMIT_CHUNK, last = (off + size - 1) / HORUS__COMMIT_CHUNK;
+  for (uint64_t c = first; c <= last && c < p->commit_chunks; c++) {
+    if (chunk_committed(p, c)) continue;
+    uint64_t start = c * HORUS__COMMIT_CHUNK;
+    uint64_t len = p->data_size - start < HORUS__COMMIT_CHUNK ? p->data_size - start
+                                                              : HORUS__COMMIT_CHUNK;
+    int r = fallocate(p->fd, 0, (off_t)(data_file_offset(p) + start), (off_t)len);
+    if (r != 0 && errno != EOPNOTSUPP && errno != ENOSYS) {
+      int e = errno;
+      struct statvfs vfs;
+      uint64_t avail = statvfs(p->dir, &vfs) == 0 ? (uint64_t)vfs.f_bavail * vfs.f_frsize : 0;
+      return horus__err(HORUS_ENOMEM, "pool %u: the shared-memory file system has no "
+                        "room for this block (%" PRIu64 " bytes wanted, %" PRIu64
+                        " bytes free in %s): %s", p->id, size, avail, p->dir, strerror(e));
+    }
+    p->commit[c / 64] |= 1ull << (c % 64);
+  }
+  return 0;
+}
+
+/* Give [off, off + size) of the data region back as zeros: whole commit
+ * chunks of a large block become holes (and leave the bitmap: the next
+ * block there commits them again), the rest is overwritten.  The caller owns
+ * the range exclusively (a slot being freed or ZEROING). */
+static void zero_range(horus_pool *p, uint64_t off, uint64_t size) {
+  if (off >= p->data_size || size > p->data_size - off || size == 0) return;
+  uint64_t end = off + size;
+  if (size >= PUNCH_MIN) {
+    uint64_t c0 = (off + HORUS__COMMIT_CHUNK - 1) / HORUS__COMMIT_CHUNK;
+    uint64_t c1 = end / HORUS__COMMIT_CHUNK; /* chunks [c0, c1) lie inside */
+    if (c1 > c0) {
+      uint64_t hs = c0 * HORUS__COMMIT_CHUNK, he = c1 * HORUS__COMMIT_CHUNK;
+      for (uint64_t c = c0; c < c1; c++) p->commit[c / 64] &= ~(1ull << (c % 64));
+      if (fallocate(p->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                    (off_t)(data_file_offset(p) + hs), (off_t)(he - hs)) == 0) {
+        memset(p->data + off, 0, hs - off);
+        memset(p->data + he, 0, end - he);
+        return;
+      }
+      for (uint64_t c = c0; c < c1; c++) p->commit[c / 64] |= 1ull << (c % 64);
+    }
+  }
+  memset(p->data + off, 0, size);
 }
 
 /* ---- locking and repair -------------------------------------------------- */
@@ -147,6 +223,7 @@ static int cmp_by_offset(const void *a, const void *b, void *arg) {
 }
 
 static void free_slot_locked(horus_pool *p, uint32_t s, bool allocator_ok);
+static void release_slot_locked(horus_pool *p, uint32_t s, bool allocator_ok);
 static void reclaim_holder_locked(horus_pool *p, uint32_t h, bool allocator_ok);
 static bool holder_alive(horus_pool *p, const horus__holder *h);
 
@@ -174,7 +251,7 @@ static void repair(horus_pool *p) {
     }
     atomic_store(&sl->refcount, sum);
     h->total_refs += sum;
-    if (!used || sum == 0) free_slot_locked(p, s, false);
+    if (!used || sum == 0) release_slot_locked(p, s, false);
   }
   for (uint32_t hi = 0; hi < HORUS_POOL_MAX_HOLDERS; hi++)
     if (p->holders[hi].kind != HORUS__HOLDER_FREE && !holder_alive(p, &p->holders[hi]))
@@ -226,11 +303,25 @@ static void repair(horus_pool *p) {
   }
 }
 
+/* This process's node, made anew after fork. */
+static uint64_t self_node(horus_pool *p) {
+  unsigned epoch = atomic_load(&horus__fork_epoch);
+  if (p->node == 0 || p->node_epoch != epoch) {
+    uint64_t id = 0;
+    if (horus__node_self(p->user_dir, &id) == 0) {
+      p->node = id;
+      p->node_epoch = epoch;
+    }
+  }
+  return p->node;
+}
+
 static int pool_lock(horus_pool *p) {
-  int r = horus__mutex_lock(&p->hdr->lock, LOCK_TIMEOUT_S, p->path);
+  int r = horus__lock_acquire(&p->hdr->lock, p->user_dir, self_node(p),
+                              HORUS__LOCK_TIMEOUT_S, p->path);
   if (r == HORUS__OWNER_DIED) {
     repair(p);
-    pthread_mutex_consistent(&p->hdr->lock);
+    horus__lock_consistent(&p->hdr->lock);
     return 0;
   }
   return r;
@@ -243,32 +334,41 @@ static void pool_unlock(horus_pool *p) {
   horus__pool_header *h = p->hdr;
   if (h->tlsf.corrupt || h->tlsf.nrec != p->nrec || h->tlsf.region_size != p->data_size)
     repair(p);
-  pthread_mutex_unlock(&h->lock);
+  horus__lock_release(&h->lock);
 }
 
 /* ---- holders ----------------------------------------------------------- */
 
+/* Only a definite answer counts as death: a node whose lock is free or
+ * whose file is gone, a segment that is gone or was made anew.  Anything
+ * else (out of descriptors, a permission error) keeps the holder alive. */
 static bool holder_alive(horus_pool *p, const horus__holder *h) {
   if (h->kind == HORUS__HOLDER_PROCESS) {
-    horus__proc pr = {h->pid, h->start_time};
-    return horus__proc_alive(&pr);
+    uint64_t node = h->node;
+    if (node == 0) return false; /* never registered properly */
+    if (node == p->node && p->node_epoch == atomic_load(&horus__fork_epoch)) return true;
+    return horus__node_alive(p->user_dir, node) != HORUS__NODE_DEAD;
   }
   if (h->kind == HORUS__HOLDER_SEGMENT) {
     char name[HORUS_NAME_MAX + 1];
     memcpy(name, h->name, sizeof name);
     name[HORUS_NAME_MAX] = '\0';
     horus__seg_header sh;
-    if (!horus__name_valid(name) || horus__seg_peek(p->dir, name, &sh) != 0) return false;
+    if (!horus__name_valid(name)) return false;
+    int r = horus__seg_peek(p->dir, name, &sh);
+    if (r == HORUS_ENOENT) return false;
+    if (r != 0) return true;
     return atomic_load(&sh.magic) == HORUS__MAGIC && sh.nonce == h->nonce;
   }
   return false;
 }
 
+/* Free slot s whose bytes are already zero (or were never handed out). */
 static void free_slot_locked(horus_pool *p, uint32_t s, bool allocator_ok) {
   horus__slot *sl = &p->slots[s];
-  bool was_used = atomic_load(&sl->state) == HORUS__SLOT_USED;
+  uint32_t was = atomic_load(&sl->state);
   atomic_store(&sl->state, HORUS__SLOT_FREE);
-  if (!was_used) return;
+  if (was != HORUS__SLOT_USED && was != HORUS__SLOT_ZEROING) return;
   uint32_t g = atomic_load(&sl->generation) + 1;
   atomic_store(&sl->generation, g ? g : 1);
   atomic_store(&sl->refcount, 0);
@@ -279,6 +379,15 @@ static void free_slot_locked(horus_pool *p, uint32_t s, bool allocator_ok) {
     p->hdr->slot_free_head = s;
     p->hdr->allocated_slots--;
   }
+}
+
+/* Free slot s, zeroing its bytes first: every free byte of the data region
+ * reads as zero, so a new block is zero without being written. */
+static void release_slot_locked(horus_pool *p, uint32_t s, bool allocator_ok) {
+  horus__slot *sl = &p->slots[s];
+  uint32_t was = atomic_load(&sl->state);
+  if (was == HORUS__SLOT_USED || was == HORUS__SLOT_ZEROING) zero_range(p, sl->offset, sl->size);
+  free_slot_locked(p, s, allocator_ok);
 }
 
 /* Drop every reference holder `hi` has and free its entry.  With
@@ -297,8 +406,9 @@ static void reclaim_holder_locked(horus_pool *p, uint32_t hi, bool allocator_ok)
       rc = rc > n ? rc - n : 0;
       atomic_store(&sl->refcount, rc);
       p->hdr->total_refs -= p->hdr->total_refs > n ? n : p->hdr->total_refs;
-      if (rc == 0 && atomic_load(&sl->state) == HORUS__SLOT_USED) {
-        free_slot_locked(p, s, allocator_ok);
+      uint32_t st = atomic_load(&sl->state);
+      if (rc == 0 && (st == HORUS__SLOT_USED || st == HORUS__SLOT_ZEROING)) {
+        release_slot_locked(p, s, allocator_ok);
         p->hdr->reclaimed_blocks++;
       }
     }
@@ -340,6 +450,10 @@ static int self_holder_locked(horus_pool *p, uint32_t *out) {
   }
   if (process_exiting)
     return horus__err(HORUS_EINVAL, "process is exiting: pools are detached");
+  uint64_t node = self_node(p);
+  if (node == 0)
+    return horus__err(HORUS_EIO, "%s: cannot create this process's node file in %s",
+                      p->path, p->user_dir);
   uint32_t hi = NIL;
   int r = holder_claim_locked(p, &hi);
   if (r) return r;
@@ -349,6 +463,7 @@ static int self_holder_locked(horus_pool *p, uint32_t *out) {
   memset(h, 0, sizeof *h);
   h->pid = self.pid;
   h->start_time = self.start_time;
+  h->node = node;
   h->kind = HORUS__HOLDER_PROCESS;
   p->holder = hi;
   p->epoch = epoch;
@@ -417,7 +532,13 @@ static int retain_locked(horus_pool *p, uint32_t hi, uint32_t s, uint32_t gen) {
   return 0;
 }
 
-static int release_locked(horus_pool *p, uint32_t hi, uint32_t s, uint32_t gen) {
+/* Drop one of holder hi's references.  The last reference to a large block
+ * does not free it here: the slot becomes ZEROING (its generation moves on,
+ * so descriptors of it fail from now on), holder hi keeps that one ledger
+ * reference, and *zero_gen gets the new generation: the caller clears the
+ * bytes after unlocking and then calls finish_zeroing_locked(). */
+static int release_locked(horus_pool *p, uint32_t hi, uint32_t s, uint32_t gen,
+                          uint32_t *zero_gen) {
   int r = check_slot(p, s, gen);
   if (r) return r;
   _Atomic uint32_t *l = ledger_at(p, hi, s);
@@ -426,13 +547,62 @@ static int release_locked(horus_pool *p, uint32_t hi, uint32_t s, uint32_t gen) 
     return horus__err(HORUS_ESTALE, "pool %u slot %u: this holder has no "
                       "reference to release", p->id, s);
   horus__slot *sl = &p->slots[s];
+  uint32_t rc = atomic_load_explicit(&sl->refcount, memory_order_relaxed);
+  if (rc == 1 && zero_gen && sl->size > ZERO_UNLOCKED_MIN) {
+    uint32_t g = gen + 1 ? gen + 1 : 1;
+    atomic_store(&sl->generation, g);
+    atomic_store(&sl->state, HORUS__SLOT_ZEROING);
+    *zero_gen = g;
+    horus__fault("release_locked");
+    return 0;
+  }
   atomic_store_explicit(l, mine - 1, memory_order_relaxed);
   p->holders[hi].refs--;
   p->hdr->total_refs--;
-  uint32_t rc = atomic_load_explicit(&sl->refcount, memory_order_relaxed);
   atomic_store_explicit(&sl->refcount, rc - 1, memory_order_relaxed);
   horus__fault("release_locked");
-  if (rc == 1) free_slot_locked(p, s, true);
+  if (rc == 1) release_slot_locked(p, s, true);
+  return 0;
+}
+
+/* Second half of a deferred release: the bytes are zero now.  Nothing to do
+ * if the slot moved on meanwhile (a repair after another process died
+ * freed it, zeroing it itself). */
+static void finish_zeroing_locked(horus_pool *p, uint32_t hi, uint32_t s, uint32_t g) {
+  horus__slot *sl = &p->slots[s];
+  _Atomic uint32_t *l = ledger_at(p, hi, s);
+  if (atomic_load(&sl->state) != HORUS__SLOT_ZEROING || atomic_load(&sl->generation) != g ||
+      atomic_load(l) == 0)
+    return;
+  atomic_store(l, atomic_load(l) - 1);
+  if (p->holders[hi].refs) p->holders[hi].refs--;
+  if (p->hdr->total_refs) p->hdr->total_refs--;
+  atomic_store(&sl->refcount, 0);
+  free_slot_locked(p, s, true);
+}
+
+/* Release as holder hi, clearing a large block's bytes outside the lock.
+ * `holder_of` re-reads the holder after locking (NIL: nothing to release). */
+static int release_as_holder(horus_pool *p, bool self, uint32_t hi, uint32_t s, uint32_t gen) {
+  int r = pool_lock(p);
+  if (r) return r;
+  uint32_t zero_gen = 0;
+  if (self && !release_holder_locked(p, &hi)) {
+    pool_unlock(p);
+    return 0;
+  }
+  r = release_locked(p, hi, s, gen, &zero_gen);
+  if (r || !zero_gen) {
+    pool_unlock(p);
+    return r;
+  }
+  uint64_t off = p->slots[s].offset, size = p->slots[s].size;
+  pool_unlock(p);
+  horus__fault("zeroing");
+  zero_range(p, off, size);
+  if ((r = pool_lock(p))) return r;
+  finish_zeroing_locked(p, hi, s, zero_gen);
+  pool_unlock(p);
   return 0;
 }
 
@@ -447,12 +617,7 @@ int horus_pool_retain(horus_pool *p, uint32_t s, uint32_t gen) {
 
 int horus_pool_release(horus_pool *p, uint32_t s, uint32_t gen) {
   if (process_exiting) return 0; /* references already handed back at exit */
-  int r = pool_lock(p);
-  if (r) return r;
-  uint32_t hi = NIL;
-  if (release_holder_locked(p, &hi)) r = release_locked(p, hi, s, gen);
-  pool_unlock(p);
-  return r;
+  return release_as_holder(p, true, NIL, s, gen);
 }
 
 int horus__pool_retain_as(horus_pool *p, uint32_t hi, uint32_t s, uint32_t gen) {
@@ -468,11 +633,7 @@ int horus__pool_retain_as(horus_pool *p, uint32_t hi, uint32_t s, uint32_t gen) 
 
 int horus__pool_release_as(horus_pool *p, uint32_t hi, uint32_t s, uint32_t gen) {
   if (hi >= HORUS_POOL_MAX_HOLDERS) return horus__err(HORUS_EINVAL, "bad holder");
-  int r = pool_lock(p);
-  if (r) return r;
-  r = release_locked(p, hi, s, gen);
-  pool_unlock(p);
-  return r;
+  return release_as_holder(p, false, hi, s, gen);
 }
 
 int horus_pool_alloc(horus_pool *p, uint64_t nbytes, uint32_t *slot,
@@ -521,6 +682,10 @@ int horus_pool_alloc(horus_pool *p, uint64_t nbytes, uint32_t *slot,
                    " bytes, %" PRIu64 " bytes free (largest free block %" PRIu64
                    " bytes)", p->id, nbytes, p->data_size - h->tlsf.used_bytes,
                    horus__tlsf_largest_free(&p->alloc));
+    goto out;
+  }
+  if ((r = commit_range(p, p->recs[rec].offset, p->recs[rec].size))) {
+    horus__tlsf_free(&p->alloc, rec);
     goto out;
   }
   horus__fault("alloc_locked");
@@ -683,16 +848,20 @@ static int map_pool(uint32_t id, const char *dir, uint64_t size_bytes,
   snprintf(name, sizeof name, "pool.%u", id);
   snprintf(p->dir, sizeof p->dir, "%s", dir);
   snprintf(p->path, sizeof p->path, "%s/%s", dir, name);
+  p->fd = -1;
+  int r = horus__user_dir_of(dir, p->user_dir, sizeof p->user_dir);
+  if (r) return r;
   void *base = NULL;
   uint64_t size = 0;
   for (int attempt = 0; attempt < 3; attempt++) {
-    int r = horus__seg_open(dir, name, HORUS__SEG_POOL, &base, &size);
+    r = horus__seg_open(dir, name, HORUS__SEG_POOL, &base, &size, &p->fd);
     if (r == 0) break;
     if (r != HORUS_ENOENT || !(flags & HORUS_POOL_CREATE)) return r;
     create_args a = {id, max_slots, size_bytes};
     geometry g;
     layout(max_slots, size_bytes, &g);
-    r = horus__seg_create(dir, name, HORUS__SEG_POOL, g.total, init_segment, &a, &base);
+    r = horus__seg_create(dir, name, HORUS__SEG_POOL, g.total, g.off_data, init_segment, &a,
+                          &base, &p->fd);
     if (r == 0) {
       size = g.total;
       break;
@@ -705,24 +874,96 @@ static int map_pool(uint32_t id, const char *dir, uint64_t size_bytes,
   p->hdr = base;
   p->id = id;
   p->holder = NIL;
-  int r = validate(p, id);
+  r = validate(p, id);
   if (r) {
     horus__seg_unmap(base, size);
+    close(p->fd);
+    p->fd = -1;
     return r;
   }
   bind_pointers(p);
   return 0;
 }
 
+static void unmap_pool(horus_pool *p) {
+  if (p->base) horus__seg_unmap(p->base, p->map_size);
+  if (p->fd >= 0) close(p->fd);
+  p->base = NULL;
+  p->fd = -1;
+}
+
+/* True while the segment we mapped is still the one at its path: horus_clean
+ * may have removed it between our open and our registration. */
+static bool still_linked(horus_pool *p) {
+  struct stat a, b;
+  if (fstat(p->fd, &a) != 0 || stat(p->path, &b) != 0) return false;
+  return a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+}
+
 static int geometry_check(horus_pool *p, uint64_t size_bytes, uint32_t max_slots) {
-  horus__pool_header *h = p->hdr;
-  if ((size_bytes && size_bytes != h->data_size) || (max_slots && max_slots != h->max_slots))
+  if ((size_bytes && size_bytes != p->data_size) || (max_slots && max_slots != p->max_slots))
     return horus__err(HORUS_EGEOMETRY, "pool %u exists with size %" PRIu64
                       " bytes and %u slots; asked for size %" PRIu64 " bytes and "
-                      "%u slots", p->id, h->data_size, h->max_slots,
-                      size_bytes ? size_bytes : h->data_size,
-                      max_slots ? max_slots : h->max_slots);
+                      "%u slots", p->id, p->data_size, p->max_slots,
+                      size_bytes ? size_bytes : p->data_size,
+                      max_slots ? max_slots : p->max_slots);
   return 0;
+}
+
+/* The open pool `id` of namespace `ns` (with `nonce` unless 0), not retired.
+ * Under registry_lock. */
+static horus_pool *registry_find(const char *ns, uint32_t id, uint64_t nonce) {
+  for (horus_pool *p = registry; p; p = p->next)
+    if (p->id == id && strcmp(p->ns, ns) == 0 && (nonce ? p->nonce == nonce : !p->retired))
+      return p;
+  return NULL;
+}
+
+/* Map, validate and register pool `id` as a new registry entry.  Under
+ * registry_lock. */
+static int attach(uint32_t id, const char *ns, uint64_t size_bytes, uint32_t max_slots,
+                  unsigned flags, horus_pool **out) {
+  char dir[HORUS__PATH_MAX];
+  int r = horus__ns_dir(dir, sizeof dir);
+  if (r) return r;
+  for (int attempt = 0;; attempt++) {
+    horus_pool *p = calloc(1, sizeof *p);
+    if (!p) return horus__err(HORUS_ENOMEM, "out of process memory (a pool handle)");
+    r = map_pool(id, dir, size_bytes, max_slots, flags, p);
+    if (r == 0) r = geometry_check(p, size_bytes, max_slots);
+    bool removed = false;
+    if (r == 0 && (r = pool_lock(p)) == 0) {
+      uint32_t hi = NIL;
+      sweep_locked(p); /* reclaim what crashed processes left behind */
+      /* Registered under the lock, then checked to still be the file at the
+       * path: horus_clean unlinks only under this lock and only when no one
+       * is registered, so either it sees us or we see it gone. */
+      r = self_holder_locked(p, &hi);
+      if (r == 0 && !still_linked(p)) {
+        reclaim_holder_locked(p, hi, true);
+        p->holder = NIL;
+        removed = true;
+      }
+      pool_unlock(p);
+    }
+    if (r || removed) {
+      unmap_pool(p);
+      free(p);
+      if (r) return r;
+      if (attempt == 3) return horus__err(HORUS_EIO, "pool %u keeps being removed", id);
+      continue;
+    }
+    snprintf(p->ns, sizeof p->ns, "%s", ns);
+    p->refs = 1;
+    p->next = registry;
+    registry = p;
+    if (!atexit_registered) {
+      atexit(detach_at_exit);
+      atexit_registered = true;
+    }
+    *out = p;
+    return 0;
+  }
 }
 
 int horus_pool_open(uint32_t id, uint64_t size_bytes, uint32_t max_slots,
@@ -743,53 +984,72 @@ int horus_pool_open(uint32_t id, uint64_t size_bytes, uint32_t max_slots,
   /* Already open in this process: no system calls (the hot path of
    * receiving a message from a pool we know). */
   pthread_mutex_lock(&registry_lock);
-  horus_pool *p = registry;
-  for (; p; p = p->next)
-    if (p->id == id && strcmp(p->ns, ns) == 0) break;
+  horus_pool *p = registry_find(ns, id, 0);
   if (p) {
     r = geometry_check(p, size_bytes, max_slots);
     if (r == 0) {
       p->refs++;
       *out = p;
     }
-    pthread_mutex_unlock(&registry_lock);
-    return r;
-  }
-  char dir[HORUS__PATH_MAX];
-  if ((r = horus__ns_dir(dir, sizeof dir))) {
-    pthread_mutex_unlock(&registry_lock);
-    return r;
-  }
-  p = calloc(1, sizeof *p);
-  if (!p) {
-    pthread_mutex_unlock(&registry_lock);
-    return horus__err(HORUS_ENOMEM, "out of process memory");
-  }
-  r = map_pool(id, dir, size_bytes, max_slots, flags, p);
-  if (r == 0) r = geometry_check(p, size_bytes, max_slots);
-  if (r == 0 && (r = pool_lock(p)) == 0) {
-    uint32_t hi = NIL;
-    sweep_locked(p); /* reclaim what crashed processes left behind */
-    r = self_holder_locked(p, &hi);
-    pool_unlock(p);
-  }
-  if (r) {
-    if (p->base) horus__seg_unmap(p->base, p->map_size);
-    free(p);
-    pthread_mutex_unlock(&registry_lock);
-    return r;
-  }
-  snprintf(p->ns, sizeof p->ns, "%s", ns);
-  p->refs = 1;
-  p->next = registry;
-  registry = p;
-  if (!atexit_registered) {
-    atexit(detach_at_exit);
-    atexit_registered = true;
+  } else {
+    r = attach(id, ns, size_bytes, max_slots, flags, out);
   }
   pthread_mutex_unlock(&registry_lock);
-  *out = p;
-  return 0;
+  return r;
+}
+
+int horus__pool_open_incarnation(uint32_t id, uint64_t nonce, horus_pool **out) {
+  const char *ns;
+  int r = horus__ns_name(&ns);
+  if (r) return r;
+  pthread_mutex_lock(&registry_lock);
+  horus_pool *p = registry_find(ns, id, nonce);
+  if (p) {
+    p->refs++;
+    *out = p;
+    pthread_mutex_unlock(&registry_lock);
+    return 0;
+  }
+  /* Not the pool we have open under that id (if any): the one on disk now? */
+  horus_pool *cur = registry_find(ns, id, 0);
+  if (cur && !still_linked(cur)) cur->retired = true; /* removed and made anew */
+  r = cur && !cur->retired ? HORUS_ESTALE : attach(id, ns, 0, 0, 0, &p);
+  if (r == 0 && p->nonce != nonce) {
+    pthread_mutex_unlock(&registry_lock);
+    horus_pool_close(p);
+    return horus__err(HORUS_ESTALE, "descriptor names an earlier pool %u (it was removed "
+                      "and made anew)", id);
+  }
+  pthread_mutex_unlock(&registry_lock);
+  if (r == HORUS_ESTALE || r == HORUS_ENOENT)
+    return horus__err(HORUS_ESTALE, "descriptor names pool %u incarnation %016llx, "
+                      "which no longer exists", id, (unsigned long long)nonce);
+  if (r == 0) *out = p;
+  return r;
+}
+
+int horus__pool_unlink_if_unused(horus_pool *p) {
+  int r = pool_lock(p);
+  if (r) return r;
+  sweep_locked(p);
+  int others = 0;
+  for (uint32_t hi = 0; hi < HORUS_POOL_MAX_HOLDERS; hi++)
+    if (p->holders[hi].kind != HORUS__HOLDER_FREE && hi != p->holder &&
+        holder_alive(p, &p->holders[hi]))
+      others++;
+  if (others == 0 && still_linked(p) && unlink(p->path) == 0) {
+    r = 1;
+    p->retired = true;
+  }
+  pool_unlock(p);
+  return r;
+}
+
+void horus__pool_retire_namespace(const char *ns) {
+  pthread_mutex_lock(&registry_lock);
+  for (horus_pool *p = registry; p; p = p->next)
+    if (strcmp(p->ns, ns) == 0) p->retired = true;
+  pthread_mutex_unlock(&registry_lock);
 }
 
 int horus_pool_global(horus_pool **out) {
@@ -814,11 +1074,10 @@ bool horus__pool_is_open(uint32_t id) {
   const char *ns;
   if (horus__ns_name(&ns)) return false;
   pthread_mutex_lock(&registry_lock);
-  horus_pool *p = registry;
-  for (; p; p = p->next)
-    if (p->id == id && strcmp(p->ns, ns) == 0 && p->refs > 0) break;
+  horus_pool *p = registry_find(ns, id, 0);
+  bool open = p && p->refs > 0;
   pthread_mutex_unlock(&registry_lock);
-  return p != NULL;
+  return open;
 }
 
 void horus__pool_ref(horus_pool *p) {
@@ -845,6 +1104,6 @@ void horus_pool_close(horus_pool *p) {
     pool_unlock(p);
   }
   pthread_mutex_unlock(&registry_lock);
-  horus__seg_unmap(p->base, p->map_size);
+  unmap_pool(p);
   free(p);
 }

@@ -14,19 +14,30 @@
 #define HORUS__POOL_MAX_DATA (1ull << 44)
 
 enum { HORUS__HOLDER_FREE = 0, HORUS__HOLDER_PROCESS = 1, HORUS__HOLDER_SEGMENT = 2 };
-enum { HORUS__SLOT_FREE = 0, HORUS__SLOT_USED = 1 };
+/* A slot is FREE, USED (a live block), or ZEROING: its last reference is
+ * gone and the releasing process is clearing its bytes outside the lock,
+ * still holding one ledger reference so that its death hands the block to
+ * the reclaimer (which zeroes it under the lock) rather than leaking it. */
+enum { HORUS__SLOT_FREE = 0, HORUS__SLOT_USED = 1, HORUS__SLOT_ZEROING = 2 };
 
-/* Who holds references: a process (alive while pid + start time match), or
- * another segment such as a topic ring (alive while the file `name` in the
- * namespace directory exists with header nonce `nonce`). */
+/* Backing store is committed (fallocate) in chunks of this size the first
+ * time a block reaches into them, and recorded in the commit bitmap, so a
+ * full tmpfs is an allocation error instead of a SIGBUS on first touch. */
+#define HORUS__COMMIT_CHUNK (2ull << 20)
+
+/* Who holds references: a process (alive while its node lock is held, see
+ * horus__node_alive; pid and start time are for people), or another segment
+ * such as a topic ring (alive while the file `name` in the namespace
+ * directory exists with header nonce `nonce`). */
 typedef struct horus__holder {
-  uint32_t kind;
+  uint32_t kind; /* horus_holder_kind */
   int32_t pid;
   uint64_t start_time;
   uint64_t nonce;
   uint64_t refs; /* sum of this holder's ledger row */
   char name[HORUS_NAME_MAX + 1];
-  uint8_t reserved[32];
+  uint64_t node;
+  uint8_t reserved[24];
 } horus__holder;
 
 typedef struct horus__slot {
@@ -47,13 +58,13 @@ typedef struct horus__pool_header {
   uint32_t max_holders;
   uint32_t nrec;
   uint64_t data_size;
-  uint64_t off_holders, off_slots, off_ledger, off_recs, off_data;
+  uint64_t off_holders, off_slots, off_ledger, off_recs, off_commit, off_data;
   uint32_t slot_free_head;
   uint32_t allocated_slots;
   uint64_t total_refs;
   uint64_t reclaimed_blocks; /* blocks freed on behalf of dead holders */
   uint64_t repairs;          /* lock owners found dead and repaired after */
-  pthread_mutex_t lock __attribute__((aligned(64)));
+  horus__lock lock __attribute__((aligned(64)));
   horus__tlsf tlsf;
 } horus__pool_header;
 
@@ -66,6 +77,11 @@ struct horus_pool {
   uint32_t id;
   uint32_t holder;         /* this process's holder entry, or NIL */
   unsigned epoch;          /* fork epoch when `holder` was registered */
+  bool retired;            /* removed by horus_clean: never handed out again */
+  int fd;                  /* the segment, for fallocate */
+  uint64_t nonce;          /* the segment's incarnation, from its header */
+  uint64_t node;           /* this process's node (see node_epoch) */
+  unsigned node_epoch;
   /* Geometry validated at open and kept here: the copies in shared memory
    * could be overwritten later by a misbehaving process, and every bound
    * this process checks must come from what it validated. */
@@ -78,10 +94,13 @@ struct horus_pool {
   horus__slot *slots;
   _Atomic uint32_t *ledger; /* [holder][slot] */
   horus__tlsf_block *recs;
+  uint64_t *commit;         /* bitmap of committed chunks */
+  uint64_t commit_chunks;
   horus__tlsf_view alloc;   /* the allocator, bounded by the validated geometry */
   uint8_t *data;
   char ns[HORUS_NAME_MAX + 1]; /* namespace name */
   char dir[HORUS__PATH_MAX];
+  char user_dir[HORUS__PATH_MAX];
   char path[HORUS__PATH_MAX + 32];
 };
 
@@ -99,6 +118,23 @@ int horus__pool_release_as(horus_pool *pool, uint32_t holder, uint32_t slot,
 
 /* True if this process already has pool `id` of this namespace open. */
 bool horus__pool_is_open(uint32_t id);
+
+/* Open the incarnation `nonce` of pool `id` (the one a descriptor names):
+ * the open pool of that id if its nonce matches, else the segment on disk if
+ * its nonce matches.  HORUS_ESTALE when that incarnation is gone (the pool
+ * was removed and made anew): a descriptor never resolves into another
+ * segment of the same name. */
+int horus__pool_open_incarnation(uint32_t id, uint64_t nonce, horus_pool **out);
+
+/* Remove the segment of `pool` if no holder but this process's inspection
+ * is alive, deciding and unlinking under the pool lock (horus_pool_open
+ * registers under it and re-checks the link, so no live user is cut off).
+ * Returns 1 when removed, 0 when in use, or a negative error. */
+int horus__pool_unlink_if_unused(horus_pool *pool);
+
+/* After horus_clean removed this namespace's segments: pools this process
+ * has open stop being handed out by id (their handles stay valid). */
+void horus__pool_retire_namespace(const char *ns);
 
 /* Take another process-local reference to an open pool. */
 void horus__pool_ref(horus_pool *pool);

@@ -87,8 +87,8 @@ static int join(char *out, size_t len, const char *dir, const char *name) {
 }
 
 int horus__seg_create(const char *dir, const char *name, uint32_t kind,
-                      uint64_t size, horus__seg_init_fn init, void *arg,
-                      void **base_out) {
+                      uint64_t size, uint64_t commit, horus__seg_init_fn init,
+                      void *arg, void **base_out, int *fd_out) {
   char path[HORUS__PATH_MAX], tmp[HORUS__PATH_MAX];
   int r;
   if ((r = join(path, sizeof path, dir, name))) return r;
@@ -121,6 +121,17 @@ int horus__seg_create(const char *dir, const char *name, uint32_t kind,
                    (unsigned long long)size, strerror(errno));
     goto fail;
   }
+  /* What init writes, and what every opener reads, must have pages behind
+   * it: a full tmpfs is an error here, never a SIGBUS later. */
+  if (commit && (r = posix_fallocate(fd, 0, (off_t)(commit < size ? commit : size))) != 0 &&
+      r != EOPNOTSUPP && r != EINVAL) {
+    struct statvfs fs;
+    uint64_t avail = statvfs(dir, &fs) == 0 ? (uint64_t)fs.f_bavail * fs.f_frsize : 0;
+    r = horus__err(HORUS_ENOMEM, "%s needs %llu bytes of shared memory but %s has only "
+                   "%llu bytes free: %s", path, (unsigned long long)commit, dir,
+                   (unsigned long long)avail, strerror(r));
+    goto fail;
+  }
   base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (base == MAP_FAILED) {
     r = horus__err(HORUS_EIO, "mmap %s: %s", tmp, strerror(errno));
@@ -143,7 +154,10 @@ int horus__seg_create(const char *dir, const char *name, uint32_t kind,
     goto fail;
   }
   unlink(tmp);
-  close(fd);
+  if (fd_out)
+    *fd_out = fd;
+  else
+    close(fd);
   *base_out = base;
   return 0;
 
@@ -196,7 +210,7 @@ int horus__seg_peek(const char *dir, const char *name, horus__seg_header *out) {
 }
 
 int horus__seg_open(const char *dir, const char *name, uint32_t kind,
-                    void **base_out, uint64_t *size_out) {
+                    void **base_out, uint64_t *size_out, int *fd_out) {
   char path[HORUS__PATH_MAX];
   struct stat st;
   int fd, r;
@@ -208,9 +222,11 @@ int horus__seg_open(const char *dir, const char *name, uint32_t kind,
                       path, (unsigned long long)size);
   }
   void *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  close(fd);
-  if (base == MAP_FAILED)
-    return horus__err(HORUS_EIO, "mmap %s: %s", path, strerror(errno));
+  if (base == MAP_FAILED) {
+    r = horus__err(HORUS_EIO, "mmap %s: %s", path, strerror(errno));
+    close(fd);
+    return r;
+  }
   horus__seg_header *h = base;
 
   /* Segments are linked into place whole (horus__seg_create), so a bad
@@ -233,36 +249,15 @@ int horus__seg_open(const char *dir, const char *name, uint32_t kind,
   } else {
     *base_out = base;
     *size_out = size;
+    if (fd_out)
+      *fd_out = fd;
+    else
+      close(fd);
     return 0;
   }
   munmap(base, size);
+  close(fd);
   return r;
-}
-
-int horus__mutex_init(pthread_mutex_t *m) {
-  pthread_mutexattr_t ma;
-  pthread_mutexattr_init(&ma);
-  pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
-  pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
-  int r = pthread_mutex_init(m, &ma);
-  pthread_mutexattr_destroy(&ma);
-  return r ? horus__err(HORUS_EIO, "pthread_mutex_init: %s", strerror(r)) : 0;
-}
-
-int horus__mutex_lock(pthread_mutex_t *m, int timeout_s, const char *what) {
-  int r = pthread_mutex_trylock(m); /* the uncontended path reads no clock */
-  if (r == EBUSY) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += timeout_s;
-    r = pthread_mutex_timedlock(m, &ts);
-  }
-  if (r == 0) return 0;
-  if (r == EOWNERDEAD) return HORUS__OWNER_DIED;
-  if (r == ETIMEDOUT)
-    return horus__err(HORUS_ETIMEDOUT, "%s: lock held for over %d s by a live process "
-                      "(stopped?)", what, timeout_s);
-  return horus__err(HORUS_EIO, "%s: lock: %s", what, strerror(r));
 }
 
 void horus__seg_unmap(void *base, uint64_t size) {

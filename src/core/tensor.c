@@ -162,6 +162,7 @@ int horus_tensor_alloc(horus_pool *pool, const int64_t *shape, int ndim,
   horus_tensor_desc d;
   memset(&d, 0, sizeof d);
   d.pool_id = horus_pool_id(pool);
+  d.pool_nonce = pool->nonce;
   d.dtype = (uint8_t)dtype;
   d.ndim = (uint8_t)ndim;
   for (int i = 0; i < ndim; i++) d.shape[i] = shape[i];
@@ -179,6 +180,9 @@ int horus__tensor_open_in(horus_pool *pool, const horus_tensor_desc *desc,
   if (r) return r;
   if (desc->pool_id != pool->id)
     return horus__err(HORUS_EINVAL, "descriptor names pool %u, not %u", desc->pool_id, pool->id);
+  if (desc->pool_nonce != pool->nonce)
+    return horus__err(HORUS_ESTALE, "descriptor names another incarnation of pool %u "
+                      "(the pool was removed and made anew)", pool->id);
   if ((r = horus_pool_retain(pool, desc->slot, desc->generation))) return r;
 
   /* The descriptor came from another process: the view must stay inside
@@ -212,7 +216,7 @@ release:
 
 int horus_tensor_open(const horus_tensor_desc *desc, horus_tensor **out) {
   horus_pool *pool;
-  int r = horus_pool_open(desc->pool_id, 0, 0, 0, &pool);
+  int r = horus__pool_open_incarnation(desc->pool_id, desc->pool_nonce, &pool);
   if (r) return r;
   r = horus__tensor_open_in(pool, desc, out);
   horus_pool_close(pool);
@@ -370,6 +374,7 @@ static int view_in_block(horus_pool *pool, uint32_t slot, uint32_t gen,
     return horus__err(HORUS_ERANGE, "view reaches outside its block");
   memset(d, 0, sizeof *d);
   d->pool_id = pool->id;
+  d->pool_nonce = pool->nonce;
   d->slot = slot;
   d->generation = gen;
   d->dtype = (uint8_t)dtype;

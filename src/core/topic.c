@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,7 +33,6 @@
 #include "topic_internal.h"
 
 #define NIL UINT32_MAX
-#define LOCK_TIMEOUT_S 10
 #define MAX_POOLS_CACHED 8
 
 
@@ -40,6 +40,10 @@ struct horus_topic {
   char name[HORUS_TOPIC_NAME_MAX + 1];
   char seg_name[HORUS_NAME_MAX + 1]; /* "topic.<name>" */
   char dir[HORUS__PATH_MAX];
+  char user_dir[HORUS__PATH_MAX];
+  uint64_t node; /* this process's node, from node_epoch */
+  unsigned node_epoch;
+  int fd;        /* the segment, to tell whether it is still linked */
   uint8_t *base;
   uint64_t size;
   topic_header *hdr;
@@ -81,12 +85,13 @@ static void futex_wake_all(_Atomic uint32_t *addr) {
 
 /* ---- pools the topic's messages live in --------------------------------- */
 
-/* The open pool `pool_id`, from the handle's cache (opened on first use and
- * kept until the handle closes, so receiving does not look pools up).
- * NULL with an error when it cannot be opened or the cache is full. */
-static int cached_pool(horus_topic *t, uint32_t pool_id, int *slot) {
+/* The open pool `pool_id` of incarnation `nonce`, from the handle's cache
+ * (opened on first use and kept until the handle closes, so receiving does
+ * not look pools up).  An error when it cannot be opened (HORUS_ESTALE: that
+ * incarnation is gone) or the cache is full. */
+static int cached_pool(horus_topic *t, uint32_t pool_id, uint64_t nonce, int *slot) {
   for (int i = 0; i < t->npools; i++) {
-    if (horus_pool_id(t->pools[i].pool) == pool_id) {
+    if (t->pools[i].pool->id == pool_id && t->pools[i].pool->nonce == nonce) {
       *slot = i;
       return 0;
     }
@@ -95,7 +100,7 @@ static int cached_pool(horus_topic *t, uint32_t pool_id, int *slot) {
     return horus__err(HORUS_EBUSY, "topic %s: messages from more than %d pools",
                       t->name, MAX_POOLS_CACHED);
   horus_pool *p;
-  int r = horus_pool_open(pool_id, 0, 0, 0, &p);
+  int r = horus__pool_open_incarnation(pool_id, nonce, &p);
   if (r) return r;
   t->pools[t->npools].pool = p;
   t->pools[t->npools].holder = NIL; /* registered when the ring first needs it */
@@ -106,8 +111,9 @@ static int cached_pool(horus_topic *t, uint32_t pool_id, int *slot) {
 /* The pool of `pool_id` and the topic's segment-holder index in it,
  * registering the topic as a holder there on first use.  The registration
  * belongs to the segment, not the process, so it survives fork. */
-static int ring_pool(horus_topic *t, uint32_t pool_id, horus_pool **pool, uint32_t *holder) {
-  int i = 0, r = cached_pool(t, pool_id, &i);
+static int ring_pool(horus_topic *t, uint32_t pool_id, uint64_t nonce, horus_pool **pool,
+                     uint32_t *holder) {
+  int i = 0, r = cached_pool(t, pool_id, nonce, &i);
   if (r) return r;
   if (t->pools[i].holder == NIL &&
       (r = horus__pool_holder_add(t->pools[i].pool, t->seg_name, t->hdr->seg.nonce,
@@ -118,10 +124,11 @@ static int ring_pool(horus_topic *t, uint32_t pool_id, horus_pool **pool, uint32
   return 0;
 }
 
-static void ring_release(horus_topic *t, uint32_t pool_id, uint32_t slot, uint32_t gen) {
+static void ring_release(horus_topic *t, uint32_t pool_id, uint64_t nonce, uint32_t slot,
+                         uint32_t gen) {
   horus_pool *p;
   uint32_t h;
-  if (ring_pool(t, pool_id, &p, &h) == 0) horus__pool_release_as(p, h, slot, gen);
+  if (ring_pool(t, pool_id, nonce, &p, &h) == 0) horus__pool_release_as(p, h, slot, gen);
 }
 
 /* ---- locking and journal recovery ---------------------------------------- */
@@ -138,52 +145,74 @@ static void recover(horus_topic *t) {
      * back both the new message's reference and the old one's. */
     e->msg.type = HORUS_MSG_NONE;
     atomic_store_explicit(&e->stamp, 2 * j->seq + 2, memory_order_release);
-    ring_release(t, j->new_pool, j->new_slot, j->new_gen);
+    ring_release(t, j->new_pool, j->new_nonce, j->new_slot, j->new_gen);
   }
   if (j->stage <= 2) {
     if (atomic_load(&h->write_seq) <= j->seq) atomic_store(&h->write_seq, j->seq + 1);
-    if (j->has_old) ring_release(t, j->old_pool, j->old_slot, j->old_gen);
+    if (j->has_old) ring_release(t, j->old_pool, j->old_nonce, j->old_slot, j->old_gen);
   }
   j->stage = 0;
 }
 
+/* This process's node, made anew after fork (0 if it cannot be made). */
+static uint64_t self_node(horus_topic *t) {
+  unsigned epoch = atomic_load(&horus__fork_epoch);
+  if (t->node == 0 || t->node_epoch != epoch) {
+    uint64_t id = 0;
+    if (horus__node_self(t->user_dir, &id) == 0) {
+      t->node = id;
+      t->node_epoch = epoch;
+    }
+  }
+  return t->node;
+}
+
 static int topic_lock(horus_topic *t) {
-  int r = horus__mutex_lock(&t->hdr->lock, LOCK_TIMEOUT_S, t->name);
+  int r = horus__lock_acquire(&t->hdr->lock, t->user_dir, self_node(t),
+                              HORUS__LOCK_TIMEOUT_S, t->name);
   if (r == HORUS__OWNER_DIED) {
     recover(t);
-    pthread_mutex_consistent(&t->hdr->lock);
+    horus__lock_consistent(&t->hdr->lock);
     return 0;
   }
   return r;
 }
 
-static void topic_unlock(horus_topic *t) { pthread_mutex_unlock(&t->hdr->lock); }
+static void topic_unlock(horus_topic *t) { horus__lock_release(&t->hdr->lock); }
 
 /* ---- participants ------------------------------------------------------ */
 
-static bool participant_alive(const topic_participant *p) {
+/* Alive unless its node is certainly dead (see horus__node_alive). */
+static bool participant_alive(const horus_topic *t, const topic_participant *p) {
   if (atomic_load(&p->state) != 1) return false;
-  horus__proc pr = {p->pid, p->start_time};
-  return horus__proc_alive(&pr);
+  uint64_t node = p->node;
+  if (node == 0) return false;
+  if (node == t->node && t->node_epoch == atomic_load(&horus__fork_epoch)) return true;
+  return horus__node_alive(t->user_dir, node) != HORUS__NODE_DEAD;
 }
 
 /* Claim an entry of `table` for this process (reusing a dead one's). */
 static int claim(horus_topic *t, topic_participant *table, int n, const char *what, int *out) {
   horus__proc self;
   horus__proc_self(&self);
+  uint64_t node = self_node(t);
+  if (node == 0)
+    return horus__err(HORUS_EIO, "topic %s: cannot create this process's node file in %s",
+                      t->name, t->user_dir);
   int r = topic_lock(t);
   if (r) return r;
   int found = -1;
   for (int pass = 0; pass < 2 && found < 0; pass++) {
     for (int i = 0; i < n && found < 0; i++) {
       topic_participant *p = &table[i];
-      if (atomic_load(&p->state) == 0 || (pass == 1 && !participant_alive(p))) found = i;
+      if (atomic_load(&p->state) == 0 || (pass == 1 && !participant_alive(t, p))) found = i;
     }
   }
   if (found >= 0) {
     topic_participant *p = &table[found];
     p->pid = self.pid;
     p->start_time = self.start_time;
+    p->node = node;
     atomic_store(&p->count, 0);
     atomic_store(&p->dropped, 0);
     atomic_store(&p->cursor, 0);
@@ -229,7 +258,7 @@ static int init_segment(void *base, uint64_t size, void *arg) {
   h->off_pubs = pubs;
   h->off_ring = ring;
   snprintf(h->name, sizeof h->name, "%s", a->name);
-  return horus__mutex_init(&h->lock);
+  return horus__lock_init(&h->lock);
 }
 
 static int validate(horus_topic *t) {
@@ -255,10 +284,26 @@ static int validate(horus_topic *t) {
 
 static bool anyone_alive(horus_topic *t) {
   for (int i = 0; i < HORUS_TOPIC_MAX_SUBSCRIBERS; i++)
-    if (participant_alive(&t->subs[i])) return true;
+    if (participant_alive(t, &t->subs[i])) return true;
   for (int i = 0; i < HORUS_TOPIC_MAX_PUBLISHERS; i++)
-    if (participant_alive(&t->pubs[i])) return true;
+    if (participant_alive(t, &t->pubs[i])) return true;
   return false;
+}
+
+/* True while the segment we mapped is still the one at its path. */
+static bool still_linked(horus_topic *t) {
+  char path[HORUS__PATH_MAX + 80];
+  snprintf(path, sizeof path, "%s/%s", t->dir, t->seg_name);
+  struct stat a, b;
+  if (fstat(t->fd, &a) != 0 || stat(path, &b) != 0) return false;
+  return a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+}
+
+static void unmap_topic(horus_topic *t) {
+  if (t->base) horus__seg_unmap(t->base, t->size);
+  if (t->fd >= 0) close(t->fd);
+  t->base = NULL;
+  t->fd = -1;
 }
 
 static uint32_t round_pow2(uint32_t v) {
@@ -289,17 +334,20 @@ int horus_topic_open(const char *name, horus_msg_type type, uint32_t capacity,
   snprintf(t->seg_name, sizeof t->seg_name, "topic.%s", name);
   t->sub = t->pub = -1;
   t->epoch = atomic_load(&horus__fork_epoch);
+  t->fd = -1;
   int r = horus__ns_dir(t->dir, sizeof t->dir);
+  if (r == 0) r = horus__user_dir_of(t->dir, t->user_dir, sizeof t->user_dir);
   if (r) goto fail;
   for (int attempt = 0; attempt < 4; attempt++) {
     void *base;
     uint64_t size;
-    r = horus__seg_open(t->dir, t->seg_name, HORUS__SEG_TOPIC, &base, &size);
+    r = horus__seg_open(t->dir, t->seg_name, HORUS__SEG_TOPIC, &base, &size, &t->fd);
     if (r == HORUS_ENOENT) {
       create_args a = {name, type, capacity};
       uint64_t s1, s2, s3;
       size = layout(capacity, &s1, &s2, &s3);
-      r = horus__seg_create(t->dir, t->seg_name, HORUS__SEG_TOPIC, size, init_segment, &a, &base);
+      r = horus__seg_create(t->dir, t->seg_name, HORUS__SEG_TOPIC, size, size, init_segment,
+                            &a, &base, &t->fd);
       if (r == HORUS_EAGAIN) continue; /* created meanwhile: open it */
     }
     if (r) goto fail;
@@ -307,25 +355,31 @@ int horus_topic_open(const char *name, horus_msg_type type, uint32_t capacity,
     t->size = size;
     t->hdr = base;
     if ((r = validate(t))) {
-      horus__seg_unmap(base, size);
-      t->base = NULL;
+      unmap_topic(t);
       goto fail;
     }
     if (t->hdr->msg_type != (uint32_t)type) {
+      /* A stale topic of another type: nobody uses it, so replace it (under
+       * its lock, so no one joins it meanwhile). */
+      bool replaced = false;
+      if ((r = topic_lock(t))) {
+        unmap_topic(t);
+        goto fail;
+      }
       if (!anyone_alive(t)) {
-        /* A stale topic of another type: nobody uses it, so replace it. */
         char path[HORUS__PATH_MAX + 80];
         snprintf(path, sizeof path, "%s/%s", t->dir, t->seg_name);
-        horus__seg_unmap(t->base, t->size);
-        t->base = NULL;
-        unlink(path);
+        replaced = !still_linked(t) || unlink(path) == 0;
+      }
+      topic_unlock(t);
+      if (replaced) {
+        unmap_topic(t);
         continue;
       }
       r = horus__err(HORUS_ETYPE, "topic '%s' carries %s messages, not %s", name,
                      horus_msg_type_name((horus_msg_type)t->hdr->msg_type),
                      horus_msg_type_name(type));
-      horus__seg_unmap(t->base, t->size);
-      t->base = NULL;
+      unmap_topic(t);
       goto fail;
     }
     t->type = type;
@@ -333,9 +387,16 @@ int horus_topic_open(const char *name, horus_msg_type type, uint32_t capacity,
      * for a stale one; it counts as a subscriber once it receives.  It
      * receives what is sent after this point (its own sends included). */
     if ((r = claim(t, t->subs, HORUS_TOPIC_MAX_SUBSCRIBERS, "handle", &t->sub))) {
-      horus__seg_unmap(t->base, t->size);
-      t->base = NULL;
+      unmap_topic(t);
       goto fail;
+    }
+    /* horus_clean unlinks a topic only under its lock and only when no entry
+     * is alive: either it saw ours, or we see the file gone and start over. */
+    if (!still_linked(t)) {
+      atomic_store(&t->subs[t->sub].state, 0);
+      t->sub = -1;
+      unmap_topic(t);
+      continue;
     }
     t->cursor = atomic_load_explicit(&t->hdr->write_seq, memory_order_acquire);
     *out = t;
@@ -353,7 +414,7 @@ void horus_topic_close(horus_topic *t) {
   if (t->sub >= 0) atomic_store(&t->subs[t->sub].state, 0);
   if (t->pub >= 0) atomic_store(&t->pubs[t->pub].state, 0);
   for (int i = 0; i < t->npools; i++) horus_pool_close(t->pools[i].pool);
-  horus__seg_unmap(t->base, t->size);
+  unmap_topic(t);
   free(t);
 }
 
@@ -377,7 +438,7 @@ int horus_topic_send(horus_topic *t, const horus_msg *msg, const horus_tensor *t
     return r;
   horus_pool *pool;
   uint32_t holder;
-  if ((r = ring_pool(t, d->pool_id, &pool, &holder))) return r;
+  if ((r = ring_pool(t, d->pool_id, d->pool_nonce, &pool, &holder))) return r;
 
   topic_header *h = t->hdr;
   if ((r = topic_lock(t))) return r;
@@ -390,10 +451,12 @@ int horus_topic_send(horus_topic *t, const horus_msg *msg, const horus_tensor *t
   j->old_pool = e->msg.tensor.pool_id;
   j->old_slot = e->msg.tensor.slot;
   j->old_gen = e->msg.tensor.generation;
+  j->old_nonce = e->msg.tensor.pool_nonce;
   j->seq = s;
   j->new_pool = d->pool_id;
   j->new_slot = d->slot;
   j->new_gen = d->generation;
+  j->new_nonce = d->pool_nonce;
   if ((r = horus__pool_retain_as(pool, holder, d->slot, d->generation))) {
     topic_unlock(t);
     return r;
@@ -411,7 +474,7 @@ int horus_topic_send(horus_topic *t, const horus_msg *msg, const horus_tensor *t
   atomic_fetch_add_explicit(&t->pubs[t->pub].count, 1, memory_order_relaxed);
   atomic_fetch_add(&h->futex_word, 1); /* seq_cst: pairs with waiters below */
   if (atomic_load(&h->waiters)) futex_wake_all(&h->futex_word);
-  if (j->has_old) ring_release(t, j->old_pool, j->old_slot, j->old_gen);
+  if (j->has_old) ring_release(t, j->old_pool, j->old_nonce, j->old_slot, j->old_gen);
   j->stage = 0;
   topic_unlock(t);
   if (sequence) *sequence = s;
@@ -492,7 +555,7 @@ static int try_recv(horus_topic *t, horus_msg *msg, horus_tensor **tensor) {
           t->dropped++;
           continue;
         }
-        int pi = 0, r = cached_pool(t, msg->tensor.pool_id, &pi);
+        int pi = 0, r = cached_pool(t, msg->tensor.pool_id, msg->tensor.pool_nonce, &pi);
         if (r == 0) r = horus__tensor_open_in(t->pools[pi].pool, &msg->tensor, tensor);
         if (r == 0) {
           horus__fault("recv_retained");
@@ -577,10 +640,11 @@ int horus_topic_recv_latest(horus_topic *t, horus_msg *msg, horus_tensor **tenso
 /* ---- stats, listing, cleaning ------------------------------------------------ */
 
 /* Live entries; for the handle table, only those that receive. */
-static void count_live(const topic_participant *table, int n, bool receivers, uint32_t *out) {
+static void count_live(const horus_topic *t, const topic_participant *table, int n,
+                       bool receivers, uint32_t *out) {
   *out = 0;
   for (int i = 0; i < n; i++)
-    *out += participant_alive(&table[i]) && (!receivers || atomic_load(&table[i].receiving));
+    *out += participant_alive(t, &table[i]) && (!receivers || atomic_load(&table[i].receiving));
 }
 
 int horus_topic_stats_get(horus_topic *t, horus_topic_stats *out) {
@@ -592,30 +656,34 @@ int horus_topic_stats_get(horus_topic *t, horus_topic_stats *out) {
   out->capacity = t->capacity;
   out->type = t->type;
   out->last_send_ns = atomic_load(&t->hdr->last_send_ns);
-  count_live(t->pubs, HORUS_TOPIC_MAX_PUBLISHERS, false, &out->publishers);
-  count_live(t->subs, HORUS_TOPIC_MAX_SUBSCRIBERS, true, &out->subscribers);
+  count_live(t, t->pubs, HORUS_TOPIC_MAX_PUBLISHERS, false, &out->publishers);
+  count_live(t, t->subs, HORUS_TOPIC_MAX_SUBSCRIBERS, true, &out->subscribers);
   return 0;
 }
 
-/* Map topic segment `seg` of `dir` read-only enough to inspect it. */
+/* Map topic segment `seg` of `dir` enough to inspect it (unpeek_topic). */
 static int peek_topic(const char *dir, const char *seg, horus_topic *t) {
   memset(t, 0, sizeof *t);
+  t->fd = -1;
   snprintf(t->dir, sizeof t->dir, "%s", dir);
   snprintf(t->seg_name, sizeof t->seg_name, "%s", seg);
+  int r = horus__user_dir_of(dir, t->user_dir, sizeof t->user_dir);
+  if (r) return r;
   void *base;
   uint64_t size;
-  int r = horus__seg_open(dir, seg, HORUS__SEG_TOPIC, &base, &size);
-  if (r) return r;
+  if ((r = horus__seg_open(dir, seg, HORUS__SEG_TOPIC, &base, &size, &t->fd))) return r;
   t->base = base;
   t->size = size;
   t->hdr = base;
   if ((r = validate(t))) {
-    horus__seg_unmap(base, size);
+    unmap_topic(t);
     return r;
   }
   snprintf(t->name, sizeof t->name, "%s", seg + 6);
   return 0;
 }
+
+static void unpeek_topic(horus_topic *t) { unmap_topic(t); }
 
 int horus_topic_list(horus_topic_info *out, int max) {
   char dir[HORUS__PATH_MAX];
@@ -637,13 +705,13 @@ int horus_topic_list(horus_topic_info *out, int max) {
       i->capacity = t.capacity;
       i->sent = atomic_load(&t.hdr->write_seq);
       i->last_send_ns = atomic_load(&t.hdr->last_send_ns);
-      count_live(t.pubs, HORUS_TOPIC_MAX_PUBLISHERS, false, &i->publishers);
-      count_live(t.subs, HORUS_TOPIC_MAX_SUBSCRIBERS, true, &i->subscribers);
+      count_live(&t, t.pubs, HORUS_TOPIC_MAX_PUBLISHERS, false, &i->publishers);
+      count_live(&t, t.subs, HORUS_TOPIC_MAX_SUBSCRIBERS, true, &i->subscribers);
       for (int k = 0; k < HORUS_TOPIC_MAX_SUBSCRIBERS; k++)
-        if (participant_alive(&t.subs[k])) i->dropped += atomic_load(&t.subs[k].dropped);
+        if (participant_alive(&t, &t.subs[k])) i->dropped += atomic_load(&t.subs[k].dropped);
     }
     n++;
-    horus__seg_unmap(t.base, t.size);
+    unpeek_topic(&t);
   }
   closedir(d);
   return n;
@@ -658,9 +726,41 @@ static int remove_file(const char *dir, const char *name,
   return 1;
 }
 
+/* A topic is removed only under its lock and only when no participant is
+ * alive; horus_topic_open claims its entry under the same lock and then
+ * checks the file is still linked, so no live handle loses its topic.  A
+ * file that cannot be opened as a topic is left alone unless `all`. */
+static int clean_topic(const char *dir, const char *name, bool all,
+                       void (*removed)(const char *, void *), void *arg) {
+  horus_topic t;
+  if (peek_topic(dir, name, &t) != 0) return all ? remove_file(dir, name, removed, arg) : 0;
+  int count = 0;
+  if (topic_lock(&t) == 0) {
+    if (all || !anyone_alive(&t)) count = remove_file(dir, name, removed, arg);
+    topic_unlock(&t);
+  } else if (all) {
+    count = remove_file(dir, name, removed, arg);
+  }
+  unpeek_topic(&t);
+  return count;
+}
+
+/* A creator's temporary, ".<segment>.<pid>.<random>", lives for the moment
+ * of its creation; one older than a minute was left by a creator that died.
+ * (Its pid means nothing in another PID namespace, so age decides.) */
+static bool stale_temporary(const char *dir, const char *name) {
+  char path[HORUS__PATH_MAX + 260];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  struct stat st;
+  return lstat(path, &st) == 0 && time(NULL) - st.st_mtime > 60;
+}
+
 int horus_clean(bool all, void (*removed)(const char *path, void *arg), void *arg) {
-  char dir[HORUS__PATH_MAX];
-  int r = horus__ns_dir(dir, sizeof dir);
+  char dir[HORUS__PATH_MAX], user_dir[HORUS__PATH_MAX];
+  const char *ns;
+  int r = horus__ns_name(&ns);
+  if (r == 0) r = horus__ns_dir(dir, sizeof dir);
+  if (r == 0) r = horus__user_dir_of(dir, user_dir, sizeof user_dir);
   if (r) return r;
   int count = 0;
   /* Two passes: topics first, so that the pools they held references in
@@ -673,22 +773,9 @@ int horus_clean(bool all, void (*removed)(const char *path, void *arg), void *ar
       const char *n = de->d_name;
       if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0) continue;
       if (pass == 0 && n[0] == '.') {
-        /* ".<segment>.<pid>.<random>": a creator's temporary. */
-        const char *dot = strrchr(n, '.');
-        const char *p = dot ? dot - 1 : NULL;
-        while (p && p > n && *p != '.') p--;
-        int pid = p ? atoi(p + 1) : 0;
-        if (all || pid <= 0 || kill(pid, 0) != 0) count += remove_file(dir, n, removed, arg);
-        continue;
-      }
-      if (pass == 0 && strncmp(n, "topic.", 6) == 0) {
-        horus_topic t;
-        bool stale = peek_topic(dir, n, &t) != 0; /* unreadable: not ours to keep */
-        if (!stale) {
-          stale = !anyone_alive(&t);
-          horus__seg_unmap(t.base, t.size);
-        }
-        if (all || stale) count += remove_file(dir, n, removed, arg);
+        if (all || stale_temporary(dir, n)) count += remove_file(dir, n, removed, arg);
+      } else if (pass == 0 && strncmp(n, "topic.", 6) == 0) {
+        count += clean_topic(dir, n, all, removed, arg);
       } else if (pass == 1 && strncmp(n, "pool.", 5) == 0) {
         char *end;
         unsigned long id = strtoul(n + 5, &end, 10);
@@ -698,33 +785,25 @@ int horus_clean(bool all, void (*removed)(const char *path, void *arg), void *ar
           continue;
         }
         if (horus__pool_is_open((uint32_t)id)) continue; /* we use it ourselves */
+        /* A pool that cannot be opened (holder table full, lock held by a
+         * stopped process, another version) may be in use: never removed
+         * on a guess. */
         horus_pool *p;
-        if (horus_pool_open((uint32_t)id, 0, 0, 0, &p) != 0) {
-          count += remove_file(dir, n, removed, arg); /* corrupt or foreign */
-          continue;
+        if (horus_pool_open((uint32_t)id, 0, 0, 0, &p) != 0) continue;
+        if (horus__pool_unlink_if_unused(p) == 1) {
+          count++;
+          if (removed) removed(horus_pool_path(p), arg);
         }
-        horus_pool_reclaim(p);
-        horus_pool_holder hs[HORUS_POOL_MAX_HOLDERS];
-        int nh = horus_pool_holders(p, hs, HORUS_POOL_MAX_HOLDERS);
-        /* Our own entry is only the one this inspection made. */
-        horus__proc self;
-        horus__proc_self(&self);
-        int others = 0;
-        for (int i = 0; i < nh && i < HORUS_POOL_MAX_HOLDERS; i++)
-          if (hs[i].alive && !(hs[i].kind == 1 && hs[i].pid == self.pid)) others++;
         horus_pool_close(p);
-        if (others == 0) count += remove_file(dir, n, removed, arg);
       }
     }
     closedir(d);
   }
-  if (all && rmdir(dir) == 0) {
-    /* The namespace is gone; so is the per-user directory if it was the last. */
-    char *slash = strrchr(dir, '/');
-    if (slash) {
-      *slash = '\0';
-      rmdir(dir);
-    }
+  if (all) {
+    horus__pool_retire_namespace(ns);
+    rmdir(dir);
   }
+  count += horus__node_sweep(user_dir, removed, arg);
+  if (all) rmdir(user_dir); /* only when no other namespace or live node is left */
   return count;
 }

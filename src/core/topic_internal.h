@@ -18,7 +18,8 @@ typedef struct topic_participant {
   _Atomic uint64_t cursor;  /* subscribers: next sequence to read */
   _Atomic uint32_t receiving; /* handles: has received (counts as subscriber) */
   uint32_t reserved0;
-  uint64_t reserved[2];
+  uint64_t node; /* liveness: the process's node (see internal.h) */
+  uint64_t reserved;
 } topic_participant;
 
 typedef struct topic_journal {
@@ -27,6 +28,7 @@ typedef struct topic_journal {
   uint64_t seq;
   uint32_t new_pool, new_slot, new_gen;
   uint32_t old_pool, old_slot, old_gen;
+  uint64_t new_nonce, old_nonce; /* pool incarnations */
 } topic_journal;
 
 typedef struct topic_header {
@@ -36,7 +38,7 @@ typedef struct topic_header {
   uint32_t max_subs, max_pubs;
   uint64_t off_subs, off_pubs, off_ring;
   char name[HORUS_TOPIC_NAME_MAX + 8];
-  pthread_mutex_t lock __attribute__((aligned(64)));
+  horus__lock lock __attribute__((aligned(64)));
   topic_journal jn;
   uint64_t repairs;
   _Atomic uint64_t write_seq __attribute__((aligned(64))); /* next sequence */

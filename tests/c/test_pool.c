@@ -99,7 +99,7 @@ static void test_hostile_segments(void) {
   close(fd);
   CHECK_RC(horus_pool_open(73, 0, 0, 0, &p), HORUS_EVERSION);
   fd = open(path, O_RDWR);
-  version = 1;
+  version = HORUS__LAYOUT_VERSION;
   CHECK(pwrite(fd, &version, 4, offsetof(horus__seg_header, version)) == 4);
   close(fd);
   CHECK(truncate(path, 100) == 0);

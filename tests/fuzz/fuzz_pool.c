@@ -194,7 +194,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         break;
       }
       case 9: open_forged_desc(&in); break;
-      case 10: fuzz_lock_owner_dies(&pool->hdr->lock); break;
+      case 10: fuzz_lock_owner_dies(&pool->hdr->lock.mutex); break;
       default: open_damaged_copy(&in); break;
     }
     if (r > 0 || r < HORUS_ERRNO_MIN) {

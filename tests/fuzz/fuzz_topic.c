@@ -218,8 +218,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (n < 0) r = n;
         break;
       }
-      case 10: fuzz_lock_owner_dies(&((topic_header *)seg)->lock); break;
-      case 11: fuzz_lock_owner_dies(&pool->hdr->lock); break;
+      case 10: fuzz_lock_owner_dies(&((topic_header *)seg)->lock.mutex); break;
+      case 11: fuzz_lock_owner_dies(&pool->hdr->lock.mutex); break;
       case 9: {
         horus_pool_stats st;
         r = horus_pool_stats_get(pool, &st);
