@@ -63,19 +63,60 @@ static int private_dir(const char *path) {
   return 0;
 }
 
+/* True when `path` is a directory that another user made (in a sticky
+ * /dev/shm anyone can create any name, so one user can squat another's). */
+static bool squatted(const char *path) {
+  struct stat st;
+  return lstat(path, &st) == 0 && st.st_uid != geteuid();
+}
+
+/* The per-user directory, <base>/horus-<uid>.  When HORUS_SHM_DIR is not
+ * set and another user squats /dev/shm/horus-<uid>, the segments go to
+ * $XDG_RUNTIME_DIR/horus-<uid> instead (a tmpfs that only we can write,
+ * made by the system at login), with a warning naming the squatter: another
+ * user can make us move, never stop us or feed us their files. */
+static int user_dir(char *buf, size_t len) {
+  const char *base = getenv("HORUS_SHM_DIR");
+  bool chosen = base && *base;
+  if (!chosen) base = "/dev/shm";
+  int n = snprintf(buf, len, "%s/horus-%u", base, (unsigned)geteuid());
+  if (n < 0 || (size_t)n >= len) return horus__err(HORUS_EINVAL, "HORUS_SHM_DIR is too long");
+  int r = private_dir(buf);
+  if (r != HORUS_EPERM || chosen || !squatted(buf)) return r;
+
+  char squat[HORUS__PATH_MAX];
+  snprintf(squat, sizeof squat, "%s", buf);
+  struct stat st;
+  unsigned owner = lstat(squat, &st) == 0 ? (unsigned)st.st_uid : 0;
+  const char *rt = getenv("XDG_RUNTIME_DIR");
+  char rtbuf[64];
+  if (!rt || !*rt) {
+    snprintf(rtbuf, sizeof rtbuf, "/run/user/%u", (unsigned)geteuid());
+    rt = rtbuf;
+  }
+  if (lstat(rt, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022))
+    return horus__err(HORUS_EPERM, "%s belongs to uid %u, not to us (uid %u): another user "
+                      "made it, and there is no private runtime directory to use instead. "
+                      "Ask root to remove it, or set HORUS_SHM_DIR to a directory of yours",
+                      squat, owner, (unsigned)geteuid());
+  n = snprintf(buf, len, "%s/horus-%u", rt, (unsigned)geteuid());
+  if (n < 0 || (size_t)n >= len) return horus__err(HORUS_EINVAL, "XDG_RUNTIME_DIR is too long");
+  if ((r = private_dir(buf))) return r;
+  static _Atomic bool warned;
+  if (!atomic_exchange(&warned, true))
+    fprintf(stderr, "horus: %s belongs to uid %u, not to us: using %s instead "
+            "(every process of yours does the same)\n", squat, owner, buf);
+  return 0;
+}
+
 int horus__ns_dir(char *buf, size_t len) {
   const char *ns;
   int r = horus__ns_name(&ns);
   if (r) return r;
-  const char *base = getenv("HORUS_SHM_DIR");
-  if (!base || !*base) base = "/dev/shm";
-  int n = snprintf(buf, len, "%s/horus-%u", base, (unsigned)geteuid());
-  if (n < 0 || (size_t)n >= len)
-    return horus__err(HORUS_EINVAL, "HORUS_SHM_DIR is too long");
-  if ((r = private_dir(buf))) return r;
-  n = snprintf(buf, len, "%s/horus-%u/%s", base, (unsigned)geteuid(), ns);
-  if (n < 0 || (size_t)n >= len)
-    return horus__err(HORUS_EINVAL, "HORUS_SHM_DIR is too long");
+  if ((r = user_dir(buf, len))) return r;
+  size_t used = strlen(buf);
+  int n = snprintf(buf + used, len - used, "/%s", ns);
+  if (n < 0 || (size_t)n >= len - used) return horus__err(HORUS_EINVAL, "HORUS_SHM_DIR is too long");
   return private_dir(buf);
 }
 

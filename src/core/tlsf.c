@@ -193,6 +193,20 @@ static uint32_t find_free(const horus__tlsf_view *v, uint64_t size) {
   return NIL;
 }
 
+/* The two bitmaps are a summary of which free lists are non-empty; another
+ * process writing over them would make free blocks invisible and every
+ * allocation fail for good.  Checked when an allocation fails (a few
+ * hundred loads), so a lying summary is found and rebuilt. */
+static bool maps_consistent(const horus__tlsf *t) {
+  for (int fl = 0; fl < HORUS__TLSF_FL_COUNT; fl++) {
+    uint32_t sl_map = 0;
+    for (int sl = 0; sl < (int)HORUS__TLSF_SL_COUNT; sl++)
+      if (t->heads[fl][sl] != NIL) sl_map |= 1u << sl;
+    if (sl_map != t->sl_bitmap[fl] || !!(t->fl_bitmap & (1ull << fl)) != !!sl_map) return false;
+  }
+  return (t->fl_bitmap >> HORUS__TLSF_FL_COUNT) == 0;
+}
+
 uint32_t horus__tlsf_alloc(const horus__tlsf_view *v, uint64_t size) {
   horus__tlsf *t = v->t;
   horus__tlsf_block *recs = v->recs;
@@ -200,7 +214,10 @@ uint32_t horus__tlsf_alloc(const horus__tlsf_view *v, uint64_t size) {
   size = size ? (size + HORUS__TLSF_ALIGN - 1) & ~(uint64_t)(HORUS__TLSF_ALIGN - 1)
               : HORUS__TLSF_ALIGN;
   uint32_t r = find_free(v, size);
-  if (r == NIL) return NIL;
+  if (r == NIL) {
+    if (!maps_consistent(t)) t->corrupt = 1;
+    return NIL;
+  }
   list_remove(v, r);
   horus__tlsf_block *b = &recs[r];
   b->is_free = 0;

@@ -74,3 +74,50 @@ def test_planted_segment_with_open_mode_is_refused(tmp_path):
     with pytest.raises(PermissionError, match="refusing to trust"):
         TensorPool(pool_id=60, size_mb=1, max_slots=4)
     os.unlink(path)
+
+
+VICTIM = 65533
+
+
+def as_user(uid, code, env):
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        if os.environ.get("CI"):
+            pytest.fail("CI must run as root with setpriv to test a second user")
+        pytest.skip("needs root and setpriv to act as a second user")
+    return subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                           sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, env=env)
+
+
+def test_squatted_user_directory_cannot_lock_a_user_out():
+    """Another user who creates /dev/shm/horus-<victim uid> first makes the
+    victim's segments go to its private runtime directory, with a warning
+    naming the squatter; the victim's work goes on."""
+    import pathlib
+    import tempfile
+
+    squat = f"/dev/shm/horus-{VICTIM}"
+    runtime = pathlib.Path(tempfile.mkdtemp(prefix="run-user-", dir="/tmp"))
+    try:
+        out = as_nobody(f"import os; os.makedirs({squat + '/default'!r}, mode=0o700)")
+        assert out.returncode == 0, out.stderr
+        os.chown(runtime, VICTIM, VICTIM)
+        env = {k: v for k, v in os.environ.items() if k != "HORUS_SHM_DIR"}
+        env.update(XDG_RUNTIME_DIR=str(runtime), HORUS_NAMESPACE="squat-test", HOME=str(runtime))
+        code = ("import numpy as np, horus\n"
+                "t = horus.Topic(horus.Image, 'cam')\n"
+                "img = horus.Image(4, 4, 'mono8'); img.to_numpy()[:] = 7\n"
+                "t.send(img)\n"
+                "got = horus.Topic(horus.Image, 'cam')\n"
+                "print('pool at', horus.global_pool_stats()['path'])\n"
+                "print('sum', int(np.asarray(img.to_numpy()).sum()))\n")
+        proc = as_user(VICTIM, code, env)
+        assert proc.returncode == 0, proc.stderr
+        assert f"pool at {runtime}/horus-{VICTIM}/squat-test/pool.0" in proc.stdout
+        assert "sum 112" in proc.stdout
+        assert squat in proc.stderr and "belongs to uid 65534" in proc.stderr
+        # Nothing of the victim's went into the squatter's directory.
+        assert os.listdir(squat) == ["default"]
+    finally:
+        shutil.rmtree(squat, ignore_errors=True)
+        shutil.rmtree(runtime, ignore_errors=True)
