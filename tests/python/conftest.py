@@ -19,6 +19,22 @@ USER_DIR = os.path.join(SHM_BASE, f"horus-{os.geteuid()}")
 NS_DIR = os.path.join(USER_DIR, NAMESPACE)
 
 
+# A command prefix that runs a process in a PID namespace of its own, as in a
+# container sharing /dev/shm: its PIDs mean nothing to us.  A shell is the
+# namespace's init (init ignores a SIGKILL sent from inside, which fault
+# points use), the process its child, reported as 137 when killed;
+# --kill-child takes the namespace down when unshare is killed.
+PIDNS = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", "sh", "-c",
+         '"$0" "$@"; exit $?']
+
+
+def pidns_available():
+    try:
+        return subprocess.run(PIDNS + ["true"], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
 def pytest_configure(config):
     if os.environ.get("HORUS_REQUIRE_FRAMEWORKS"):
         missing = []
