@@ -2,7 +2,8 @@
 
 to_numpy() vs np.frombuffer on a memoryview of the same size; to_torch() vs
 torch.from_numpy; to_jax() vs jnp.asarray of a NumPy array (which copies:
-listed for scale); TensorHandle.from_dlpack of foreign memory vs np.copyto.
+listed for scale); TensorHandle.from_dlpack of foreign memory vs np.copyto;
+a new (zeroed) Image vs np.zeros, alone and with one write of every byte.
 Each number is the median over repeats of a timed loop.  Prints JSON lines.
 Usage: python bench/convert.py [--quick]
 """
@@ -82,9 +83,25 @@ def main(quick=False):
     ours = per_call_ns(lambda: horus.Image.from_numpy(frame, encoding="rgb8"), loops // 100,
                        repeats)
     rows.append(emit("Image.from_numpy 1920x1080 rgb8", ours, base, "np.copyto", 1.25))
-    ours = per_call_ns(lambda: horus.Image(480, 640, "rgb8"), loops, repeats)
-    base = per_call_ns(lambda: np.empty((480, 640, 3), np.uint8), loops, repeats)
-    rows.append(emit("Image(480, 640, rgb8) create+drop", ours, base, "np.empty", 2.0))
+    # New images are zeroed (a freed block is cleared when it is freed, so
+    # creating one writes nothing): compare with np.zeros, which is what a
+    # zeroed array costs NumPy, in the same run.
+    for h, w in ((480, 640), (1080, 1920)):
+        n = loops if h == 480 else loops // 20
+        ours = per_call_ns(lambda: horus.Image(h, w, "rgb8"), n, repeats)
+        base = per_call_ns(lambda: np.zeros((h, w, 3), np.uint8), n, repeats)
+        rows.append(emit(f"Image({h}, {w}, rgb8) create+drop", ours, base, "np.zeros", 2.0))
+
+        def create_write():
+            horus.Image(h, w, "rgb8").to_numpy()[:] = 7
+
+        def zeros_write():
+            np.zeros((h, w, 3), np.uint8)[:] = 7
+
+        ours = per_call_ns(create_write, n // 4, repeats)
+        base = per_call_ns(zeros_write, n // 4, repeats)
+        rows.append(emit(f"Image({h}, {w}, rgb8) create+write+drop", ours, base,
+                         "np.zeros + the same write", 1.2))
     gc.enable()
     return rows
 
