@@ -296,6 +296,19 @@ def test_bad_dtype_and_shape(pool):
     assert pool.stats() == before
 
 
+def test_empty_shapes_are_bounded_like_any_other(pool):
+    """NumPy's rule: the nonzero dimensions must fit, a zero one does not
+    excuse them; their strides would overflow int64 (UBSan in CI)."""
+    with pytest.raises(ValueError, match="overflow"):
+        pool.alloc([0, 2**62, 2**62], dtype="float64")
+    empty = pool.alloc([0], dtype="float32")
+    with pytest.raises(ValueError, match="overflow"):
+        empty.view([0, 2**62, 2**62])
+    fine = empty.view([2, 0, 1000])
+    assert fine.shape == [2, 0, 1000] and fine.numpy().shape == (2, 0, 1000)
+    assert pool.alloc([0, 2**31, 2**31], dtype="uint8").numpy().size == 0
+
+
 def test_view_and_slice_refusals(pool):
     t = pool.alloc([6, 4], dtype="float32")
     with pytest.raises(ValueError):
