@@ -309,6 +309,20 @@ def test_empty_shapes_are_bounded_like_any_other(pool):
     assert pool.alloc([0, 2**31, 2**31], dtype="uint8").numpy().size == 0
 
 
+def test_slice_error_names_the_bounds_given(pool):
+    """Not the bounds after negative ones were counted from the end
+    (slice(-100, 2) used to say "slice [-90, 2)")."""
+    t = pool.alloc([10, 3], dtype="float32")
+    for start, stop in [(-100, 2), (0, 11), (5, 2), (-3, -5), (2**70, 1), (0, -2**70)]:
+        with pytest.raises(IndexError) as e:
+            t.slice(start, stop)
+        msg = str(e.value)
+        assert f"slice({start}, {stop})" in msg, msg
+        assert "size 10" in msg and "[-10, 10]" in msg, msg
+    assert t.slice(-10, 10).shape == [10, 3] and t.slice(-3, -1).shape == [2, 3]
+    assert t.slice(10, 10).shape == [0, 3]
+
+
 def test_view_and_slice_refusals(pool):
     t = pool.alloc([6, 4], dtype="float32")
     with pytest.raises(ValueError):
