@@ -69,13 +69,18 @@ HORUS_API void horus_sched_free(horus_sched *s);
 HORUS_API int horus_sched_add(horus_sched *s, horus_node *node, bool set_order, int order);
 
 /* Run until horus_sched_stop(), an error from a callback, an error from the
- * interrupt hook, or `duration_ns` (< 0: no limit).  Returns 0 or the error.
+ * interrupt hook, or `duration_ns` (< 0: no limit).  Returns 0 or the error;
+ * 0 at once, running nothing, when a stop() is pending from before the call.
  * HORUS_EINVAL if already running (a tick calling run). */
 HORUS_API int horus_sched_run(horus_sched *s, int64_t duration_ns);
 
 /* Ask a run to stop after the current tick.  Async-signal-safe; callable
- * from any thread, a tick, or a signal handler.  A run that starts later is
- * not affected. */
+ * from any thread, a tick, or a signal handler.  The request stays pending
+ * until a run consumes it: the run in progress, or, when none is, the next
+ * one, which then returns 0 at once without calling init, tick or shutdown
+ * (so a SIGINT that lands between installing its handler and calling run()
+ * is not lost).  Every run ends with no request pending: a stop() during a
+ * run never reaches the run after it. */
 HORUS_API void horus_sched_stop(horus_sched *s);
 
 /* One cycle: every node ticks once, in order, ignoring rates (no init or

@@ -68,8 +68,11 @@ HORUS_API size_t horus_dtype_size(horus_dtype dtype);
 
 /* Allocate a compact row-major tensor in `pool`.  *out owns one block
  * reference (horus_tensor_free()).  Errors: HORUS_EINVAL (bad dtype, ndim
- * outside 0..HORUS_MAX_DIMS, a negative dimension), HORUS_EOVERFLOW (element
- * count or byte size overflows), HORUS_ENOMEM, HORUS_ENOSLOT. */
+ * outside 0..HORUS_MAX_DIMS, a negative dimension), HORUS_EOVERFLOW (the
+ * nonzero dimensions times the item size exceed 2**62 bytes: a zero
+ * dimension does not exempt the others, as in NumPy, since the strides are
+ * their products; every function taking a shape applies this limit),
+ * HORUS_ENOMEM, HORUS_ENOSLOT. */
 HORUS_API int horus_tensor_alloc(horus_pool *pool, const int64_t *shape,
                                  int ndim, horus_dtype dtype,
                                  horus_tensor **out);
@@ -89,7 +92,8 @@ HORUS_API void horus_tensor_free(horus_tensor *t);
 
 /* Reshape a contiguous tensor: a new handle (own reference) with `shape`,
  * which may hold one -1 to infer.  HORUS_EINVAL when the tensor is not
- * contiguous or the element counts differ. */
+ * contiguous or the element counts differ, HORUS_EOVERFLOW for a shape
+ * past the limit of horus_tensor_alloc (an empty tensor's new shape too). */
 HORUS_API int horus_tensor_view(const horus_tensor *t, const int64_t *shape,
                                 int ndim, horus_tensor **out);
 
@@ -120,7 +124,8 @@ HORUS_API int horus_tensor_to_dlpack(const horus_tensor *t, bool versioned,
  * data is copied once into a new compact tensor in `pool` (*copied = true).
  * Does not call the managed tensor's deleter: the caller does, after this
  * returns.  Errors: HORUS_ENOTSUP (non-CPU device, unsupported dtype, lanes
- * != 1), HORUS_EINVAL (ndim too large, negative shape), HORUS_ENOMEM. */
+ * != 1), HORUS_EINVAL (ndim too large, negative shape), HORUS_EOVERFLOW
+ * (shape past the limit of horus_tensor_alloc), HORUS_ENOMEM. */
 HORUS_API int horus_tensor_from_dltensor(horus_pool *pool, const DLTensor *src,
                                          horus_tensor **out, bool *copied);
 

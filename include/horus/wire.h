@@ -39,7 +39,8 @@ extern "C" {
 
 /* Write the header for `msg` (its tensor descriptor gives dtype and shape;
  * the payload is sent packed whatever its strides) and `sequence` into
- * out.  Errors: HORUS_EINVAL for a message type that has no wire form. */
+ * out.  Errors: HORUS_EINVAL for a message type that has no wire form, or a
+ * descriptor no tensor could have (dtype, ndim, a shape decode refuses). */
 HORUS_API int horus_wire_encode(const horus_msg *msg, uint64_t sequence,
                                 uint8_t out[HORUS_WIRE_HEADER_SIZE]);
 
@@ -47,7 +48,9 @@ HORUS_API int horus_wire_encode(const horus_msg *msg, uint64_t sequence,
  * descriptor's dtype, ndim, shape and compact strides (pool, slot and
  * offset are left 0) and msg->meta; *sequence and *payload_len.  Checks
  * everything a header can get wrong on its own: length, magic, version,
- * type, dtype, ndim, negative or overflowing shape, a payload length that
+ * type, dtype, ndim, negative or overflowing shape (the nonzero dimensions
+ * times the item size must fit 2**62 bytes even when another dimension is
+ * 0, as for any tensor: horus_tensor_alloc), a payload length that
  * disagrees with the shape, a frame_id without its NUL.  Whether the
  * metadata fits the type (encoding vs channels...) is checked when the
  * frame is rebuilt (horus_frame_from_msg).  Errors: HORUS_EINVAL,

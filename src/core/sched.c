@@ -219,7 +219,13 @@ int horus_sched_run(horus_sched *s, int64_t duration_ns) {
   if (s->running) return horus__err(HORUS_EINVAL, "the scheduler is already running "
                                     "(run() called from a tick?)");
   s->running = 1;
-  s->stop = 0;
+  /* A stop() that came before this run (a signal between installing the
+   * handler and calling run) is this run's: clearing it here would lose
+   * it and run for ever.  It is consumed, so it stops one run only. */
+  if (atomic_exchange(&s->stop, 0)) {
+    s->running = 0;
+    return 0;
+  }
   int r = 0;
   /* The kernel may defer a timer by the thread's slack (50 us by default)
    * to batch wake-ups; a control loop wants its deadline instead. */
@@ -276,6 +282,7 @@ int horus_sched_run(horus_sched *s, int64_t duration_ns) {
     n->initialised = false;
   }
   if (slack > 0) prctl(PR_SET_TIMERSLACK, (unsigned long)slack, 0, 0, 0);
+  s->stop = 0; /* consumed by this run; a later stop() is the next run's */
   s->running = 0;
   return r;
 }

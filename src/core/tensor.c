@@ -63,6 +63,19 @@ static int dtype_from_dl(DLDataType t, horus_dtype *out) {
 
 /* ---- shape arithmetic ----------------------------------------------------- */
 
+/* The largest block a tensor may describe; keeps every byte offset and
+ * byte stride computed from a checked shape far inside int64_t. */
+#define MAX_NBYTES (1ull << 62)
+
+/* Every shape this library accepts (allocated, opened from a descriptor,
+ * imported, reshaped, decoded from the wire) passes here.  The limit is
+ * on the product of the NONZERO dimensions times the item size, as NumPy
+ * does: a zero dimension makes the tensor empty but must not make an
+ * absurd shape such as (0, 2**62, 2**62) legal, because its compact
+ * strides and every offset computed from them are products of the other
+ * dimensions and would overflow int64_t.  Once a shape passed, compact
+ * strides, numel, nbytes and any partial product of its dimensions fit
+ * in MAX_NBYTES, so the arithmetic on them elsewhere needs no checks. */
 static int check_shape(const int64_t *shape, int ndim, horus_dtype dtype,
                        int64_t *numel_out, uint64_t *nbytes_out) {
   if ((unsigned)dtype >= HORUS_DTYPE_COUNT)
@@ -70,24 +83,26 @@ static int check_shape(const int64_t *shape, int ndim, horus_dtype dtype,
   if (ndim < 0 || ndim > HORUS_MAX_DIMS)
     return horus__err(HORUS_EINVAL, "ndim %d: must be 0..%d", ndim, HORUS_MAX_DIMS);
   if (ndim > 0 && !shape) return horus__err(HORUS_EINVAL, "shape is NULL");
-  uint64_t numel = 1;
-  bool overflow = false;
+  uint64_t span = dtypes[dtype].size; /* bytes of the nonzero dimensions */
+  bool empty = false;
   for (int i = 0; i < ndim; i++) {
     if (shape[i] < 0)
       return horus__err(HORUS_EINVAL, "shape[%d] = %" PRId64 " is negative", i, shape[i]);
-    if (__builtin_mul_overflow(numel, (uint64_t)shape[i], &numel)) overflow = true;
+    if (shape[i] == 0) {
+      empty = true;
+      continue;
+    }
+    if (__builtin_mul_overflow(span, (uint64_t)shape[i], &span) || span > MAX_NBYTES)
+      return horus__err(HORUS_EOVERFLOW, "shape of %d dimensions overflows the "
+                        "addressable size (2**62 bytes, zero dimensions "
+                        "aside)", ndim);
   }
-  uint64_t nbytes;
-  if (overflow || numel > INT64_MAX ||
-      __builtin_mul_overflow(numel, (uint64_t)dtypes[dtype].size, &nbytes) ||
-      nbytes > (1ull << 62))
-    return horus__err(HORUS_EOVERFLOW, "shape of %d dimensions overflows the "
-                      "addressable size", ndim);
-  *numel_out = (int64_t)numel;
-  *nbytes_out = nbytes;
+  *nbytes_out = empty ? 0 : span;
+  *numel_out = (int64_t)(*nbytes_out / dtypes[dtype].size);
   return 0;
 }
 
+/* Only for shapes that passed check_shape (see there). */
 static void compact_strides(const int64_t *shape, int ndim, int64_t *strides) {
   int64_t s = 1;
   for (int i = ndim - 1; i >= 0; i--) {
@@ -274,6 +289,11 @@ int horus_tensor_view(const horus_tensor *t, const int64_t *shape, int ndim,
   if (known != numel)
     return horus__err(HORUS_EINVAL, "view: shape has %" PRId64 " elements, tensor "
                       "has %" PRId64, known, numel);
+  /* An empty tensor takes any shape with a zero in it, (0, 2**62, 2**62)
+   * included: the shape must pass the same limit as an allocation. */
+  uint64_t nbytes;
+  int r = check_shape(d.shape, ndim, (horus_dtype)d.dtype, &numel, &nbytes);
+  if (r) return r;
   d.ndim = (uint8_t)ndim;
   for (int i = ndim; i < HORUS_MAX_DIMS; i++) d.shape[i] = d.strides[i] = 0;
   compact_strides(d.shape, ndim, d.strides);
@@ -289,8 +309,16 @@ int horus_tensor_slice(const horus_tensor *t, int64_t start, int64_t stop,
                       "for dimension 0 of size %" PRId64, start, stop, n);
   horus_tensor_desc d = t->desc;
   d.shape[0] = stop - start;
-  if (d.shape[0] > 0)
-    d.offset += (uint64_t)(start * d.strides[0] * (int64_t)dtypes[d.dtype].size);
+  /* An empty result keeps the offset: its strides were never checked
+   * against a block (extent() skips empty views), so start * stride may
+   * not even fit in int64_t. */
+  int64_t skip;
+  if (horus_tensor_numel(t) > 0 && d.shape[0] > 0) {
+    if (__builtin_mul_overflow(start, d.strides[0], &skip) ||
+        __builtin_mul_overflow(skip, (int64_t)dtypes[d.dtype].size, &skip) ||
+        __builtin_add_overflow(d.offset, (uint64_t)skip, &d.offset))
+      return horus__err(HORUS_EINVAL, "slice: offset of row %" PRId64 " overflows", start);
+  }
   return derive(t, &d, out);
 }
 
@@ -520,10 +548,11 @@ int horus_tensor_from_dltensor(horus_pool *pool, const DLTensor *src,
     return horus__err(HORUS_EINVAL, "DLPack tensor has no shape");
   int64_t bstr[HORUS_MAX_DIMS];
   size_t item = dtypes[dtype].size;
-  for (int i = 0; i < src->ndim; i++) {
-    if (src->shape[i] < 0)
-      return horus__err(HORUS_EINVAL, "DLPack shape[%d] = %" PRId64, i, src->shape[i]);
-  }
+  /* Before the compact strides below are computed from it. */
+  int64_t numel;
+  uint64_t nbytes;
+  int r = check_shape(src->shape, src->ndim, dtype, &numel, &nbytes);
+  if (r) return r;
   if (src->strides) {
     for (int i = 0; i < src->ndim; i++)
       if (__builtin_mul_overflow(src->strides[i], (int64_t)item, &bstr[i]))

@@ -1,11 +1,36 @@
 /* wire.c - the bridge's header format; see horus/wire.h for the layout.
  * Bytes are written one by one, so the format is little-endian on any host. */
+#include <stdbool.h>
 #include <string.h>
 
 #include "horus/wire.h"
 #include "internal.h"
 
 static const uint8_t MAGIC[4] = {'H', 'R', 'S', '1'};
+
+/* The largest payload, as for tensors in pools (tensor.c's MAX_NBYTES). */
+#define MAX_PAYLOAD (1ull << 62)
+
+/* Bytes of a packed tensor of `shape`, or -1 for a negative dimension or a
+ * size past MAX_PAYLOAD.  Zero dimensions are left out of the product, not
+ * allowed to end it: (0, 2**62, 2**62) is refused although it holds no
+ * bytes, because its compact strides overflow int64_t, and a receiver
+ * would refuse it anyway (horus_frame_from_msg, the tensor checks). */
+static int payload_size(const int64_t *shape, int ndim, horus_dtype dtype, uint64_t *out) {
+  uint64_t span = horus_dtype_size(dtype);
+  bool empty = false;
+  for (int i = 0; i < ndim; i++) {
+    if (shape[i] < 0) return -1;
+    if (shape[i] == 0) {
+      empty = true;
+      continue;
+    }
+    if (__builtin_mul_overflow(span, (uint64_t)shape[i], &span) || span > MAX_PAYLOAD)
+      return -1;
+  }
+  *out = empty ? 0 : span;
+  return 0;
+}
 
 static void put(uint8_t *p, uint64_t v, int n) {
   for (int i = 0; i < n; i++) p[i] = (uint8_t)(v >> (8 * i));
@@ -23,8 +48,11 @@ int horus_wire_encode(const horus_msg *msg, uint64_t sequence,
     return horus__err(HORUS_EINVAL, "a %s message has no wire form",
                       horus_msg_type_name((horus_msg_type)msg->type));
   const horus_tensor_desc *d = &msg->tensor;
-  uint64_t numel = 1;
-  for (int i = 0; i < d->ndim; i++) numel *= (uint64_t)d->shape[i];
+  if (d->dtype >= HORUS_DTYPE_COUNT || d->ndim > HORUS_MAX_DIMS)
+    return horus__err(HORUS_EINVAL, "message has dtype %u and ndim %u", d->dtype, d->ndim);
+  uint64_t nbytes;
+  if (payload_size(d->shape, d->ndim, (horus_dtype)d->dtype, &nbytes))
+    return horus__err(HORUS_EINVAL, "message shape is negative or overflows");
   memset(out, 0, HORUS_WIRE_HEADER_SIZE);
   memcpy(out, MAGIC, 4);
   out[4] = HORUS_WIRE_VERSION;
@@ -39,7 +67,7 @@ int horus_wire_encode(const horus_msg *msg, uint64_t sequence,
   put(out + 32, scale, 8);
   for (int i = 0; i < d->ndim; i++) put(out + 40 + 8 * i, (uint64_t)d->shape[i], 8);
   memcpy(out + 104, msg->meta.frame_id, strnlen(msg->meta.frame_id, HORUS_FRAME_ID_MAX));
-  put(out + 168, numel * horus_dtype_size((horus_dtype)d->dtype), 8);
+  put(out + 168, nbytes, 8);
   return 0;
 }
 
@@ -62,7 +90,6 @@ int horus_wire_decode(const uint8_t *h, size_t len, horus_msg *msg, uint64_t *se
   if (d->dtype >= HORUS_DTYPE_COUNT) return horus__err(HORUS_EINVAL, "header dtype %u is unknown", h[6]);
   if (d->ndim > HORUS_MAX_DIMS)
     return horus__err(HORUS_EINVAL, "header ndim %u exceeds %d", h[7], HORUS_MAX_DIMS);
-  uint64_t nbytes = horus_dtype_size((horus_dtype)d->dtype);
   for (int i = 0; i < HORUS_MAX_DIMS; i++) {
     int64_t n = (int64_t)get(h + 40 + 8 * i, 8);
     if (i >= d->ndim) {
@@ -70,10 +97,13 @@ int horus_wire_decode(const uint8_t *h, size_t len, horus_msg *msg, uint64_t *se
       continue;
     }
     if (n < 0) return horus__err(HORUS_EINVAL, "header shape[%d] is negative", i);
-    if (__builtin_mul_overflow(nbytes, (uint64_t)n, &nbytes) || nbytes > (1ull << 62))
-      return horus__err(HORUS_EINVAL, "header shape overflows");
     d->shape[i] = n;
   }
+  uint64_t nbytes;
+  if (payload_size(d->shape, d->ndim, (horus_dtype)d->dtype, &nbytes))
+    return horus__err(HORUS_EINVAL, "header shape overflows 2**62 bytes (zero "
+                      "dimensions aside)");
+  /* Every partial product is at most the checked size: no overflow. */
   int64_t stride = 1;
   for (int i = d->ndim - 1; i >= 0; i--) {
     d->strides[i] = stride;

@@ -431,8 +431,11 @@ static PyObject *Sched_enter(SchedObject *self, PyObject *Py_UNUSED(a)) {
   return Py_NewRef(self);
 }
 
+/* Leaving the with-block stops a run in progress (in another thread).
+ * Only then: a stop() with no run in progress would stay pending and end
+ * the next run() at once (horus/sched.h). */
 static PyObject *Sched_exit(SchedObject *self, PyObject *Py_UNUSED(a)) {
-  if (self->s) horus_sched_stop(self->s);
+  if (self->s && horus_sched_running(self->s)) horus_sched_stop(self->s);
   Py_RETURN_NONE;
 }
 
@@ -463,7 +466,8 @@ static PyMethodDef Sched_methods[] = {
      "stop(), Ctrl-C or `duration` seconds; then every node's shutdown runs.  An "
      "exception in a callback (or KeyboardInterrupt) stops the run and propagates."},
     {"stop", (PyCFunction)Sched_stop, METH_NOARGS,
-     "stop($self, /)\n--\n\nEnd the current run after the tick in progress (any thread)."},
+     "stop($self, /)\n--\n\nEnd the current run after the tick in progress (any thread); "
+     "with no run in progress, the next run() returns at once."},
     {"tick_once", (PyCFunction)Sched_tick_once, METH_NOARGS,
      "tick_once($self, /)\n--\n\nTick every node once, in order, ignoring rates (no init or "
      "shutdown)."},

@@ -198,7 +198,7 @@ static PyObject *Tensor_slice(TensorObject *self, PyObject *const *args, Py_ssiz
                         nargs);
   const horus_tensor_desc *d = horus_tensor_get_desc(self->t);
   if (d->ndim == 0) return PyErr_Format(PyExc_ValueError, "slice() of a 0-d tensor");
-  long long idx[2];
+  long long n = (long long)d->shape[0], idx[2];
   for (int i = 0; i < 2; i++) {
     if (!PyLong_Check(args[i]))
       return PyErr_Format(PyExc_TypeError, "slice() bounds must be ints, not %.80s",
@@ -206,12 +206,16 @@ static PyObject *Tensor_slice(TensorObject *self, PyObject *const *args, Py_ssiz
     int overflow;
     idx[i] = PyLong_AsLongLongAndOverflow(args[i], &overflow);
     if (idx[i] == -1 && PyErr_Occurred()) return NULL;
-    if (overflow)
-      return PyErr_Format(PyExc_IndexError, "slice(%R, %R) out of range for "
-                          "dimension 0 of size %lld", args[0], args[1],
-                          (long long)d->shape[0]);
-    if (idx[i] < 0) idx[i] += d->shape[0]; /* Python-style negative indices */
+    if (overflow) idx[i] = -1; /* out of range whatever the sign */
+    else if (idx[i] < 0) idx[i] += n; /* Python-style negative indices */
   }
+  /* Checked here rather than by horus_tensor_slice so that the message
+   * gives the bounds the caller wrote, not the ones after adding n. */
+  if (idx[0] < 0 || idx[1] < idx[0] || idx[1] > n)
+    return PyErr_Format(PyExc_IndexError, "slice(%R, %R) out of range for dimension 0 "
+                        "of size %lld: bounds must lie in [-%lld, %lld] (negative ones "
+                        "count from the end) with start <= stop",
+                        args[0], args[1], n, n, n);
   horus_tensor *out;
   int r = horus_tensor_slice(self->t, idx[0], idx[1], &out);
   if (r) return hpy_raise(r);

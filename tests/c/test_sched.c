@@ -101,9 +101,27 @@ static int reenter(horus_node *n, void *u) {
   (void)n;
   return horus_sched_run(*(horus_sched **)u, 1000);
 }
-static void *stopper(void *arg) {
-  usleep(100000);
-  horus_sched_stop(arg);
+/* A tick that tells `fd` once that the scheduler is running (a readiness
+ * signal from inside run(), so nothing has to guess how long to wait). */
+static int announce(horus_node *n, void *user) {
+  (void)n;
+  int *fd = user;
+  if (*fd >= 0) {
+    if (write(*fd, "r", 1) != 1) return -1;
+    *fd = -1;
+  }
+  return 0;
+}
+
+struct stopper_arg {
+  horus_sched *s;
+  int ready_fd;
+};
+
+static void *stopper(void *p) {
+  struct stopper_arg *a = p;
+  char c;
+  if (read(a->ready_fd, &c, 1) == 1) horus_sched_stop(a->s);
   return NULL;
 }
 
@@ -126,16 +144,22 @@ static void test_stopping(void) {
   horus_sched_free(s);
   horus_node_free(n), horus_node_free(m);
 
-  /* stop() from another thread. */
+  /* stop() from another thread, once the run is under way. */
+  int fds[2];
+  CHECK(pipe(fds) == 0);
+  int announce_fd = fds[1];
   CHECK_OK(horus_sched_create(&s));
-  CHECK_OK(horus_node_create("idle", 5, count, &ticks_idle, &n));
+  CHECK_OK(horus_node_create("idle", 5, announce, &announce_fd, &n));
   CHECK_OK(horus_sched_add(s, n, false, 0));
+  struct stopper_arg sa = {s, fds[0]};
   pthread_t th;
-  pthread_create(&th, NULL, stopper, s);
-  CHECK_OK(horus_sched_run(s, 10000000000ll));
+  pthread_create(&th, NULL, stopper, &sa);
+  CHECK_OK(horus_sched_run(s, -1));
   pthread_join(th, NULL);
+  CHECK(!horus_sched_running(s));
   horus_sched_free(s);
   horus_node_free(n);
+  close(fds[0]), close(fds[1]);
 
   /* An error from a tick stops the run, runs shutdowns and is returned. */
   CHECK_OK(horus_sched_create(&s));
@@ -168,6 +192,41 @@ static void test_stopping(void) {
   horus_node_free(m);
 }
 
+static int inits;
+static int on_init(horus_node *n, void *u) {
+  (void)n, (void)u;
+  inits++;
+  return 0;
+}
+
+/* A stop() that comes before run() is not lost: that run returns at once
+ * and runs nothing, and consumes it, so the run after is a normal one. */
+static void test_stop_before_run(void) {
+  horus_sched *s;
+  horus_node *n;
+  CHECK_OK(horus_sched_create(&s));
+  CHECK_OK(horus_node_create("stopper", 1000, stop_at_5, &s, &n));
+  horus_node_set_init(n, on_init);
+  horus_node_set_shutdown(n, on_shutdown);
+  CHECK_OK(horus_sched_add(s, n, false, 0));
+  inits = shutdowns = 0;
+  horus_sched_stop(s);
+  horus_sched_stop(s); /* twice is still one request */
+  CHECK_OK(horus_sched_run(s, -1)); /* stop_at_5 would end it after 5 ticks */
+  horus_node_stats st;
+  horus_node_stats_get(n, &st);
+  CHECK(inits == 0 && shutdowns == 0 && st.ticks == 0 && !horus_sched_running(s));
+  CHECK_OK(horus_sched_run(s, -1));
+  horus_node_stats_get(n, &st);
+  CHECK(inits == 1 && shutdowns == 1 && st.ticks == 5);
+  /* That run's own stop() (from its 5th tick) was consumed by it. */
+  CHECK_OK(horus_sched_run(s, -1));
+  horus_node_stats_get(n, &st);
+  CHECK(inits == 2 && shutdowns == 2 && st.ticks == 5);
+  horus_sched_free(s);
+  horus_node_free(n);
+}
+
 static horus_sched *sig_sched;
 static void on_sigint(int sig) {
   (void)sig;
@@ -180,25 +239,49 @@ static void test_sigint(void) {
   pid_t pid = fork();
   if (pid == 0) {
     horus_node *n;
-    static int spins;
-    if (horus_sched_create(&sig_sched) || horus_node_create("spin", 200, count, &spins, &n))
+    static int ready_fd;
+    ready_fd = fds[1];
+    if (horus_sched_create(&sig_sched) ||
+        horus_node_create("spin", 200, announce, &ready_fd, &n))
       _exit(2);
     horus_node_set_shutdown(n, on_shutdown);
     horus_sched_add(sig_sched, n, false, 0);
     signal(SIGINT, on_sigint);
-    if (write(fds[1], "r", 1) != 1) _exit(3);
     shutdowns = 0;
-    int r = horus_sched_run(sig_sched, -1);
+    int r = horus_sched_run(sig_sched, -1); /* its first tick says "ready" */
     _exit(r == 0 && shutdowns == 1 ? 0 : 4);
   }
   char c;
-  CHECK(read(fds[0], &c, 1) == 1);
-  usleep(100000);
+  CHECK(read(fds[0], &c, 1) == 1); /* the child is inside run() */
   kill(pid, SIGINT);
   int status;
   waitpid(pid, &status, 0);
   CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   close(fds[0]), close(fds[1]);
+}
+
+/* The lost-signal case itself: SIGINT lands after its handler is installed
+ * but before run() (here: raised by the child itself).  The run must see it
+ * and return at once; before, run() cleared it and spun until the 5th tick
+ * of a node that stands in for "for ever". */
+static void test_sigint_before_run(void) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    horus_node *n;
+    if (horus_sched_create(&sig_sched) ||
+        horus_node_create("stopper", 1000, stop_at_5, &sig_sched, &n))
+      _exit(2);
+    horus_sched_add(sig_sched, n, false, 0);
+    signal(SIGINT, on_sigint);
+    raise(SIGINT); /* the handler has run when raise() returns */
+    int r = horus_sched_run(sig_sched, -1);
+    horus_node_stats st;
+    horus_node_stats_get(n, &st);
+    _exit(r == 0 && st.ticks == 0 ? 0 : 4);
+  }
+  int status;
+  waitpid(pid, &status, 0);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 static void test_bad_input(void) {
@@ -215,7 +298,9 @@ int main(void) {
   test_order();
   test_rates();
   test_stopping();
+  test_stop_before_run();
   test_sigint();
+  test_sigint_before_run();
   test_bad_input();
   return check_report("test_sched");
 }

@@ -364,18 +364,25 @@ def test_slow_network_loses_the_oldest_and_never_stalls_the_publisher(side_b, nu
         env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=0"
     a = Proc([sys.executable, "-m", "horus", "bridge", "--report", "0.5", "--out", "cam",
               "--prefix", "a", "--listen", f"tcp/127.0.0.1:{port}"], env)
-    gate, first = threading.Event(), threading.Event()
+    gate, first, newest = threading.Event(), threading.Event(), threading.Event()
     received = []
+    total = 200
 
     def on_sample(sample):  # Zenoh's receive thread: blocking it stalls the link
         img, seq = horus.wire_decode(sample.attachment.to_bytes(), sample.payload.to_bytes())
         received.append((img.frame_id, seq))
+        if img.frame_id == f"f{total - 1}":
+            newest.set()
         del img
         first.set()
         gate.wait(60)
 
     session = zenoh_peer(port)
-    total = 200
+    # The bridge's heap is watched from before the burst until the newest
+    # frame has crossed, and its peak judged: no guess at when the bridge
+    # has taken all it can (a fixed sleep did that); the 5 ms is how often
+    # to look, nothing waits on it.
+    peak, measured = [0], threading.Event()
     try:
         session.declare_subscriber("a/cam", on_sample)
         warm = Image(2, 2, "mono8")
@@ -388,6 +395,15 @@ def test_slow_network_loses_the_oldest_and_never_stalls_the_publisher(side_b, nu
         before = rss_anon_bytes(a.p.pid)
         frame = np.random.default_rng(7).integers(0, 256, (480, 640, 3), dtype=np.uint8)
         done = threading.Event()
+        peak[0] = before
+
+        def watch():
+            while not measured.is_set() and a.p.poll() is None:
+                peak[0] = max(peak[0], rss_anon_bytes(a.p.pid))
+                measured.wait(0.005)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
 
         def publish():
             for i in range(total):
@@ -400,22 +416,21 @@ def test_slow_network_loses_the_oldest_and_never_stalls_the_publisher(side_b, nu
         publisher.start()
         publisher.join(timeout=60)
         assert done.is_set(), "the local publisher stalled behind a blocked network"
-        time.sleep(1.0)  # let the bridge take what it can while the link is full
-        grown = rss_anon_bytes(a.p.pid) - before
-        published = total * frame.nbytes
-        assert grown < published // 4, (grown, published)
 
         gate.set()
-        end = time.monotonic() + 30
-        while not any(fid == f"f{total - 1}" for fid, _ in received):
-            assert time.monotonic() < end, f"the newest frame never arrived: {received[-5:]}"
-            time.sleep(0.05)
+        assert newest.wait(30), f"the newest frame never arrived: {received[-5:]}"
+        measured.set()
+        watcher.join()
+        grown = peak[0] - before
+        published = total * frame.nbytes
+        assert grown < published // 4, (grown, published)
         got = [int(fid[1:]) for fid, _ in received if fid.startswith("f")]
         assert got == sorted(got) and len(got) < total, got  # in order, the oldest lost
         (info,) = [t for t in horus.topics() if t["name"] == "cam"]
         assert info["dropped"] > 0, info
     finally:
         gate.set()
+        measured.set()
         session.close()
         err = a.stop()
     assert a.p.returncode == 0 and "Traceback" not in err, err
@@ -533,37 +548,3 @@ def test_bad_arguments_and_missing_zenoh(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "horus", "bridge", "--in", "x/**"],
                           capture_output=True, text=True, timeout=60, env=env)
     assert proc.returncode == 3 and "pip install 'horus[bridge]'" in proc.stderr, proc.stderr
-
-
-def test_wire_format_round_trip_and_header_checks():
-    img = Image(6, 4, "bgra8")
-    img.fill([1, 2, 3, 4])
-    img.set_frame_id("cam/left")
-    img.set_timestamp_ns(-5)
-    header, payload = horus._horus.wire_encode(img, 41)
-    assert len(header) == 176 and header[:4] == b"HRS1"
-    fields = struct.unpack("<4sBBBBQqII d8q64sQ", header)
-    assert fields[1:5] == (1, 2, 5, 3)  # version, image, uint8, 3 dimensions
-    assert fields[5] == 41 and fields[6] == -5 and fields[7] == 5  # seq, time, bgra8
-    assert fields[10:13] == (6, 4, 4) and fields[13:18] == (0,) * 5
-    assert fields[18].rstrip(b"\0") == b"cam/left" and fields[19] == len(payload) == 96
-    obj, seq = horus._horus.wire_decode(header, payload)
-    assert seq == 41 and isinstance(obj, Image) and obj.encoding == "bgra8"
-    assert obj.frame_id == "cam/left" and obj.timestamp_ns == -5
-    assert np.array_equal(obj.to_numpy(), img.to_numpy())
-    # A strided view goes out packed.
-    t = TensorPool(pool_id=63, size_mb=4).alloc((4, 6), "int16")
-    t.numpy()[:] = np.arange(24).reshape(4, 6)
-    h, p = horus._horus.wire_encode(t.slice(1, 3), 0)
-    back, _ = horus._horus.wire_decode(h, p)
-    assert np.array_equal(back.numpy(), t.numpy()[1:3])
-    before = horus.global_pool_stats()["used_bytes"]
-    for bad_header, bad_payload in [(header[:-1], payload), (header, payload + b"x"),
-                                    (b"\0" * 176, payload), (header, b"")]:
-        with pytest.raises(ValueError):
-            horus._horus.wire_decode(bad_header, bad_payload)
-    with pytest.raises(TypeError):
-        horus._horus.wire_encode(object(), 0)
-    with pytest.raises(TypeError):
-        horus._horus.wire_decode("text", payload)
-    assert horus.global_pool_stats()["used_bytes"] == before

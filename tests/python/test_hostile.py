@@ -154,6 +154,10 @@ CASES = [
     ("alloc-shape-negative", lambda w: w.pool.alloc((-1, 4)), ValueError, "shape"),
     ("alloc-shape-huge", lambda w: w.pool.alloc((2**62, 2**62)), (ValueError, OverflowError), ""),
     ("alloc-shape-10**30", lambda w: w.pool.alloc((10**30,)), (ValueError, OverflowError), ""),
+    # A zero dimension makes no bytes but must not make the other
+    # dimensions' overflowing product legal (strides would overflow).
+    ("alloc-shape-zero-huge", lambda w: w.pool.alloc((0, 2**62, 2**62)), ValueError, "overflow"),
+    ("alloc-shape-huge-zero", lambda w: w.pool.alloc((2**62, 2**62, 0)), ValueError, "overflow"),
     ("alloc-ndim-9", lambda w: w.pool.alloc((1,) * 9), ValueError, "dim"),
     ("alloc-too-big", lambda w: w.pool.alloc((64, 1 << 20)), MemoryError, "bytes"),
     ("alloc-dtype-complex", lambda w: w.pool.alloc((2,), "complex128"), ValueError, "complex128"),

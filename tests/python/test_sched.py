@@ -63,6 +63,33 @@ def test_init_shutdown_and_stop_from_tick():
     assert log == ["init", "tick", "tick", "tick", "shutdown"]
 
 
+def test_stop_before_run_is_not_lost():
+    """A stop() with no run in progress (another thread, a signal handler,
+    racing the call to run()) ends the next run at once instead of being
+    cleared by it; that run consumes it.  Leaving a with-block stops only
+    a run in progress, so it leaves nothing pending."""
+    log = []
+
+    def tick(node):
+        log.append("tick")
+        if log.count("tick") % 3 == 0:
+            node.scheduler.stop()
+
+    n = Node("n", tick, 1000, init=lambda n: log.append("init"),
+             shutdown=lambda n: log.append("shutdown"))
+    one_run = ["init", "tick", "tick", "tick", "shutdown"]
+    with Scheduler() as s:
+        s.add(n)
+    s.run()  # the with-block left no stop pending
+    assert log == one_run
+    log.clear()
+    s.stop()
+    s.run()  # would tick 3 times if the stop were lost
+    assert log == []
+    s.run()  # consumed: this run is a whole one
+    assert log == one_run
+
+
 def test_exception_in_tick_propagates_after_shutdowns():
     log = []
 

@@ -296,6 +296,33 @@ def test_bad_dtype_and_shape(pool):
     assert pool.stats() == before
 
 
+def test_empty_shapes_are_bounded_like_any_other(pool):
+    """NumPy's rule: the nonzero dimensions must fit, a zero one does not
+    excuse them; their strides would overflow int64 (UBSan in CI)."""
+    with pytest.raises(ValueError, match="overflow"):
+        pool.alloc([0, 2**62, 2**62], dtype="float64")
+    empty = pool.alloc([0], dtype="float32")
+    with pytest.raises(ValueError, match="overflow"):
+        empty.view([0, 2**62, 2**62])
+    fine = empty.view([2, 0, 1000])
+    assert fine.shape == [2, 0, 1000] and fine.numpy().shape == (2, 0, 1000)
+    assert pool.alloc([0, 2**31, 2**31], dtype="uint8").numpy().size == 0
+
+
+def test_slice_error_names_the_bounds_given(pool):
+    """Not the bounds after negative ones were counted from the end
+    (slice(-100, 2) used to say "slice [-90, 2)")."""
+    t = pool.alloc([10, 3], dtype="float32")
+    for start, stop in [(-100, 2), (0, 11), (5, 2), (-3, -5), (2**70, 1), (0, -2**70)]:
+        with pytest.raises(IndexError) as e:
+            t.slice(start, stop)
+        msg = str(e.value)
+        assert f"slice({start}, {stop})" in msg, msg
+        assert "size 10" in msg and "[-10, 10]" in msg, msg
+    assert t.slice(-10, 10).shape == [10, 3] and t.slice(-3, -1).shape == [2, 3]
+    assert t.slice(10, 10).shape == [0, 3]
+
+
 def test_view_and_slice_refusals(pool):
     t = pool.alloc([6, 4], dtype="float32")
     with pytest.raises(ValueError):

@@ -110,37 +110,42 @@ def test_zero_copy_across_processes(spawn_child):
 
 
 SUBSCRIBER = """
-import sys, time
+import sys
 from horus import Topic, TensorHandle
-n, delay = int(sys.argv[1]), float(sys.argv[2])
+n, stalled = int(sys.argv[1]), sys.argv[2] == "stalled"
 t = Topic(TensorHandle, "fan")
+assert t.recv(timeout=0) is None  # subscribed from here on: everything counts
 print("ready", flush=True)
+if stalled:
+    sys.stdin.readline()  # read nothing until everything is published
 seen, last, ok = 0, -1, True
-while True:
-    msg = t.recv(timeout=3)
+while last != n - 1:  # the newest always arrives: the ring drops the oldest
+    msg = t.recv(timeout=60)  # a bound on a lost message, never a pacing
     if msg is None:
         break
     v = msg.numpy()
     ok &= int(v[0]) > last and int(v[1]) == int(v[0]) * 7 + 1
     last = int(v[0])
     seen += 1
-    if delay:
-        time.sleep(delay)
-    if last == n - 1 and not delay:
-        break
 s = t.stats()
-print(s["received"], s["dropped"], int(ok), seen, flush=True)
+print(s["received"], s["dropped"], int(ok), seen, last, flush=True)
 """
 
 
-def test_fan_out_three_subscribers_and_a_slow_one(tmp_path):
-    n = 100_000
+def test_fan_out_three_subscribers_and_a_stalled_one(tmp_path):
+    """Only what holds under any scheduling (a loaded 2-core machine, ASan):
+    every subscriber gets its messages intact and in order, ends with the
+    newest, and received + dropped is exactly what was sent; readers that
+    keep up usually drop nothing, but nothing promises it.  The stalled one
+    reads nothing until the end, so it keeps at most the ring."""
+    n, capacity = 100_000, 4096
     script = tmp_path / "sub.py"
     script.write_text(SUBSCRIBER)
-    pub = Topic(TensorHandle, "fan", capacity=4096)
+    pub = Topic(TensorHandle, "fan", capacity=capacity)
     pool = horus.TensorPool(pool_id=31, size_mb=64, max_slots=8192)
-    subs = [subprocess.Popen([sys.executable, str(script), str(n), d], stdout=subprocess.PIPE,
-                             text=True) for d in ("0", "0", "0", "0.002")]
+    subs = [subprocess.Popen([sys.executable, str(script), str(n), how], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+            for how in ("reader", "reader", "reader", "stalled")]
     try:
         for s in subs:
             assert s.stdout.readline().strip() == "ready"
@@ -148,16 +153,15 @@ def test_fan_out_three_subscribers_and_a_slow_one(tmp_path):
             h = pool.alloc([2], dtype="int64")
             h.numpy()[:] = (i, i * 7 + 1)
             pub.send(h)
-            if i % 2048 == 2047:
-                time.sleep(0.02)  # the fast ones keep up; the slow one cannot
-        results = [s.communicate(timeout=120)[0].split() for s in subs]
+        results = [s.communicate("go\n", timeout=120)[0].split() for s in subs]
     finally:
         for s in subs:
             s.kill() if s.poll() is None else None
-    for received, dropped, ok, seen in (map(int, r) for r in results[:3]):
-        assert (received, dropped, ok, seen) == (n, 0, 1, n)
-    received, dropped, ok, seen = map(int, results[3])
-    assert ok == 1 and dropped > 0 and received == seen and received + dropped == n
+    assert pub.stats()["sent"] == n
+    for received, dropped, ok, seen, last in (map(int, r) for r in results):
+        assert ok == 1 and last == n - 1 and received == seen and received + dropped == n
+    received, dropped, ok, seen, last = map(int, results[3])
+    assert 1 <= received <= capacity and dropped >= n - capacity
 
 
 def test_two_publishers_no_loss_no_tearing(spawn_child):
