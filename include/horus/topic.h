@@ -80,6 +80,14 @@ HORUS_API int horus_topic_recv_latest(horus_topic *t, horus_msg *msg, horus_tens
 /* Register as subscriber now (recv does it on first use). */
 HORUS_API int horus_topic_subscribe(horus_topic *t);
 
+/* Late joiners: make the next receives start with up to `n` of the most
+ * recent messages still in the ring, oldest first (like ROS 2's
+ * transient-local durability with depth n, or iceoryx2's history), instead
+ * of only what is sent from now on.  Only before the handle's first receive
+ * (HORUS_EINVAL after it); n is capped at the ring's capacity.  A message
+ * the ring no longer holds is not replayed. */
+HORUS_API int horus_topic_set_history(horus_topic *t, uint32_t n);
+
 typedef struct horus_topic_stats {
   uint64_t sent;        /* by everyone, since the topic was created */
   uint64_t received;    /* by this handle */

@@ -531,6 +531,17 @@ int horus_topic_subscribe(horus_topic *t) {
   return 0;
 }
 
+int horus_topic_set_history(horus_topic *t, uint32_t n) {
+  check_fork(t);
+  if (t->received || t->dropped || (t->sub >= 0 && atomic_load(&t->subs[t->sub].receiving)))
+    return horus__err(HORUS_EINVAL, "topic %s: history applies before the first receive",
+                      t->name);
+  uint64_t w = atomic_load_explicit(&t->hdr->write_seq, memory_order_acquire);
+  uint64_t back = n < t->capacity ? n : t->capacity;
+  t->cursor = w > back ? w - back : 0;
+  return 0;
+}
+
 /* One attempt at the message at t->cursor: 0 and the message, HORUS_EAGAIN
  * when nothing is new; skipped messages are counted as dropped. */
 static int try_recv(horus_topic *t, horus_msg *msg, horus_tensor **tensor) {

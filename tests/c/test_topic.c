@@ -318,9 +318,42 @@ static void test_clean(void) {
   CHECK(st.used_bytes == 0 && st.allocated_slots == 0);
 }
 
+/* Late joiners: by default a new handle sees only what is sent after it
+ * opened; with history it starts with the newest n still in the ring. */
+static void test_history(void) {
+  horus_topic *pub, *late, *later, *none;
+  CHECK_OK(horus_topic_open("history", HORUS_MSG_TENSOR, 8, &pub));
+  for (uint64_t i = 0; i < 12; i++) CHECK_OK(send_counter(pub, 2, i));
+  CHECK_OK(horus_topic_open("history", HORUS_MSG_TENSOR, 0, &late));
+  CHECK_OK(horus_topic_open("history", HORUS_MSG_TENSOR, 0, &later));
+  CHECK_OK(horus_topic_open("history", HORUS_MSG_TENSOR, 0, &none));
+  CHECK_OK(horus_topic_set_history(late, 3));
+  CHECK_OK(horus_topic_set_history(later, 100)); /* capped at the ring's 8 */
+  horus_msg m;
+  horus_tensor *x;
+  for (uint64_t i = 9; i < 12; i++) {
+    CHECK_OK(horus_topic_recv(late, 0, &m, &x));
+    CHECK(((uint64_t *)horus_tensor_data(x))[1] == i && intact(horus_tensor_data(x)));
+    horus_tensor_free(x);
+  }
+  CHECK_RC(horus_topic_recv(late, 0, &m, &x), HORUS_EAGAIN);
+  for (uint64_t i = 4; i < 12; i++) {
+    CHECK_OK(horus_topic_recv(later, 0, &m, &x));
+    CHECK(((uint64_t *)horus_tensor_data(x))[1] == i);
+    horus_tensor_free(x);
+  }
+  CHECK_RC(horus_topic_recv(none, 0, &m, &x), HORUS_EAGAIN);
+  CHECK_RC(horus_topic_set_history(late, 1), HORUS_EINVAL); /* after receiving */
+  horus_topic_close(none);
+  horus_topic_close(later);
+  horus_topic_close(late);
+  horus_topic_close(pub);
+}
+
 int main(void) {
   CHECK_OK(horus_pool_global(&pool));
   test_same_process();
+  test_history();
   test_fanout_and_loss();
   test_two_publishers();
   test_blocking_and_dead();
