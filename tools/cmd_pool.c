@@ -1,6 +1,5 @@
 /* cmd_pool.c - `horus pool`: every pool of the namespace with its accounting
  * and who holds references in it. */
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -31,7 +30,7 @@ static void print_pool(const cli_opts *o, horus_pool *p, bool first) {
            (unsigned long long)s.largest_free_block, s.allocated_slots, s.max_slots);
     for (int i = 0; i < n; i++) {
       printf("%s{\"kind\": \"%s\", \"pid\": %d, \"name\": ", i ? ", " : "",
-             h[i].kind == 1 ? "process" : "segment", (int)h[i].pid);
+             h[i].kind == HORUS_HOLDER_PROCESS ? "process" : "segment", (int)h[i].pid);
       cli_json_string(stdout, h[i].name);
       printf(", \"refs\": %llu, \"alive\": %s}", (unsigned long long)h[i].refs,
              h[i].alive ? "true" : "false");
@@ -46,7 +45,7 @@ static void print_pool(const cli_opts *o, horus_pool *p, bool first) {
          (unsigned long long)s.free_bytes, (unsigned long long)s.largest_free_block,
          s.allocated_slots, s.max_slots, (unsigned long long)s.total_refs);
   for (int i = 0; i < n; i++) {
-    if (h[i].kind == 1)
+    if (h[i].kind == HORUS_HOLDER_PROCESS)
       printf("  holder: process %d%s, %llu refs%s\n", (int)h[i].pid,
              h[i].pid == (int32_t)getpid() ? " (this command)" : "",
              (unsigned long long)h[i].refs, h[i].alive ? "" : " (dead: will be reclaimed)");
@@ -56,38 +55,37 @@ static void print_pool(const cli_opts *o, horus_pool *p, bool first) {
   }
 }
 
+typedef struct listing {
+  const cli_opts *o;
+  int found, rc;
+} listing;
+
+static int show_pool(uint32_t id, const char *path, void *arg) {
+  listing *l = arg;
+  horus_pool *p;
+  int r = horus_pool_open(id, 0, 0, 0, &p);
+  if (r) {
+    l->rc = cli_fail("pool", r, path);
+    return 0;
+  }
+  print_pool(l->o, p, l->found == 0);
+  l->found++;
+  horus_pool_close(p);
+  return 0;
+}
+
 static int run(const cli_opts *o, int argc, char **argv) {
   for (int i = 1; i < argc; i++)
     if (strcmp(argv[i], "--json") != 0) return cli_usage("pool", "unexpected argument '%s'", argv[i]);
   char dir[512];
-  int r = horus_segment_dir(dir, sizeof dir);
-  if (r) return cli_fail("pool", r, "namespace");
-  DIR *d = opendir(dir);
-  if (!d) return cli_fail("pool", HORUS_EIO, dir);
+  int r = horus_namespace_dir(dir, sizeof dir, false);
+  if (r && r != HORUS_ENOENT) return cli_fail("pool", r, "namespace");
+  listing l = {o, 0, CLI_OK};
   if (o->json) printf("[");
-  bool first = true;
-  int found = 0, rc = CLI_OK;
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    char *end;
-    if (strncmp(e->d_name, "pool.", 5) != 0) continue;
-    unsigned long id = strtoul(e->d_name + 5, &end, 10);
-    if (*end || end == e->d_name + 5 || id > UINT32_MAX) continue;
-    horus_pool *p;
-    r = horus_pool_open((uint32_t)id, 0, 0, 0, &p);
-    if (r) {
-      rc = cli_fail("pool", r, e->d_name);
-      continue;
-    }
-    print_pool(o, p, first);
-    first = false;
-    found++;
-    horus_pool_close(p);
-  }
-  closedir(d);
+  if (r == 0 && (r = horus_namespace_pools(show_pool, &l))) l.rc = cli_fail("pool", r, dir);
   if (o->json) printf("]\n");
-  else if (!found) printf("no pools in %s\n", dir);
-  return rc;
+  else if (!l.found && l.rc == CLI_OK) printf("no pools in this namespace\n");
+  return l.rc;
 }
 
 const cli_command cli_cmd_pool = {"pool", "list pools: usage, free space, holders", run, help};

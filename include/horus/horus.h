@@ -1,5 +1,5 @@
 /* horus/horus.h - umbrella header of libhorus: shared-memory pools, tensors,
- * images, point clouds, depth images, topics and the scheduler.
+ * images, point clouds, depth images, topics, namespaces and the scheduler.
  *
  * Conventions (as in libuv): every public name starts with horus_ / HORUS_;
  * handles are opaque; fallible functions return 0 or a negative HORUS_E*
@@ -17,6 +17,7 @@
 #include "horus/pointcloud.h"
 #include "horus/depth.h"
 #include "horus/topic.h"
+#include "horus/namespace.h"
 #include "horus/sched.h"
 #include "horus/wire.h"
 

@@ -133,9 +133,16 @@ HORUS_API int horus_pool_find(const void *ptr, horus_pool **pool_out,
 HORUS_API uint64_t horus_pool_block_size(horus_pool *pool, uint32_t slot,
                                          uint32_t generation);
 
-/* Who holds references in a pool (for tools such as `horus pool`). */
+/* Who holds references in a pool. */
+typedef enum horus_holder_kind {
+  HORUS_HOLDER_FREE = 0,    /* an unused entry */
+  HORUS_HOLDER_PROCESS = 1, /* a process (alive while its node lock is held) */
+  HORUS_HOLDER_SEGMENT = 2, /* another segment: a topic ring's queued messages */
+} horus_holder_kind;
+
+/* One holder of references in a pool (for tools such as `horus pool`). */
 typedef struct horus_pool_holder {
-  int kind;       /* 1: process, 2: another segment (a topic ring) */
+  int kind;       /* horus_holder_kind */
   int32_t pid;    /* for processes */
   uint64_t refs;  /* references held */
   bool alive;     /* false: dead, awaiting reclamation */
@@ -145,10 +152,6 @@ typedef struct horus_pool_holder {
 /* Copy up to `max` holder entries into `out`; returns how many there are
  * (which may exceed max) or a negative error. */
 HORUS_API int horus_pool_holders(horus_pool *pool, horus_pool_holder *out, int max);
-
-/* Directory of this namespace's segments (created if missing), e.g.
- * /dev/shm/horus-1000/default.  Errors as for horus_pool_open. */
-HORUS_API int horus_segment_dir(char *buf, size_t len);
 
 #ifdef __cplusplus
 }

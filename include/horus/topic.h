@@ -114,18 +114,6 @@ typedef struct horus_topic_info {
   uint64_t last_send_ns;
 } horus_topic_info;
 
-/* Fill up to `max` entries; returns the number of topics (may exceed max)
- * or a negative error.  Unreadable segments are skipped. */
-HORUS_API int horus_topic_list(horus_topic_info *out, int max);
-
-/* Remove stale segments of this namespace: topics no live process uses,
- * pools no live process or topic holds references in, and temporaries of
- * dead creators; with `all`, every segment of the namespace, and then the
- * namespace's directory (and the per-user one, when they are empty).  `removed` (if
- * not NULL) is called with each path removed.  Returns the number removed
- * or a negative error. */
-HORUS_API int horus_clean(bool all, void (*removed)(const char *path, void *arg), void *arg);
-
 #ifdef __cplusplus
 }
 #endif

@@ -787,7 +787,6 @@ int horus_pool_holders(horus_pool *p, horus_pool_holder *out, int max) {
   return n;
 }
 
-int horus_segment_dir(char *buf, size_t len) { return horus__ns_dir(buf, len); }
 
 int horus__pool_repairs(horus_pool *p, uint64_t *out) {
   int r = pool_lock(p);

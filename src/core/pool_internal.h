@@ -13,7 +13,11 @@
 #define HORUS__POOL_MAX_SLOTS (1u << 16)
 #define HORUS__POOL_MAX_DATA (1ull << 44)
 
-enum { HORUS__HOLDER_FREE = 0, HORUS__HOLDER_PROCESS = 1, HORUS__HOLDER_SEGMENT = 2 };
+enum {
+  HORUS__HOLDER_FREE = HORUS_HOLDER_FREE,
+  HORUS__HOLDER_PROCESS = HORUS_HOLDER_PROCESS,
+  HORUS__HOLDER_SEGMENT = HORUS_HOLDER_SEGMENT,
+};
 /* A slot is FREE, USED (a live block), or ZEROING: its last reference is
  * gone and the releasing process is clearing its bytes outside the lock,
  * still holding one ledger reference so that its death hands the block to

@@ -1,9 +1,7 @@
-/* shm.c - shared-memory segments: where they live, how they are created,
- * published and validated.
+/* shm.c - shared-memory segments: how they are created, published and
+ * validated (where they live is namespace.c's business).
  *
- * Segments are plain files in <shm>/horus-<uid>/<namespace>/.  The per-user
- * directory is mode 0700 and must belong to us, so another user can neither
- * read our segments nor plant one for us to trust.  A segment is written
+ * A segment is written
  * under a temporary name and link()ed into place, so nobody ever opens a
  * half-initialised one; the header's magic is still stored last (release)
  * and checked first (acquire) for a segment from an older writer. */
@@ -20,105 +18,6 @@
 
 #include "horus/pool.h"
 #include "internal.h"
-
-bool horus__name_valid(const char *name) {
-  if (!name || !*name || name[0] == '.') return false;
-  size_t n = 0;
-  for (const char *p = name; *p; p++, n++) {
-    char c = *p;
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
-    if (!ok || n >= HORUS_NAME_MAX) return false;
-  }
-  return true;
-}
-
-int horus__ns_name(const char **out) {
-  const char *ns = getenv("HORUS_NAMESPACE");
-  if (!ns || !*ns) ns = "default";
-  if (!horus__name_valid(ns))
-    return horus__err(HORUS_EINVAL,
-                      "invalid namespace '%.80s' (HORUS_NAMESPACE): use 1-%d "
-                      "characters of [A-Za-z0-9._-], not starting with '.'",
-                      ns, HORUS_NAME_MAX);
-  *out = ns;
-  return 0;
-}
-
-/* mkdir -m 0700 if missing, then insist it is our own private directory. */
-static int private_dir(const char *path) {
-  if (mkdir(path, 0700) != 0 && errno != EEXIST)
-    return horus__err(HORUS_EIO, "mkdir %s: %s", path, strerror(errno));
-  struct stat st;
-  if (lstat(path, &st) != 0)
-    return horus__err(HORUS_EIO, "stat %s: %s", path, strerror(errno));
-  if (!S_ISDIR(st.st_mode))
-    return horus__err(HORUS_EPERM, "%s is not a directory (a symlink?)", path);
-  if (st.st_uid != geteuid())
-    return horus__err(HORUS_EPERM, "%s belongs to uid %u, not to us (uid %u)",
-                      path, (unsigned)st.st_uid, (unsigned)geteuid());
-  if (st.st_mode & 077)
-    return horus__err(HORUS_EPERM, "%s has mode %03o: must be 0700", path,
-                      (unsigned)(st.st_mode & 0777));
-  return 0;
-}
-
-/* True when `path` is a directory that another user made (in a sticky
- * /dev/shm anyone can create any name, so one user can squat another's). */
-static bool squatted(const char *path) {
-  struct stat st;
-  return lstat(path, &st) == 0 && st.st_uid != geteuid();
-}
-
-/* The per-user directory, <base>/horus-<uid>.  When HORUS_SHM_DIR is not
- * set and another user squats /dev/shm/horus-<uid>, the segments go to
- * $XDG_RUNTIME_DIR/horus-<uid> instead (a tmpfs that only we can write,
- * made by the system at login), with a warning naming the squatter: another
- * user can make us move, never stop us or feed us their files. */
-static int user_dir(char *buf, size_t len) {
-  const char *base = getenv("HORUS_SHM_DIR");
-  bool chosen = base && *base;
-  if (!chosen) base = "/dev/shm";
-  int n = snprintf(buf, len, "%s/horus-%u", base, (unsigned)geteuid());
-  if (n < 0 || (size_t)n >= len) return horus__err(HORUS_EINVAL, "HORUS_SHM_DIR is too long");
-  int r = private_dir(buf);
-  if (r != HORUS_EPERM || chosen || !squatted(buf)) return r;
-
-  char squat[HORUS__PATH_MAX];
-  snprintf(squat, sizeof squat, "%s", buf);
-  struct stat st;
-  unsigned owner = lstat(squat, &st) == 0 ? (unsigned)st.st_uid : 0;
-  const char *rt = getenv("XDG_RUNTIME_DIR");
-  char rtbuf[64];
-  if (!rt || !*rt) {
-    snprintf(rtbuf, sizeof rtbuf, "/run/user/%u", (unsigned)geteuid());
-    rt = rtbuf;
-  }
-  if (lstat(rt, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022))
-    return horus__err(HORUS_EPERM, "%s belongs to uid %u, not to us (uid %u): another user "
-                      "made it, and there is no private runtime directory to use instead. "
-                      "Ask root to remove it, or set HORUS_SHM_DIR to a directory of yours",
-                      squat, owner, (unsigned)geteuid());
-  n = snprintf(buf, len, "%s/horus-%u", rt, (unsigned)geteuid());
-  if (n < 0 || (size_t)n >= len) return horus__err(HORUS_EINVAL, "XDG_RUNTIME_DIR is too long");
-  if ((r = private_dir(buf))) return r;
-  static _Atomic bool warned;
-  if (!atomic_exchange(&warned, true))
-    fprintf(stderr, "horus: %s belongs to uid %u, not to us: using %s instead "
-            "(every process of yours does the same)\n", squat, owner, buf);
-  return 0;
-}
-
-int horus__ns_dir(char *buf, size_t len) {
-  const char *ns;
-  int r = horus__ns_name(&ns);
-  if (r) return r;
-  if ((r = user_dir(buf, len))) return r;
-  size_t used = strlen(buf);
-  int n = snprintf(buf + used, len - used, "/%s", ns);
-  if (n < 0 || (size_t)n >= len - used) return horus__err(HORUS_EINVAL, "HORUS_SHM_DIR is too long");
-  return private_dir(buf);
-}
 
 static int join(char *out, size_t len, const char *dir, const char *name) {
   int n = snprintf(out, len, "%s/%s", dir, name);

@@ -696,40 +696,30 @@ static int peek_topic(const char *dir, const char *seg, horus_topic *t) {
 
 static void unpeek_topic(horus_topic *t) { unmap_topic(t); }
 
-int horus_topic_list(horus_topic_info *out, int max) {
-  char dir[HORUS__PATH_MAX];
-  int r = horus__ns_dir(dir, sizeof dir);
+int horus__topic_info_at(const char *dir, const char *seg, horus_topic_info *i) {
+  horus_topic t;
+  int r = peek_topic(dir, seg, &t);
   if (r) return r;
-  DIR *d = opendir(dir);
-  if (!d) return horus__err(HORUS_EIO, "opendir %s: %s", dir, strerror(errno));
-  int n = 0;
-  struct dirent *de;
-  while ((de = readdir(d))) {
-    if (strncmp(de->d_name, "topic.", 6) != 0 || !horus__name_valid(de->d_name)) continue;
-    horus_topic t;
-    if (peek_topic(dir, de->d_name, &t)) continue;
-    if (n < max) {
-      horus_topic_info *i = &out[n];
-      memset(i, 0, sizeof *i);
-      snprintf(i->name, sizeof i->name, "%s", t.name);
-      i->type = (horus_msg_type)t.hdr->msg_type;
-      i->capacity = t.capacity;
-      i->sent = atomic_load(&t.hdr->write_seq);
-      i->last_send_ns = atomic_load(&t.hdr->last_send_ns);
-      count_live(&t, t.pubs, HORUS_TOPIC_MAX_PUBLISHERS, false, &i->publishers);
-      count_live(&t, t.subs, HORUS_TOPIC_MAX_SUBSCRIBERS, true, &i->subscribers);
-      for (int k = 0; k < HORUS_TOPIC_MAX_SUBSCRIBERS; k++)
-        if (participant_alive(&t, &t.subs[k])) i->dropped += atomic_load(&t.subs[k].dropped);
-    }
-    n++;
-    unpeek_topic(&t);
-  }
-  closedir(d);
-  return n;
+  memset(i, 0, sizeof *i);
+  snprintf(i->name, sizeof i->name, "%s", t.name);
+  i->type = (horus_msg_type)t.hdr->msg_type;
+  i->capacity = t.capacity;
+  i->sent = atomic_load(&t.hdr->write_seq);
+  i->last_send_ns = atomic_load(&t.hdr->last_send_ns);
+  count_live(&t, t.pubs, HORUS_TOPIC_MAX_PUBLISHERS, false, &i->publishers);
+  count_live(&t, t.subs, HORUS_TOPIC_MAX_SUBSCRIBERS, true, &i->subscribers);
+  for (int k = 0; k < HORUS_TOPIC_MAX_SUBSCRIBERS; k++)
+    if (participant_alive(&t, &t.subs[k])) i->dropped += atomic_load(&t.subs[k].dropped);
+  unpeek_topic(&t);
+  return 0;
 }
 
-static int remove_file(const char *dir, const char *name,
-                       void (*removed)(const char *, void *), void *arg) {
+/* A topic is removed only under its lock and only when no participant is
+ * alive; horus_topic_open claims its entry under the same lock and then
+ * checks the file is still linked, so no live handle loses its topic.  A
+ * file that cannot be opened as a topic is left alone unless `all`. */
+static int unlink_reported(const char *dir, const char *name,
+                           void (*removed)(const char *, void *), void *arg) {
   char path[HORUS__PATH_MAX + 260];
   snprintf(path, sizeof path, "%s/%s", dir, name);
   if (unlink(path) != 0) return 0;
@@ -737,84 +727,17 @@ static int remove_file(const char *dir, const char *name,
   return 1;
 }
 
-/* A topic is removed only under its lock and only when no participant is
- * alive; horus_topic_open claims its entry under the same lock and then
- * checks the file is still linked, so no live handle loses its topic.  A
- * file that cannot be opened as a topic is left alone unless `all`. */
-static int clean_topic(const char *dir, const char *name, bool all,
+int horus__topic_clean(const char *dir, const char *name, bool all,
                        void (*removed)(const char *, void *), void *arg) {
   horus_topic t;
-  if (peek_topic(dir, name, &t) != 0) return all ? remove_file(dir, name, removed, arg) : 0;
+  if (peek_topic(dir, name, &t) != 0) return all ? unlink_reported(dir, name, removed, arg) : 0;
   int count = 0;
   if (topic_lock(&t) == 0) {
-    if (all || !anyone_alive(&t)) count = remove_file(dir, name, removed, arg);
+    if (all || !anyone_alive(&t)) count = unlink_reported(dir, name, removed, arg);
     topic_unlock(&t);
   } else if (all) {
-    count = remove_file(dir, name, removed, arg);
+    count = unlink_reported(dir, name, removed, arg);
   }
   unpeek_topic(&t);
-  return count;
-}
-
-/* A creator's temporary, ".<segment>.<pid>.<random>", lives for the moment
- * of its creation; one older than a minute was left by a creator that died.
- * (Its pid means nothing in another PID namespace, so age decides.) */
-static bool stale_temporary(const char *dir, const char *name) {
-  char path[HORUS__PATH_MAX + 260];
-  snprintf(path, sizeof path, "%s/%s", dir, name);
-  struct stat st;
-  return lstat(path, &st) == 0 && time(NULL) - st.st_mtime > 60;
-}
-
-int horus_clean(bool all, void (*removed)(const char *path, void *arg), void *arg) {
-  char dir[HORUS__PATH_MAX], user_dir[HORUS__PATH_MAX];
-  const char *ns;
-  int r = horus__ns_name(&ns);
-  if (r == 0) r = horus__ns_dir(dir, sizeof dir);
-  if (r == 0) r = horus__user_dir_of(dir, user_dir, sizeof user_dir);
-  if (r) return r;
-  int count = 0;
-  /* Two passes: topics first, so that the pools they held references in
-   * see those holders gone when they are examined. */
-  for (int pass = 0; pass < 2; pass++) {
-    DIR *d = opendir(dir);
-    if (!d) return horus__err(HORUS_EIO, "opendir %s: %s", dir, strerror(errno));
-    struct dirent *de;
-    while ((de = readdir(d))) {
-      const char *n = de->d_name;
-      if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0) continue;
-      if (pass == 0 && n[0] == '.') {
-        if (all || stale_temporary(dir, n)) count += remove_file(dir, n, removed, arg);
-      } else if (pass == 0 && strncmp(n, "topic.", 6) == 0) {
-        count += clean_topic(dir, n, all, removed, arg);
-      } else if (pass == 1 && strncmp(n, "pool.", 5) == 0) {
-        char *end;
-        unsigned long id = strtoul(n + 5, &end, 10);
-        if (*end || id > UINT32_MAX) continue;
-        if (all) {
-          count += remove_file(dir, n, removed, arg);
-          continue;
-        }
-        if (horus__pool_is_open((uint32_t)id)) continue; /* we use it ourselves */
-        /* A pool that cannot be opened (holder table full, lock held by a
-         * stopped process, another version) may be in use: never removed
-         * on a guess. */
-        horus_pool *p;
-        if (horus_pool_open((uint32_t)id, 0, 0, 0, &p) != 0) continue;
-        if (horus__pool_unlink_if_unused(p) == 1) {
-          count++;
-          if (removed) removed(horus_pool_path(p), arg);
-        }
-        horus_pool_close(p);
-      }
-    }
-    closedir(d);
-  }
-  if (all) {
-    horus__pool_retire_namespace(ns);
-    rmdir(dir);
-  }
-  count += horus__node_sweep(user_dir, removed, arg);
-  if (all) rmdir(user_dir); /* only when no other namespace or live node is left */
   return count;
 }

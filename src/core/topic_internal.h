@@ -55,4 +55,13 @@ typedef struct topic_entry {
 
 _Static_assert(sizeof(topic_participant) == 64, "participant is one cache line");
 
+/* For namespace.c: the listing entry of topic segment `seg` of `dir`. */
+int horus__topic_info_at(const char *dir, const char *seg, horus_topic_info *out);
+
+/* For namespace.c: remove topic segment `name` of `dir` if no participant is
+ * alive (or whatever if `all`; a segment that does not open only if `all`),
+ * deciding and unlinking under its lock.  Returns 1 when removed, else 0. */
+int horus__topic_clean(const char *dir, const char *name, bool all,
+                       void (*removed)(const char *, void *), void *arg);
+
 #endif /* HORUS_TOPIC_INTERNAL_H */

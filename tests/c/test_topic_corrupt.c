@@ -22,7 +22,7 @@ int main(void) {
   CHECK_OK(horus_topic_open("scribbled", HORUS_MSG_TENSOR, 0, &sub));
   CHECK_OK(horus_topic_subscribe(sub));
   char dir[512], path[600];
-  CHECK_OK(horus_segment_dir(dir, sizeof dir));
+  CHECK_OK(horus_namespace_dir(dir, sizeof dir, true));
   snprintf(path, sizeof path, "%s/topic.scribbled", dir);
   int fd = open(path, O_RDWR);
   struct stat st;

@@ -64,7 +64,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
  * another id, use it a little, close it. */
 static void open_damaged_copy(fuzz_in *in) {
   char path[HORUS__PATH_MAX + 32], dir[HORUS__PATH_MAX];
-  if (horus_segment_dir(dir, sizeof dir) != 0) return;
+  if (horus_namespace_dir(dir, sizeof dir, true) != 0) return;
   snprintf(path, sizeof path, "%s/pool.%d", dir, COPY_ID);
   uint8_t *img = malloc(meta_len);
   memcpy(img, pristine, meta_len);

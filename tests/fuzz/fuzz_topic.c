@@ -73,7 +73,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   horus_topic_close(t);
 
   char dir[HORUS__PATH_MAX], path[HORUS__PATH_MAX + 64];
-  if (horus_segment_dir(dir, sizeof dir)) die("dir");
+  if (horus_namespace_dir(dir, sizeof dir, true)) die("dir");
   snprintf(path, sizeof path, "%s/topic.%s", dir, TOPIC);
   int fd = open(path, O_RDWR);
   struct stat st;
@@ -147,7 +147,7 @@ static void forge_entry(fuzz_in *in) {
 /* Open a copy of the pristine topic segment, damaged, under another name. */
 static void open_damaged_copy(fuzz_in *in) {
   char dir[HORUS__PATH_MAX], path[HORUS__PATH_MAX + 64];
-  if (horus_segment_dir(dir, sizeof dir)) return;
+  if (horus_namespace_dir(dir, sizeof dir, true)) return;
   snprintf(path, sizeof path, "%s/topic.%s", dir, COPY);
   uint8_t *img = malloc(seg_len);
   memcpy(img, seg_pristine, seg_len);
