@@ -20,10 +20,7 @@
 #include "horus/namespace.h"
 #include "horus/sched.h"
 #include "horus/wire.h"
+#include "horus/version.h"
 
-#define HORUS_VERSION_MAJOR 0
-#define HORUS_VERSION_MINOR 1
-#define HORUS_VERSION_PATCH 0
-#define HORUS_VERSION_STRING "0.1.0"
 
 #endif /* HORUS_HORUS_H */

@@ -115,7 +115,7 @@ static int user_dir(char *buf, size_t len, bool create) {
 }
 
 static int ns_dir(char *buf, size_t len, bool create) {
-  const char *ns;
+  const char *ns = NULL;
   int r = horus__ns_name(&ns);
   if (r) return r;
   if ((r = user_dir(buf, len, create))) return r;
@@ -251,7 +251,7 @@ static bool stale_temporary(const char *dir, const char *name) {
 
 int horus_clean(bool all, void (*removed)(const char *path, void *arg), void *arg) {
   char dir[HORUS__PATH_MAX], udir[HORUS__PATH_MAX];
-  const char *ns;
+  const char *ns = NULL;
   int r = horus__ns_name(&ns);
   if (r == 0) r = ns_dir(dir, sizeof dir, false);
   if (r == HORUS_ENOENT) { /* nothing of this namespace; dead nodes may still lie about */

@@ -976,7 +976,7 @@ int horus_pool_open(uint32_t id, uint64_t size_bytes, uint32_t max_slots,
                         HORUS__POOL_MAX_SLOTS);
   }
   size_bytes = (size_bytes + HORUS_BLOCK_ALIGN - 1) & ~(uint64_t)(HORUS_BLOCK_ALIGN - 1);
-  const char *ns;
+  const char *ns = NULL;
   int r = horus__ns_name(&ns);
   if (r) return r;
 
@@ -998,7 +998,7 @@ int horus_pool_open(uint32_t id, uint64_t size_bytes, uint32_t max_slots,
 }
 
 int horus__pool_open_incarnation(uint32_t id, uint64_t nonce, horus_pool **out) {
-  const char *ns;
+  const char *ns = NULL;
   int r = horus__ns_name(&ns);
   if (r) return r;
   pthread_mutex_lock(&registry_lock);
@@ -1070,7 +1070,7 @@ int horus_pool_global(horus_pool **out) {
 }
 
 bool horus__pool_is_open(uint32_t id) {
-  const char *ns;
+  const char *ns = NULL;
   if (horus__ns_name(&ns)) return false;
   pthread_mutex_lock(&registry_lock);
   horus_pool *p = registry_find(ns, id, 0);
