@@ -166,6 +166,7 @@ class McapOut:
         self.pending_times: tuple[int, int] | None = None
         self.finished = False
         self.failed: OSError | None = None
+        self.rolled_back: dict[int, int] = {}  # channel id -> messages cut by a failed write
 
     @property
     def size(self) -> int:
@@ -236,6 +237,7 @@ class McapOut:
             st.channel_message_counts[cid] -= n
             st.message_count -= n
         st.message_start_time, st.message_end_time = self.times or (0, 0)
+        self.rolled_back = dict(self.pending)
         self.pending.clear()
         self.pending_bytes = 0
 
@@ -307,6 +309,7 @@ class Recorder:
         self._t0 = time.monotonic()
         self._stop_reason: str | None = None
         self._seq: dict[str, int] = {}
+        self._drain = False
 
     # ---- writing ----------------------------------------------------------
 
@@ -326,12 +329,16 @@ class Recorder:
             st = self._stats.setdefault(topic, _TopicStats(kind))
             if self._out.finished:
                 raise ValueError("the recording is finished")
+            if self._max_bytes is not None and self._out.size >= self._max_bytes:
+                return
             cid = self._out.channel(topic, kind)
             seq = self._seq.get(topic, 0)
             self._seq[topic] = seq + 1
             try:
                 self._out.add(cid, data, log_time, stamp, seq)
             except OSError as e:
+                if self._error is None:
+                    st.messages += 1  # in the chunk that _fail takes back out
                 self._fail(e)
                 raise
             st.messages += 1
@@ -341,8 +348,14 @@ class Recorder:
                 self._stop.set()
 
     def _fail(self, e: BaseException) -> None:
+        """Called with the lock held."""
         if self._error is None:
             self._error = e
+            # messages of the chunk that did not fit are not in the file
+            for (topic, _), cid in self._out.channels.items():
+                st = self._stats.get(topic)
+                if st is not None:
+                    st.messages -= self._out.rolled_back.get(cid, 0)
         self._stop.set()
 
     # ---- subscribing ------------------------------------------------------
@@ -387,6 +400,21 @@ class Recorder:
                 finally:
                     del msg  # the block goes back to the pool before the next wait
                 st.dropped = int(topic.stats()["dropped"])
+            # A plain stop (Ctrl-C, stop(), --duration) records what is
+            # already in the ring: everything sent before it is in the file.
+            while self._drain and not self._out.failed:
+                msg = topic.recv()
+                if msg is None:
+                    break
+                try:
+                    self.write(name, msg)
+                except OSError:
+                    return
+                except (ValueError, TypeError):
+                    with self._lock:
+                        st.skipped += 1
+                finally:
+                    del msg
 
     def _discover(self) -> None:
         while not self._stop.is_set():
@@ -411,6 +439,8 @@ class Recorder:
         self._threads.append(th)
 
     def start(self) -> "Recorder":
+        if self._threads or self._started:
+            return self
         for name in self._names:
             self._spawn(name, None)
         if self._all:
@@ -445,6 +475,7 @@ class Recorder:
     def stop(self) -> None:
         """Stop subscribing and finalise the file; raises the OSError that
         ended the recording, if any."""
+        self._drain = self._stop_reason is None and self._error is None
         self._stop.set()
         for th in self._threads:
             th.join(timeout=10)
@@ -452,8 +483,7 @@ class Recorder:
             try:
                 self._out.finish()
             except OSError as e:
-                if self._error is None:
-                    self._error = e
+                self._fail(e)
         if isinstance(self._error, OSError):
             raise self._error
 
@@ -564,6 +594,7 @@ class Recording:
     def _read_summary(self, f: Any) -> Any:
         mcap = self._mcap
         try:
+            f.seek(0)
             return mcap.reader.SeekingReader(f, validate_crcs=True).get_summary()
         except Exception:
             return None  # no footer (not finalised) or a damaged summary: scan instead
@@ -581,7 +612,12 @@ class Recording:
                 except StopIteration:
                     return
                 except Exception as e:
-                    self.truncated = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+                    what = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+                    if f.tell() < self.size:
+                        # it failed before the end of the file: damage, not a cut
+                        raise ValueError(f"{self.path}: damaged MCAP data at byte {f.tell()}: "
+                                         f"{what}") from None
+                    self.truncated = what
                     return
                 yield rec
 
