@@ -803,6 +803,8 @@ def play(path: str, *, rate: float = 1.0, loop: bool = False, topics: Iterable[s
                 break
             if first is None:
                 first = log_time
+                if sent == 0:  # pace from the first message in hand, not from opening the file
+                    t_loop = time.monotonic_ns()
             if rate > 0:
                 deadline = t_loop + int((log_time - first) / rate)
                 # An absolute deadline per message: lateness never accumulates.

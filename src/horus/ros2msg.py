@@ -328,6 +328,7 @@ def decode_image(data: Any, *, depth: bool | None = None) -> Any:
     _check_size(pix.nbytes, step * h, f"Image {w}x{h} step {step}")
     if enc in ("16UC1", "32FC1", "mono16") and depth is None:
         depth = enc != "mono16"
+    obj: Any
     if depth and enc in ("16UC1", "32FC1"):
         dt = np.dtype("u2" if enc == "16UC1" else "f4")
         obj = _horus.DepthImage(h, w, dt.name)
@@ -361,7 +362,8 @@ def decode_compressed_image(data: Any) -> Any:
     fmt = r.string("format")
     blob = r.blob("data")
     arr: Any
-    enc: str
+    enc: str | None
+    cv2: Any
     try:
         import cv2
     except ImportError:
@@ -382,7 +384,7 @@ def decode_compressed_image(data: Any) -> Any:
             raise ImportError("decoding CompressedImage needs OpenCV or Pillow: "
                               "pip install opencv-python-headless") from None
         try:
-            pil = PILImage.open(io.BytesIO(blob))
+            pil: Any = PILImage.open(io.BytesIO(blob))
             if pil.mode not in ("L", "RGB", "RGBA"):
                 pil = pil.convert("RGB")
             arr = np.asarray(pil)
@@ -436,7 +438,7 @@ def decode_pointcloud(data: Any) -> Any:
             raise ValueError(f"PointCloud2 field {name!r} ends past point_step {point_step}")
     if not fields:
         raise ValueError("PointCloud2 has no fields")
-    bo = ">" if big else "<"
+    bo: Any = ">" if big else "<"
     rows = np.frombuffer(blob, np.uint8).reshape(h, row_step)[:, :point_step * w]
     raw = np.ascontiguousarray(rows).reshape(n, point_step) if row_step != point_step * w else \
         np.frombuffer(blob, np.uint8).reshape(n, point_step)
