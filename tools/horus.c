@@ -12,13 +12,16 @@
 extern const cli_command cli_cmd_topic __attribute__((weak));
 extern const cli_command cli_cmd_clean __attribute__((weak));
 extern const cli_command cli_cmd_bridge __attribute__((weak));
+extern const cli_command cli_cmd_record __attribute__((weak));
+extern const cli_command cli_cmd_play __attribute__((weak));
+extern const cli_command cli_cmd_info __attribute__((weak));
 
-static const cli_command *commands(int i) {
-  const cli_command *all[] = {&cli_cmd_topic, &cli_cmd_pool, &cli_cmd_clean,
-                              &cli_cmd_demo, &cli_cmd_bridge};
-  return i < (int)(sizeof all / sizeof *all) ? all[i] : NULL;
-}
-#define N_COMMANDS 5
+static const cli_command *const all_commands[] = {
+    &cli_cmd_topic, &cli_cmd_pool, &cli_cmd_clean,  &cli_cmd_demo,
+    &cli_cmd_bridge, &cli_cmd_record, &cli_cmd_play, &cli_cmd_info};
+#define N_COMMANDS ((int)(sizeof all_commands / sizeof *all_commands))
+
+static const cli_command *commands(int i) { return i < N_COMMANDS ? all_commands[i] : NULL; }
 
 int cli_fail(const char *cmd, int err, const char *what) {
   const char *detail = horus_errmsg();

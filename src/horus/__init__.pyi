@@ -15,10 +15,16 @@ from horus._horus import (
     wire_decode as wire_decode,
     wire_encode as wire_encode,
 )
+from horus.record import (
+    Recorder as Recorder,
+    Recording as Recording,
+    RecordingWarning as RecordingWarning,
+    read_recording as read_recording,
+)
 
 __version__: str
 __all__ = [
     "BLOCK_ALIGN", "DepthImage", "Image", "Node", "PointCloud", "Scheduler", "TensorHandle",
     "TensorPool", "Topic", "clean", "global_pool_stats", "reclaim", "topics", "wire_decode",
-    "wire_encode",
+    "wire_encode", "Recorder", "Recording", "RecordingWarning", "read_recording",
 ]

@@ -1,22 +1,30 @@
-"""``python -m horus``: the demo (a Python ML pipeline) and the bridge (it
-uses Zenoh's Python binding) run here; every other command is the C
-``horus`` tool installed beside Python."""
+"""``python -m horus``: the commands whose work is Python run here (the
+demo: a PyTorch pipeline; bridge: Zenoh's binding; record, play, info: the
+mcap library); every other command is the C ``horus`` tool installed beside
+Python."""
 
 import os
 import shutil
 import sys
 
 
+# command -> (module, function)
+PYTHON_COMMANDS = {
+    "demo": ("demo", "main"),
+    "bridge": ("bridge", "main"),
+    "record": ("record", "record_main"),
+    "play": ("record", "play_main"),
+    "info": ("record", "info_main"),
+}
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "demo":
-        from horus import demo
+    if argv and argv[0] in PYTHON_COMMANDS:
+        import importlib
 
-        return demo.main(argv[1:])
-    if argv and argv[0] == "bridge":
-        from horus import bridge
-
-        return bridge.main(argv[1:])
+        module, func = PYTHON_COMMANDS[argv[0]]
+        return getattr(importlib.import_module(f"horus.{module}"), func)(argv[1:])
     here = os.path.join(os.path.dirname(sys.executable), "horus")
     tool = here if os.access(here, os.X_OK) else shutil.which("horus")
     if not tool:

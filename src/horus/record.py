@@ -1,0 +1,1024 @@
+"""Record topics to MCAP files and play them back (``horus record``,
+``horus play``, ``horus info``, ``horus.Recorder``, ``horus.read_recording``).
+
+Files are MCAP written and read with the maintained ``mcap`` library.
+Channels are named by the ROS 2 rule: horus topic ``camera.front`` is MCAP
+channel ``/camera/front`` (and back: drop the leading ``/``, ``/`` becomes
+``.``).  Image and DepthImage are ``sensor_msgs/msg/Image``, PointCloud is
+``sensor_msgs/msg/PointCloud2`` (``cdr`` message encoding, ``ros2msg``
+schemas; see horus.ros2msg), TensorHandle is our ``horus_msgs/msg/Tensor``
+(dtype, shape, bytes; CDR too).  A generic topic's values go, per message,
+to one of up to three channels of the same topic: JSON values as ``json``
+(schema encoding ``jsonschema``), ``bytes`` as message encoding
+``horus.bytes`` and anything else pickled as ``horus.pickle``; a pickle is
+only ever loaded with ``allow_pickle=True`` (a recording is data, not code).
+
+Recording never makes a publisher wait: the recorder is a subscriber; while
+it writes, its topic rings keep the newest ``capacity`` messages and drop
+the oldest, counted per topic.  Chunks go to the file at least once a
+second, so a killed recorder's file is readable up to its last complete
+chunk (``read_recording`` and ``horus play``/``info`` read such a file as
+far as it goes; ``mcap recover`` rewrites it finalised).
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import os
+import pickle
+import re
+import signal
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from . import _horus, ros2msg
+
+INSTALL_HINT = "recording needs the mcap library: pip install 'horus[record]' (mcap, mcap-ros2-support)"
+MAGIC = b"\x89MCAP0\r\n"
+
+_TOPIC_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,55}$")
+_FRAME_TYPES = {cls.__name__: cls for cls in (_horus.Image, _horus.DepthImage,
+                                              _horus.PointCloud, _horus.TensorHandle)}
+_KIND_SCHEMA = {"Image": ros2msg.IMAGE, "DepthImage": ros2msg.IMAGE,
+                "PointCloud": ros2msg.POINTCLOUD2, "TensorHandle": ros2msg.TENSOR}
+_ENCODE = {"Image": ros2msg.encode_image, "DepthImage": ros2msg.encode_image,
+           "PointCloud": ros2msg.encode_pointcloud, "TensorHandle": ros2msg.encode_tensor}
+_JSON_SCHEMA = json.dumps({"title": "horus generic value (any JSON value)"}).encode()
+
+
+class RecordingWarning(UserWarning):
+    """A message of a recording was skipped (unknown schema, malformed,
+    pickled without allow_pickle) or the file ended early."""
+
+
+def _import_mcap() -> Any:
+    try:
+        import mcap.reader
+        import mcap.stream_reader
+        import mcap.writer
+    except ImportError as e:
+        raise ImportError(INSTALL_HINT) from e
+    return mcap
+
+
+def channel_for_topic(topic: str) -> str:
+    """The MCAP/ROS 2 channel of a horus topic: "camera.front" -> "/camera/front"."""
+    if not _TOPIC_NAME.match(topic):
+        raise ValueError(f"{topic!r} is not a valid topic name")
+    return "/" + topic.replace(".", "/")
+
+
+def topic_for_channel(channel: str) -> str:
+    """The horus topic of an MCAP/ROS 2 channel: "/camera/front" -> "camera.front"."""
+    name = channel.lstrip("/").replace("/", ".")
+    if not _TOPIC_NAME.match(name):
+        raise ValueError(f"channel {channel!r} does not make a valid topic name")
+    return name
+
+
+def _generic_kind(value: Any) -> tuple[str, bytes]:
+    """(kind, bytes) of a generic topic's value: raw bytes, JSON when it
+    comes back equal, else a pickle."""
+    if type(value) is bytes:
+        return "bytes", value
+    try:
+        text = json.dumps(value, allow_nan=False, separators=(",", ":"))
+        if json.loads(text) == value:
+            return "json", text.encode()
+    except (TypeError, ValueError, RecursionError):
+        pass
+    return "pickle", pickle.dumps(value, protocol=5)
+
+
+# ---- writing ----------------------------------------------------------------
+
+
+class _Sink:
+    """The file, unbuffered, with the offset the mcap writer asks for; on a
+    failed write it can cut the file back to the last complete chunk."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        self.pos = 0
+
+    def write(self, data: Any) -> int:
+        mv = memoryview(data).cast("B")
+        total = mv.nbytes
+        while mv.nbytes:
+            n = os.write(self.fd, mv)
+            self.pos += n
+            mv = mv[n:]
+        return total
+
+    def tell(self) -> int:
+        return self.pos
+
+    def flush(self) -> None:
+        pass
+
+    def cut(self, pos: int) -> None:
+        os.ftruncate(self.fd, pos)
+        os.lseek(self.fd, pos, os.SEEK_SET)
+        self.pos = pos
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+class McapOut:
+    """An MCAP file being written: channels per (topic, kind), messages in
+    chunks of about `chunk_bytes`, committed by commit().
+
+    Chunk boundaries are ours (the library's automatic ones are off): a
+    write error (ENOSPC) while a chunk goes out cuts the file back to the
+    previous chunk and takes that chunk's messages out of the statistics,
+    so finish() can still write a summary that indexes what fit."""
+
+    def __init__(self, path: str, compression: str = "none", chunk_bytes: int = 4 << 20) -> None:
+        mcap = _import_mcap()
+        kinds = {"none": mcap.writer.CompressionType.NONE, "zstd": mcap.writer.CompressionType.ZSTD,
+                 "lz4": mcap.writer.CompressionType.LZ4}
+        if compression not in kinds:
+            raise ValueError(f"compression {compression!r}: none, zstd or lz4")
+        self.sink = _Sink(path)
+        try:
+            self.w = mcap.writer.Writer(self.sink, chunk_size=1 << 62, compression=kinds[compression])
+        except mcap.exceptions.UnsupportedCompressionError as e:
+            self.sink.close()
+            raise ImportError(f"{compression} compression needs {e}: pip install 'horus[record]'") from None
+        self.w.start(profile="", library=f"horus {_horus.__version__}")
+        self.chunk_bytes = chunk_bytes
+        self.schemas: dict[str, int] = {}
+        self.channels: dict[tuple[str, str], int] = {}
+        self.good = self.sink.pos        # end of the last complete chunk
+        self.pending: dict[int, int] = {}  # channel id -> messages in the open chunk
+        self.pending_bytes = 0
+        self.times: tuple[int, int] | None = None  # committed (first, last) log time
+        self.pending_times: tuple[int, int] | None = None
+        self.finished = False
+        self.failed: OSError | None = None
+        self.rolled_back: dict[int, int] = {}  # channel id -> messages cut by a failed write
+
+    @property
+    def size(self) -> int:
+        return self.sink.pos + self.pending_bytes
+
+    def channel(self, topic: str, kind: str) -> int:
+        cid = self.channels.get((topic, kind))
+        if cid is not None:
+            return cid
+        if kind in _KIND_SCHEMA:
+            name, enc, msgenc = _KIND_SCHEMA[kind], "ros2msg", "cdr"
+            data = ros2msg.SCHEMAS[name].encode()
+        elif kind == "json":
+            name, enc, msgenc, data = "horus_msgs/Value", "jsonschema", "json", _JSON_SCHEMA
+        else:
+            name, enc, msgenc, data = "", "", f"horus.{kind}", b""
+        sid = 0
+        if name:
+            sid = self.schemas.get(name, 0)
+            if not sid:
+                sid = self.schemas[name] = self.w.register_schema(name, enc, data)
+        cid = self.w.register_channel(channel_for_topic(topic), msgenc, sid,
+                                      {"horus.topic": topic, "horus.type": kind})
+        self.channels[(topic, kind)] = cid
+        return cid
+
+    def add(self, cid: int, data: Any, log_time: int, publish_time: int, seq: int = 0) -> None:
+        if self.failed or self.finished:
+            raise OSError(errno.EBADF, "the recording is closed")
+        self.w.add_message(channel_id=cid, log_time=log_time, data=data,
+                           publish_time=publish_time, sequence=seq & 0xFFFFFFFF)
+        self.pending[cid] = self.pending.get(cid, 0) + 1
+        self.pending_bytes += len(data) + 31
+        pt = self.pending_times
+        self.pending_times = (log_time, log_time) if pt is None else \
+            (min(pt[0], log_time), max(pt[1], log_time))
+        if self.pending_bytes >= self.chunk_bytes:
+            self.commit()
+
+    def commit(self) -> None:
+        """Write the open chunk and its message index to the file."""
+        if not self.pending or self.failed:
+            return
+        try:
+            self.w.flush()
+        except OSError as e:
+            self._rollback(e)
+            raise
+        self.good = self.sink.pos
+        pt = self.pending_times
+        assert pt is not None
+        self.times = pt if self.times is None else (min(self.times[0], pt[0]), max(self.times[1], pt[1]))
+        self.pending.clear()
+        self.pending_bytes = 0
+        self.pending_times = None
+
+    def _rollback(self, err: OSError) -> None:
+        # The chunk that did not fit: off the file, out of the statistics
+        # (the writer counted its messages when they were added and its
+        # chunk before writing it; its index is appended only on success).
+        self.failed = err
+        self.sink.cut(self.good)
+        w = self.w
+        w._Writer__chunk_builder.reset()
+        st = w._Writer__statistics
+        st.chunk_count -= 1
+        for cid, n in self.pending.items():
+            st.channel_message_counts[cid] -= n
+            st.message_count -= n
+        st.message_start_time, st.message_end_time = self.times or (0, 0)
+        self.rolled_back = dict(self.pending)
+        self.pending.clear()
+        self.pending_bytes = 0
+
+    def finish(self) -> None:
+        """Write the summary and close.  If it does not fit either, the file
+        ends after its last complete chunk (readable, not finalised) and the
+        OSError is raised."""
+        if self.finished:
+            return
+        self.finished = True
+        try:
+            if not self.failed:
+                try:
+                    self.commit()
+                except OSError:
+                    pass  # rolled back; the summary below indexes what fit
+            try:
+                self.w.finish()
+            except OSError as e:
+                self.sink.cut(self.good)
+                self.failed = self.failed or e
+                raise
+        finally:
+            self.sink.close()
+
+
+class _TopicStats:
+    __slots__ = ("messages", "bytes", "dropped", "skipped", "type", "error")
+
+    def __init__(self, type_name: str) -> None:
+        self.messages = self.bytes = self.dropped = self.skipped = 0
+        self.type = type_name
+        self.error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+class Recorder:
+    """Record topics of this namespace into an MCAP file.
+
+    topics: names to subscribe to (each recorded once it exists); all_topics:
+    every topic, including ones that appear while recording.  Messages can
+    also be written directly with write().  compression: "none" (default),
+    "zstd" or "lz4".  max_bytes: stop once the file reaches this size.
+
+    Use as a context manager, or start()/stop(); run() records until a
+    duration, stop(), the size limit or a write error.  stop() finalises the
+    file and raises the OSError that ended the recording, if one did (the
+    file then holds what fit, finalised when the summary fitted)."""
+
+    def __init__(self, path: str | os.PathLike[str], topics: Iterable[str] = (), *,
+                 all_topics: bool = False, compression: str = "none",
+                 max_bytes: int | None = None, chunk_bytes: int = 4 << 20) -> None:
+        self.path = os.fspath(path)
+        self._names = list(dict.fromkeys(topics))
+        for t in self._names:
+            channel_for_topic(t)
+        self._all = all_topics
+        self._max_bytes = max_bytes
+        self._out = McapOut(self.path, compression, chunk_bytes)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._stats: dict[str, _TopicStats] = {}
+        self._threads: list[threading.Thread] = []
+        self._started: set[str] = set()
+        self._subscribed = threading.Semaphore(0)
+        self._error: BaseException | None = None
+        self._t0 = time.monotonic()
+        self._stop_reason: str | None = None
+        self._seq: dict[str, int] = {}
+        self._drain = False
+
+    # ---- writing ----------------------------------------------------------
+
+    def write(self, topic: str, msg: Any, log_time_ns: int | None = None) -> None:
+        """Record one message of `topic` (a horus object or, for a generic
+        topic, any value).  log_time_ns defaults to now (CLOCK_REALTIME)."""
+        log_time = time.time_ns() if log_time_ns is None else int(log_time_ns)
+        kind = type(msg).__name__
+        data: Any
+        if kind in _ENCODE:
+            data = _ENCODE[kind](msg)
+            stamp = getattr(msg, "timestamp_ns", 0) or log_time
+        else:
+            kind, data = _generic_kind(msg)
+            stamp = log_time
+        with self._lock:
+            st = self._stats.setdefault(topic, _TopicStats(kind))
+            if self._out.finished:
+                raise ValueError("the recording is finished")
+            if self._max_bytes is not None and self._out.size >= self._max_bytes:
+                return
+            cid = self._out.channel(topic, kind)
+            seq = self._seq.get(topic, 0)
+            self._seq[topic] = seq + 1
+            try:
+                self._out.add(cid, data, log_time, stamp, seq)
+            except OSError as e:
+                if self._error is None:
+                    st.messages += 1  # in the chunk that _fail takes back out
+                self._fail(e)
+                raise
+            st.messages += 1
+            st.bytes += len(data)
+            if self._max_bytes is not None and self._out.size >= self._max_bytes:
+                self._stop_reason = f"reached --max-size ({self._max_bytes / 1e6:g} MB)"
+                self._stop.set()
+
+    def _fail(self, e: BaseException) -> None:
+        """Called with the lock held."""
+        if self._error is None:
+            self._error = e
+            # messages of the chunk that did not fit are not in the file
+            for (topic, _), cid in self._out.channels.items():
+                st = self._stats.get(topic)
+                if st is not None:
+                    st.messages -= self._out.rolled_back.get(cid, 0)
+        self._stop.set()
+
+    # ---- subscribing ------------------------------------------------------
+
+    def _type_of(self, name: str) -> str | None:
+        for t in _horus.topics():
+            if t["name"] == name:
+                return str(t["type"])
+        return None
+
+    def _subscribe(self, name: str, type_name: str | None) -> None:
+        while type_name is None and not self._stop.is_set():
+            type_name = self._type_of(name)
+            if type_name is None:
+                self._stop.wait(0.1)
+        if type_name is None:
+            return
+        cls = _FRAME_TYPES.get(type_name)
+        topic: Any = _horus.Topic(cls, name) if cls is not None else _horus.Topic(name)
+        with self._lock:
+            st = self._stats.setdefault(name, _TopicStats(type_name))
+        self._subscribed.release()
+        with topic:
+            while not self._stop.is_set():
+                try:
+                    msg = topic.recv(timeout=0.1)
+                except Exception as e:  # a generic value that cannot be unpickled here
+                    with self._lock:
+                        st.skipped += 1
+                    _complain("record", st.skipped, f"skipped a message of {name}: {e}")
+                    continue
+                if msg is None:
+                    continue
+                try:
+                    self.write(name, msg)
+                except OSError:
+                    return
+                except (ValueError, TypeError) as e:  # cannot be encoded (e.g. int64 cloud)
+                    with self._lock:
+                        st.skipped += 1
+                    _complain("record", st.skipped, f"skipped a message of {name}: {e}")
+                finally:
+                    del msg  # the block goes back to the pool before the next wait
+                st.dropped = int(topic.stats()["dropped"])
+            # A plain stop (Ctrl-C, stop(), --duration) records what is
+            # already in the ring: everything sent before it is in the file.
+            while self._drain and not self._out.failed:
+                msg = topic.recv()
+                if msg is None:
+                    break
+                try:
+                    self.write(name, msg)
+                except OSError:
+                    return
+                except (ValueError, TypeError):
+                    with self._lock:
+                        st.skipped += 1
+                finally:
+                    del msg
+
+    def _discover(self) -> None:
+        while not self._stop.is_set():
+            for t in _horus.topics():
+                if t["name"] not in self._started:
+                    self._spawn(t["name"], str(t["type"]))
+            self._stop.wait(0.2)
+
+    def _spawn(self, name: str, type_name: str | None) -> None:
+        self._started.add(name)
+
+        def run() -> None:
+            try:
+                self._subscribe(name, type_name)
+            except BaseException as e:  # reported by stop()
+                with self._lock:
+                    self._stats.setdefault(name, _TopicStats(type_name or "?")).error = str(e)
+                _complain("record", 1, f"stopped recording {name}: {e}")
+
+        th = threading.Thread(target=run, name=f"horus-record-{name}", daemon=True)
+        th.start()
+        self._threads.append(th)
+
+    def start(self) -> "Recorder":
+        if self._threads or self._started:
+            return self
+        for name in self._names:
+            self._spawn(name, None)
+        if self._all:
+            for t in _horus.topics():
+                if t["name"] not in self._started:
+                    self._spawn(t["name"], str(t["type"]))
+            th = threading.Thread(target=self._discover, name="horus-record-discover", daemon=True)
+            th.start()
+            self._threads.append(th)
+        return self
+
+    def wait_subscribed(self, n: int | None = None, timeout: float | None = None) -> bool:
+        """Wait until `n` topics (default: the ones given, or those present
+        at start() with all_topics) are subscribed; False on timeout/stop."""
+        want = len(self._started) if n is None else n
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for _ in range(want):
+            while not self._subscribed.acquire(timeout=0.1):
+                if self._stop.is_set() or (deadline is not None and time.monotonic() > deadline):
+                    return False
+        return True
+
+    def flush(self) -> None:
+        """Write the open chunk to the file now."""
+        with self._lock:
+            if not self._out.finished:
+                try:
+                    self._out.commit()
+                except OSError as e:
+                    self._fail(e)
+
+    def stop(self) -> None:
+        """Stop subscribing and finalise the file; raises the OSError that
+        ended the recording, if any."""
+        self._drain = self._stop_reason is None and self._error is None
+        self._stop.set()
+        for th in self._threads:
+            th.join(timeout=10)
+        with self._lock:
+            try:
+                self._out.finish()
+            except OSError as e:
+                self._fail(e)
+        if isinstance(self._error, OSError):
+            raise self._error
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self, duration: float | None = None, report_every: float | None = None) -> None:
+        """Record until `duration` seconds, stop(), the size limit, an error
+        or Ctrl-C; print a progress line every `report_every` seconds and
+        flush a chunk every second.  Then finalise (see stop())."""
+        self.start()
+        t0 = time.monotonic()
+        end = None if duration is None else t0 + duration
+        next_flush = next_report = t0 + 1.0
+        try:
+            while not self._stop.is_set():
+                now = time.monotonic()
+                if end is not None and now >= end:
+                    break
+                if now >= next_flush:
+                    self.flush()
+                    next_flush += 1.0
+                if report_every and now >= next_report:
+                    print(self.report(), flush=True)
+                    next_report += report_every
+                self._stop.wait(min(0.05, max(0.0, (end or now + 1) - now)))
+        finally:
+            self.stop()
+
+    def stats(self) -> dict[str, Any]:
+        """{"topics": {name: {messages, bytes, dropped, skipped, type, error}},
+        "messages", "bytes" (file size so far), "seconds"}."""
+        with self._lock:
+            topics = {k: v.as_dict() for k, v in self._stats.items()}
+            size = self._out.size
+        return {"topics": topics, "messages": sum(t["messages"] for t in topics.values()),
+                "bytes": size, "seconds": time.monotonic() - self._t0}
+
+    def report(self) -> str:
+        s = self.stats()
+        secs = max(s["seconds"], 1e-9)
+        parts = [f"{k}: {v['messages']} msgs, {v['dropped']} dropped"
+                 + (f", {v['skipped']} skipped" if v["skipped"] else "")
+                 for k, v in sorted(s["topics"].items())]
+        return (f"horus record | {s['seconds']:.1f} s | {s['messages']} msgs | "
+                f"{s['bytes'] / 1e6:.1f} MB | {s['bytes'] / 1e6 / secs:.1f} MB/s | "
+                + (" | ".join(parts) if parts else "waiting for topics"))
+
+    def __enter__(self) -> "Recorder":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _complain(cmd: str, count: int, what: str) -> None:
+    """Say what went wrong the first few times, then every 1000th."""
+    if count <= 3 or count % 1000 == 0:
+        print(f"horus {cmd}: {what} ({count} so far)", file=sys.stderr, flush=True)
+
+
+# ---- reading ----------------------------------------------------------------
+
+
+class Recording:
+    """An MCAP file opened for reading (horus's or another tool's).
+
+    A file without a summary (a killed recorder's) is read record by record
+    up to its last complete chunk; `finalised` is then False.  Messages that
+    cannot become horus objects are skipped with a RecordingWarning and
+    counted in `skipped` (strict=True raises ValueError instead)."""
+
+    def __init__(self, path: str | os.PathLike[str], *, allow_pickle: bool = False,
+                 strict: bool = False) -> None:
+        self._mcap = _import_mcap()
+        self.path = os.fspath(path)
+        self.allow_pickle = allow_pickle
+        self.strict = strict
+        self.skipped: dict[str, int] = {}
+        self.truncated: str | None = None
+        with open(self.path, "rb") as f:
+            head = f.read(len(MAGIC))
+            if head != MAGIC:
+                raise ValueError(f"{self.path}: not an MCAP file (starts with {head[:8]!r})")
+            self.size = os.fstat(f.fileno()).st_size
+            self.summary = self._read_summary(f)
+        self.finalised = self.summary is not None
+        self.channels: dict[int, Any] = {}
+        self.schemas: dict[int, Any] = {}
+        self.counts: dict[int, int] = {}
+        self.start_ns = self.end_ns = 0
+        self.chunks = 0
+        self.compression: set[str] = set()
+        if self.summary is not None:
+            s = self.summary
+            self.channels = dict(s.channels)
+            self.schemas = dict(s.schemas)
+            if s.statistics is not None:
+                self.counts = dict(s.statistics.channel_message_counts)
+                self.start_ns = s.statistics.message_start_time
+                self.end_ns = s.statistics.message_end_time
+            self.chunks = len(s.chunk_indexes)
+            self.compression = {c.compression or "none" for c in s.chunk_indexes}
+        else:
+            self._scan()
+
+    def _read_summary(self, f: Any) -> Any:
+        mcap = self._mcap
+        try:
+            f.seek(0)
+            return mcap.reader.SeekingReader(f, validate_crcs=True).get_summary()
+        except Exception:
+            return None  # no footer (not finalised) or a damaged summary: scan instead
+
+    def _records(self) -> Iterator[Any]:
+        """The file's records in order, chunks opened, up to the first
+        incomplete or damaged one (noted in `truncated`)."""
+        mcap = self._mcap
+        with open(self.path, "rb") as f:
+            reader = mcap.stream_reader.StreamReader(f, validate_crcs=True)
+            it = iter(reader.records)
+            while True:
+                try:
+                    rec = next(it)
+                except StopIteration:
+                    return
+                except Exception as e:
+                    what = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+                    if f.tell() < self.size:
+                        # it failed before the end of the file: damage, not a cut
+                        raise ValueError(f"{self.path}: damaged MCAP data at byte {f.tell()}: "
+                                         f"{what}") from None
+                    self.truncated = what
+                    return
+                yield rec
+
+    def _scan(self) -> None:
+        records = self._mcap.records
+        first = last = None
+        for rec in self._records():
+            if isinstance(rec, records.Schema):
+                self.schemas[rec.id] = rec
+            elif isinstance(rec, records.Channel):
+                self.channels[rec.id] = rec
+            elif isinstance(rec, records.Message):
+                self.counts[rec.channel_id] = self.counts.get(rec.channel_id, 0) + 1
+                first = rec.log_time if first is None else min(first, rec.log_time)
+                last = rec.log_time if last is None else max(last, rec.log_time)
+        self.start_ns, self.end_ns = first or 0, last or 0
+        if self.truncated:
+            warnings.warn(f"{self.path} is not finalised (recorder killed?); read up to its last "
+                          f"complete chunk ({self.truncated})", RecordingWarning, stacklevel=3)
+
+    def topic_of(self, channel: Any) -> str:
+        return channel.metadata.get("horus.topic") or topic_for_channel(channel.topic)
+
+    def topics(self) -> dict[str, dict[str, Any]]:
+        """{horus topic: {"channel", "types", "count"}}."""
+        out: dict[str, dict[str, Any]] = {}
+        for cid, ch in sorted(self.channels.items()):
+            try:
+                name = self.topic_of(ch)
+            except ValueError:
+                name = ch.topic
+            schema = self.schemas.get(ch.schema_id)
+            t = out.setdefault(name, {"channel": ch.topic, "types": [], "count": 0})
+            t["types"].append(ch.metadata.get("horus.type") or
+                              (schema.name if schema is not None else ch.message_encoding))
+            t["count"] += self.counts.get(cid, 0)
+        return out
+
+    # ---- decoding --------------------------------------------------------
+
+    def _decode(self, schema: Any, channel: Any, data: bytes) -> Any:
+        enc = channel.message_encoding
+        kind = channel.metadata.get("horus.type")
+        name = schema.name if schema is not None else ""
+        if enc == "cdr":
+            if name == ros2msg.IMAGE:
+                return ros2msg.decode_image(data, depth=None if kind is None else kind == "DepthImage")
+            if name == ros2msg.POINTCLOUD2:
+                return ros2msg.decode_pointcloud(data)
+            if name == ros2msg.COMPRESSED_IMAGE:
+                return ros2msg.decode_compressed_image(data)
+            if name == ros2msg.TENSOR:
+                return ros2msg.decode_tensor(data)
+        elif enc == "json":
+            try:
+                return json.loads(data)
+            except ValueError as e:
+                raise ValueError(f"not JSON: {e}") from None
+        elif enc == "horus.bytes":
+            return bytes(data)
+        elif enc == "horus.pickle":
+            if not self.allow_pickle:
+                raise PermissionError("a pickled Python object; pass allow_pickle=True "
+                                      "(--allow-pickle) if you trust this file")
+            return pickle.loads(data)
+        raise LookupError(f"unknown schema {name or '(none)'!r} / message encoding {enc!r}")
+
+    def _skip(self, topic: str, why: str) -> None:
+        n = self.skipped[topic] = self.skipped.get(topic, 0) + 1
+        if n <= 3 or n % 1000 == 0:
+            warnings.warn(f"{self.path}: skipped a message of {topic}: {why} ({n} so far)",
+                          RecordingWarning, stacklevel=4)
+
+    def _raw(self, channel_ids: set[int] | None, start_ns: int | None,
+             end_ns: int | None) -> Iterator[tuple[Any, Any, Any]]:
+        if self.summary is not None:
+            with open(self.path, "rb") as f:
+                reader = self._mcap.reader.SeekingReader(f, validate_crcs=True)
+                topics = None if channel_ids is None else \
+                    sorted({self.channels[c].topic for c in channel_ids})
+                try:
+                    for schema, channel, message in reader.iter_messages(
+                            topics=topics, start_time=start_ns, end_time=end_ns,
+                            log_time_order=True):
+                        yield schema, channel, message
+                except Exception as e:  # mcap's errors: bad CRC, bad record, short read
+                    raise ValueError(f"{self.path}: damaged MCAP data: "
+                                     f"{type(e).__name__}: {e}") from None
+            return
+        records = self._mcap.records
+        for rec in self._records():
+            if not isinstance(rec, records.Message):
+                continue
+            if channel_ids is not None and rec.channel_id not in channel_ids:
+                continue
+            if (start_ns is not None and rec.log_time < start_ns) or \
+                    (end_ns is not None and rec.log_time >= end_ns):
+                continue
+            ch = self.channels.get(rec.channel_id)
+            if ch is None:
+                continue
+            yield self.schemas.get(ch.schema_id), ch, rec
+
+    def messages(self, topics: Iterable[str] | None = None, *, start: float | None = None,
+                 duration: float | None = None) -> Iterator[tuple[str, Any, int]]:
+        """(horus topic, message, log_time_ns) in log-time order; topics are
+        horus names; start/duration in seconds from the first message."""
+        wanted = None if topics is None else set(topics)
+        ids: set[int] | None = None
+        if wanted is not None:
+            ids = set()
+            for cid, ch in self.channels.items():
+                try:
+                    if self.topic_of(ch) in wanted:
+                        ids.add(cid)
+                except ValueError:
+                    pass
+        t0 = self.start_ns
+        start_ns = None if start is None else t0 + int(start * 1e9)
+        end_ns = None if duration is None else (start_ns or t0) + int(duration * 1e9)
+        for schema, channel, message in self._raw(ids, start_ns, end_ns):
+            try:
+                topic = self.topic_of(channel)
+            except ValueError as e:
+                self._skip(channel.topic, str(e))
+                continue
+            try:
+                obj = self._decode(schema, channel, message.data)
+            except (ValueError, LookupError, PermissionError, ImportError) as e:
+                if self.strict or isinstance(e, ImportError):
+                    raise ValueError(f"{self.path}: a message of {topic}: {e}") from None
+                self._skip(topic, str(e))
+                continue
+            yield topic, obj, message.log_time
+
+
+def read_recording(path: str | os.PathLike[str], topics: Iterable[str] | None = None, *,
+                   allow_pickle: bool = False, strict: bool = False) -> Iterator[tuple[str, Any]]:
+    """Iterate an MCAP file's messages as (horus topic, horus object) in
+    recorded order: Image, DepthImage, PointCloud, TensorHandle (each in a
+    pool block), or a generic value.  topics: horus names to keep.  Pickled
+    values need allow_pickle=True; others that cannot be read are skipped
+    with a RecordingWarning (strict=True: ValueError)."""
+    rec = Recording(path, allow_pickle=allow_pickle, strict=strict)
+    for topic, msg, _ in rec.messages(topics):
+        yield topic, msg
+
+
+# ---- play -------------------------------------------------------------------
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def play(path: str, *, rate: float = 1.0, loop: bool = False, topics: Iterable[str] | None = None,
+         start: float | None = None, duration: float | None = None,
+         remap: dict[str, str] | None = None, allow_pickle: bool = False,
+         report_every: float | None = None, stop: threading.Event | None = None) -> dict[str, Any]:
+    """Publish a recording's messages on horus topics at the recorded pace
+    (times `rate`; 0: as fast as possible).  Returns {"messages", "skipped",
+    "seconds", "spacing_ns"}; spacing_ns lists each message's lateness from
+    its deadline (for benchmarks)."""
+    rec = Recording(path, allow_pickle=allow_pickle)
+    remap = remap or {}
+    pubs: dict[str, Any] = {}
+    total = max(0, rec.end_ns - rec.start_ns) / 1e9
+    if duration is not None:
+        total = min(total, duration)
+    if start is not None:
+        total = max(0.0, min(total, total - start if duration is None else total))
+    sent = 0
+    late: list[int] = []
+    stop = stop or threading.Event()
+    t_loop = time.monotonic_ns()
+    next_report = time.monotonic() + (report_every or 0)
+    played = 0.0
+    while True:
+        first: int | None = None
+        last_deadline = t_loop
+        for topic, msg, log_time in rec.messages(topics, start=start, duration=duration):
+            if stop.is_set():
+                break
+            if first is None:
+                first = log_time
+                if sent == 0:  # pace from the first message in hand, not from opening the file
+                    t_loop = time.monotonic_ns()
+            if rate > 0:
+                deadline = t_loop + int((log_time - first) / rate)
+                # An absolute deadline per message: lateness never accumulates.
+                while True:
+                    now = time.monotonic_ns()
+                    if now >= deadline or stop.is_set():
+                        break
+                    time.sleep(min(deadline - now, 100_000_000) / 1e9)
+                last_deadline = deadline
+            name = remap.get(topic, topic)
+            pub = pubs.get(name)
+            cls = type(msg) if type(msg).__name__ in _FRAME_TYPES else None
+            try:
+                if pub is None or (cls is not None and pub.msg_type is not cls):
+                    pub = pubs[name] = _horus.Topic(cls, name) if cls is not None else _horus.Topic(name)
+                pub.send(msg)
+            except (TypeError, ValueError, MemoryError) as e:
+                rec._skip(name, f"cannot publish: {e}")
+                continue
+            finally:
+                del msg
+            if rate > 0:
+                late.append(time.monotonic_ns() - deadline)
+            sent += 1
+            played = (log_time - first) / 1e9
+            if report_every and time.monotonic() >= next_report:
+                print(f"horus play | {played:.1f} / {total:.1f} s | {sent} msgs", flush=True)
+                next_report += report_every
+        if not loop or stop.is_set() or first is None:
+            break
+        t_loop = max(last_deadline, time.monotonic_ns())
+    for p in pubs.values():
+        p.close()
+    return {"messages": sent, "skipped": dict(rec.skipped), "seconds": played,
+            "spacing_ns": late, "truncated": rec.truncated}
+
+
+# ---- command line -------------------------------------------------------------
+
+
+def _size_mb(s: str) -> float:
+    v = float(s)
+    if v <= 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return v
+
+
+def record_main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="horus record", description="Record topics to an MCAP file.",
+        epilog="example: horus record -o run.mcap camera.front lidar.points")
+    ap.add_argument("topics", nargs="*", metavar="TOPIC")
+    ap.add_argument("-o", "--output", required=True, metavar="FILE.mcap")
+    ap.add_argument("--all", action="store_true",
+                    help="every topic, including ones that appear while recording")
+    ap.add_argument("--duration", type=_size_mb, metavar="S", help="stop after S seconds")
+    ap.add_argument("--max-size", type=_size_mb, metavar="MB", help="stop at MB megabytes")
+    ap.add_argument("--compression", choices=("none", "zstd", "lz4"), default="none")
+    ap.add_argument("--chunk-mb", type=_size_mb, default=4.0, help=argparse.SUPPRESS)
+    ap.add_argument("--report", type=float, default=1.0, help="seconds between progress lines (0: none)")
+    ap.add_argument("--namespace", help="horus namespace (default: HORUS_NAMESPACE or default)")
+    args = ap.parse_args(argv)
+    if not args.topics and not args.all:
+        ap.error("give topics to record, or --all")
+    if args.namespace:
+        os.environ["HORUS_NAMESPACE"] = args.namespace
+    try:
+        rec = Recorder(args.output, args.topics, all_topics=args.all, compression=args.compression,
+                       max_bytes=None if args.max_size is None else int(args.max_size * 1e6),
+                       chunk_bytes=int(args.chunk_mb * 1e6))
+    except ImportError as e:
+        print(f"horus record: {e}", file=sys.stderr)
+        return 3
+    except ValueError as e:
+        print(f"horus record: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"horus record: cannot write {args.output}: {e.strerror or e}", file=sys.stderr)
+        return 1
+    signal.signal(signal.SIGTERM, lambda *_: rec._stop.set())
+    signal.signal(signal.SIGINT, lambda *_: rec._stop.set())
+    rec.start()
+    if args.topics and rec.wait_subscribed(len(args.topics)):
+        print(f"horus record: recording {len(args.topics)} topic(s) to {args.output}", flush=True)
+    elif args.all:
+        print(f"horus record: recording every topic to {args.output}", flush=True)
+    code = 0
+    try:
+        rec.run(args.duration, args.report or None)
+    except OSError as e:
+        st = rec.stats()
+        fin = "finalised" if rec._out.failed is None or not rec._out.finished or \
+            os.path.getsize(rec.path) > rec._out.good else "not finalised"
+        print(f"horus record: stopped: cannot write {args.output}: {e.strerror or e}; "
+              f"the file holds {st['messages']} messages up to {rec._out.good / 1e6:.1f} MB ({fin})",
+              file=sys.stderr, flush=True)
+        code = 1
+    print(rec.report().replace("horus record |", "horus record: done |", 1), flush=True)
+    if rec._stop_reason:
+        print(f"horus record: {rec._stop_reason}", flush=True)
+    return code
+
+
+def _remap(specs: list[str]) -> dict[str, str]:
+    out = {}
+    for s in specs:
+        old, sep, new = s.partition("=")
+        if not sep or not _TOPIC_NAME.match(old) or not _TOPIC_NAME.match(new):
+            raise ValueError(f"--remap {s!r}: OLD=NEW with topic names")
+        out[old] = new
+    return out
+
+
+def play_main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="horus play",
+                                 description="Publish a recording's messages at the recorded pace.")
+    ap.add_argument("file", metavar="FILE.mcap")
+    ap.add_argument("--rate", type=float, default=1.0, help="speed factor; 0: as fast as possible")
+    ap.add_argument("--loop", action="store_true")
+    ap.add_argument("--topics", nargs="+", metavar="T", help="only these horus topics")
+    ap.add_argument("--start", type=float, metavar="S", help="skip the first S seconds")
+    ap.add_argument("--duration", type=float, metavar="S", help="play S seconds")
+    ap.add_argument("--remap", action="append", default=[], metavar="OLD=NEW")
+    ap.add_argument("--allow-pickle", action="store_true",
+                    help="load pickled Python values (runs code from the file: trusted files only)")
+    ap.add_argument("--report", type=float, default=1.0)
+    ap.add_argument("--namespace")
+    args = ap.parse_args(argv)
+    if args.rate < 0:
+        ap.error("--rate must be >= 0")
+    if args.namespace:
+        os.environ["HORUS_NAMESPACE"] = args.namespace
+    stop = threading.Event()
+    got_signal: list[int] = []
+
+    def on_signal(signum: int, _: Any) -> None:
+        got_signal.append(signum)
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RecordingWarning)
+            res = play(args.file, rate=args.rate, loop=args.loop, topics=args.topics,
+                       start=args.start, duration=args.duration, remap=_remap(args.remap),
+                       allow_pickle=args.allow_pickle, report_every=args.report or None, stop=stop)
+    except ImportError as e:
+        print(f"horus play: {e}", file=sys.stderr)
+        return 3
+    except FileNotFoundError as e:
+        print(f"horus play: {e.filename}: no such file", file=sys.stderr)
+        return 3
+    except (ValueError, OSError) as e:
+        print(f"horus play: {e}", file=sys.stderr)
+        return 1
+    for topic, n in res["skipped"].items():
+        print(f"horus play: skipped {n} message(s) of {topic}", file=sys.stderr)
+    if res["truncated"]:
+        print(f"horus play: the file ends early ({res['truncated']}); played what it holds",
+              file=sys.stderr)
+    print(f"horus play: done | {res['messages']} msgs | {res['seconds']:.1f} s", flush=True)
+    if got_signal:
+        return 130 if got_signal[0] == signal.SIGINT else 128 + got_signal[0]
+    return 0
+
+
+def info(path: str) -> dict[str, Any]:
+    """What `horus info` prints, as a dict."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RecordingWarning)
+        rec = Recording(path)
+    dur = max(0, rec.end_ns - rec.start_ns) / 1e9
+    topics = rec.topics()
+    for t in topics.values():
+        t["rate_hz"] = (t["count"] - 1) / dur if dur > 0 and t["count"] > 1 else 0.0
+    return {"path": path, "size": rec.size, "finalised": rec.finalised,
+            "truncated": rec.truncated, "start_ns": rec.start_ns, "end_ns": rec.end_ns,
+            "duration_s": dur, "messages": sum(rec.counts.values()), "chunks": rec.chunks,
+            "compression": sorted(rec.compression), "topics": topics}
+
+
+def info_main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="horus info", description="Describe an MCAP recording.")
+    ap.add_argument("file", metavar="FILE.mcap")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    try:
+        d = info(args.file)
+    except ImportError as e:
+        print(f"horus info: {e}", file=sys.stderr)
+        return 3
+    except FileNotFoundError as e:
+        print(f"horus info: {e.filename}: no such file", file=sys.stderr)
+        return 3
+    except (ValueError, OSError) as e:
+        print(f"horus info: {e}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(d, indent=2))
+        return 0
+    print(f"path:        {d['path']}")
+    print(f"size:        {d['size'] / 1e6:.1f} MB")
+    state = "yes" if d["finalised"] else f"no (read up to its last complete chunk: {d['truncated']})"
+    print(f"finalised:   {state}")
+    print(f"duration:    {d['duration_s']:.3f} s")
+    if d["messages"]:
+        print(f"start:       {d['start_ns'] / 1e9:.9f}")
+        print(f"end:         {d['end_ns'] / 1e9:.9f}")
+    print(f"messages:    {d['messages']}")
+    print(f"chunks:      {d['chunks']}" + (f" ({', '.join(d['compression'])})" if d["compression"] else ""))
+    print("topics:")
+    width = max([len(k) for k in d["topics"]] + [5])
+    for name, t in sorted(d["topics"].items()):
+        print(f"  {name:<{width}}  {t['count']:>8} msgs  {t['rate_hz']:8.2f} Hz  "
+              f"{', '.join(t['types'])}  ({t['channel']})")
+    return 0
