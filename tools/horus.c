@@ -12,13 +12,14 @@
 extern const cli_command cli_cmd_topic __attribute__((weak));
 extern const cli_command cli_cmd_clean __attribute__((weak));
 extern const cli_command cli_cmd_bridge __attribute__((weak));
+extern const cli_command cli_cmd_view __attribute__((weak));
 
 static const cli_command *commands(int i) {
   const cli_command *all[] = {&cli_cmd_topic, &cli_cmd_pool, &cli_cmd_clean,
-                              &cli_cmd_demo, &cli_cmd_bridge};
+                              &cli_cmd_demo, &cli_cmd_bridge, &cli_cmd_view};
   return i < (int)(sizeof all / sizeof *all) ? all[i] : NULL;
 }
-#define N_COMMANDS 5
+#define N_COMMANDS 6
 
 int cli_fail(const char *cmd, int err, const char *what) {
   const char *detail = horus_errmsg();

@@ -1,6 +1,6 @@
-"""``python -m horus``: the demo (a Python ML pipeline) and the bridge (it
-uses Zenoh's Python binding) run here; every other command is the C
-``horus`` tool installed beside Python."""
+"""``python -m horus``: the demo (a Python ML pipeline), the bridge (it
+uses Zenoh's Python binding) and the viewer (the Foxglove SDK) run here;
+every other command is the C ``horus`` tool installed beside Python."""
 
 import os
 import shutil
@@ -17,6 +17,10 @@ def main(argv=None):
         from horus import bridge
 
         return bridge.main(argv[1:])
+    if argv and argv[0] == "view":
+        from horus import view
+
+        return view.main(argv[1:])
     here = os.path.join(os.path.dirname(sys.executable), "horus")
     tool = here if os.access(here, os.X_OK) else shutil.which("horus")
     if not tool:
