@@ -15,13 +15,15 @@ extern const cli_command cli_cmd_topic __attribute__((weak));
 extern const cli_command cli_cmd_clean __attribute__((weak));
 extern const cli_command cli_cmd_bridge __attribute__((weak));
 extern const cli_command cli_cmd_view __attribute__((weak));
+extern const cli_command cli_cmd_namespaces __attribute__((weak));
 
 static const cli_command *commands(int i) {
   const cli_command *all[] = {&cli_cmd_topic, &cli_cmd_pool, &cli_cmd_clean,
-                              &cli_cmd_demo, &cli_cmd_bridge, &cli_cmd_view};
+                              &cli_cmd_demo, &cli_cmd_bridge, &cli_cmd_view,
+                              &cli_cmd_namespaces};
   return i < (int)(sizeof all / sizeof *all) ? all[i] : NULL;
 }
-#define N_COMMANDS 6
+#define N_COMMANDS 7
 
 int cli_fail(const char *cmd, int err, const char *what) {
   const char *detail = horus_errmsg();
@@ -103,7 +105,7 @@ static void usage(FILE *out) {
           "what flows in a namespace.\n\ncommands:\n");
   for (int i = 0; i < N_COMMANDS; i++) {
     const cli_command *c = commands(i);
-    if (c) fprintf(out, "  %-8s %s\n", c->name, c->summary);
+    if (c) fprintf(out, "  %-10s %s\n", c->name, c->summary);
   }
   fprintf(out,
           "\noptions:\n"

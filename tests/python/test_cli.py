@@ -281,3 +281,21 @@ def test_list_sorted_with_rate_options_anywhere_and_read_only(publisher):
         assert out.returncode in (0, 3), (args, out.stderr)
         assert not os.path.exists(where), args
     assert f"no topics in namespace '{fresh}'" in cli("topic", "list", "--namespace", fresh).stdout
+
+
+def test_namespaces_lists_topics_and_pools_and_creates_nothing(tmp_path):
+    with Topic(Image, "cli.ns.cam"):
+        Image(2, 2, "mono8")  # the global pool exists
+        ns = os.environ["HORUS_NAMESPACE"]
+        data = json.loads(cli("namespaces", "--json").stdout)
+        mine = next(n for n in data if n["name"] == ns)
+        assert "cli.ns.cam" in mine["topics"] and 0 in mine["pools"]
+        row = next(line for line in cli("namespaces").stdout.splitlines()
+                   if line.startswith(ns + " "))
+        assert "cli.ns.cam" in row
+    empty = tmp_path / "shm"
+    empty.mkdir()
+    out = subprocess.run([horus_exe(), "namespaces"], capture_output=True, text=True, timeout=30,
+                         env=dict(os.environ, HORUS_SHM_DIR=str(empty)))
+    assert out.returncode == 0 and "no namespaces" in out.stdout
+    assert list(empty.iterdir()) == []
