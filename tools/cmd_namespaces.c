@@ -62,7 +62,7 @@ static int run(const cli_opts *o, int argc, char **argv) {
   if (n < 0) n = 0, ns = NULL; /* no directory: no namespaces */
   if (o->json) printf("[");
   else if (n) printf("%-24s %6s %5s  %s\n", "NAMESPACE", "TOPICS", "POOLS", "TOPIC NAMES");
-  for (int i = 0; i < n; i++) {
+  for (int i = 0, shown = 0; i < n; i++) {
     char dir[8192];
     snprintf(dir, sizeof dir, "%s/%s", user, ns[i]);
     char **seg = NULL;
@@ -74,7 +74,7 @@ static int run(const cli_opts *o, int argc, char **argv) {
       pools += strncmp(seg[k], "pool.", 5) == 0;
     }
     if (o->json) {
-      printf("%s{\"name\": ", i ? ", " : "");
+      printf("%s{\"name\": ", shown++ ? ", " : "");
       cli_json_string(stdout, ns[i]);
       printf(", \"topics\": [");
       for (int k = 0, first = 1; k < m; k++)
