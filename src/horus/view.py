@@ -33,8 +33,9 @@ from typing import Any
 
 from . import _horus
 
-_TYPES = {cls.__name__: cls for cls in (_horus.TensorHandle, _horus.Image,
-                                         _horus.PointCloud, _horus.DepthImage)}
+_TYPES: dict[str, type | None] = {
+    cls.__name__: cls for cls in (_horus.TensorHandle, _horus.Image, _horus.PointCloud,
+                                  _horus.DepthImage)}
 _TYPES["bytes"] = None  # a generic topic: Topic(name)
 
 # horus encoding -> RawImage encoding Foxglove renders (None: converted).
@@ -104,6 +105,7 @@ class _Forwarder:
     def _raw_image(self, msg: Any) -> Any:
         fm = self.fox.messages
         arr = msg.to_numpy()
+        enc: str | None
         if isinstance(msg, _horus.DepthImage):
             enc = "32FC1" if arr.dtype.name == "float32" else "16UC1"
         else:
@@ -158,6 +160,7 @@ class _Forwarder:
 
     def _run(self) -> None:
         cls = _TYPES[self.type_name]
+        topic: _horus.Topic[Any]
         try:
             channel = self._channel()
             topic = _horus.Topic(self.name) if cls is None else _horus.Topic(cls, self.name)
