@@ -38,6 +38,13 @@ bool cli_is_help(const char *arg);
  * (python_exec.c); returns only on failure, with CLI_FAIL. */
 int cli_exec_python(const char *cmd, int argc, char **argv);
 
+/* The namespace in use ($HORUS_NAMESPACE, else "default"). */
+const char *cli_namespace(void);
+
+/* Whether the namespace's directory exists; read-only commands check this
+ * first because the library creates the directory on first use. */
+bool cli_namespace_exists(void);
+
 extern const cli_command cli_cmd_pool;
 extern const cli_command cli_cmd_demo;
 

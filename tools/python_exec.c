@@ -1,5 +1,6 @@
 /* python_exec.c - commands whose work is Python (the demo runs a PyTorch
- * model, the bridge uses Zenoh's Python binding) exec `python -m horus
+ * model, the bridge uses Zenoh's Python binding, the viewer the Foxglove
+ * SDK) exec `python -m horus
  * <command> ...` with the interpreter installed beside this command (the
  * same venv), else $HORUS_PYTHON, else python3 on PATH. */
 #include <errno.h>

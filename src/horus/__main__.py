@@ -1,7 +1,7 @@
 """``python -m horus``: the commands whose work is Python run here (the
 demo: a PyTorch pipeline; bridge: Zenoh's binding; record, play, info: the
-mcap library); every other command is the C ``horus`` tool installed beside
-Python."""
+mcap library; view: the Foxglove SDK); every other command is the C ``horus``
+tool installed beside Python."""
 
 import os
 import shutil
@@ -15,6 +15,7 @@ PYTHON_COMMANDS = {
     "record": ("record", "record_main"),
     "play": ("record", "play_main"),
     "info": ("record", "info_main"),
+    "view": ("view", "main"),
 }
 
 

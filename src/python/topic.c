@@ -2,14 +2,22 @@
  *
  * Topic(Image) carries Images (likewise PointCloud, DepthImage,
  * TensorHandle) by descriptor: nothing of the payload is copied.
- * Topic("name") carries small Python objects: bytes as they are, anything
- * else pickled, copied once into a pool block. */
+ * Topic("name") carries small Python objects, copied once into a pool
+ * block: bytes as they are; values JSON represents exactly (dict with str
+ * keys, list, str, int, finite float, bool, None; exact types, bounded
+ * depth) as UTF-8 JSON, so the C `horus topic echo/pub` and other languages
+ * read and write them; anything else (tuples, bytes inside, non-str keys,
+ * subclasses, custom objects) pickled, so every object round-trips exactly. */
 #include <math.h>
 
 #include "horus_py.h"
 
 /* Payload flavours of a generic topic, kept in meta.kind_data. */
-enum { GENERIC_BYTES = 0, GENERIC_PICKLE = 1 };
+enum { GENERIC_BYTES = 0, GENERIC_PICKLE = 1, GENERIC_JSON = 2 };
+
+/* Nesting the JSON flavour allows; deeper values are pickled (the C
+ * reader's parser is bounded to the same depth). */
+#define JSON_MAX_DEPTH 64
 
 /* Blocking receives wait in slices so Ctrl-C is noticed promptly. */
 #define WAIT_SLICE_NS 50000000ll
@@ -129,12 +137,80 @@ static int Topic_clear(TopicObject *self) {
 
 /* ---- send -------------------------------------------------------------------- */
 
+/* 1 if json.loads(json.dumps(obj)) gives back an equal object of the same
+ * types, 0 if not, -1 on error.  Exact types only: a tuple would come back a
+ * list, an int subclass (IntEnum) a plain int; floats must be finite (JSON
+ * has no NaN) and ints fit in 64 bits (what C readers hold). */
+static int json_exact(PyObject *obj, int depth) {
+  if (depth > JSON_MAX_DEPTH) return 0;
+  if (obj == Py_None || PyBool_Check(obj) || PyUnicode_CheckExact(obj)) return 1;
+  if (PyLong_CheckExact(obj)) {
+    int overflow;
+    long long v = PyLong_AsLongLongAndOverflow(obj, &overflow);
+    if (v == -1 && PyErr_Occurred()) return -1;
+    return overflow == 0;
+  }
+  if (PyFloat_CheckExact(obj)) return isfinite(PyFloat_AS_DOUBLE(obj)) ? 1 : 0;
+  if (PyList_CheckExact(obj)) {
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(obj); i++) {
+      int r = json_exact(PyList_GET_ITEM(obj, i), depth + 1);
+      if (r != 1) return r;
+    }
+    return 1;
+  }
+  if (PyDict_CheckExact(obj)) {
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    while (PyDict_Next(obj, &pos, &k, &v)) {
+      if (!PyUnicode_CheckExact(k)) return 0;
+      int r = json_exact(v, depth + 1);
+      if (r != 1) return r;
+    }
+    return 1;
+  }
+  return 0;
+}
+
+/* obj as compact UTF-8 JSON bytes; Py_None (new ref) when a str holds a
+ * lone surrogate, which UTF-8 cannot carry (the caller pickles it then);
+ * NULL with an exception on error. */
+static PyObject *json_dumps(PyObject *obj) {
+  PyObject *json = PyImport_ImportModule("json");
+  if (!json) return NULL;
+  PyObject *dumps = PyObject_GetAttrString(json, "dumps");
+  Py_DECREF(json);
+  if (!dumps) return NULL;
+  PyObject *args = PyTuple_Pack(1, obj);
+  PyObject *kw = Py_BuildValue("{s:O,s:O,s:(ss)}", "ensure_ascii", Py_False, "allow_nan",
+                               Py_False, "separators", ",", ":");
+  PyObject *text = args && kw ? PyObject_Call(dumps, args, kw) : NULL;
+  Py_XDECREF(args);
+  Py_XDECREF(kw);
+  Py_DECREF(dumps);
+  if (!text) return NULL;
+  PyObject *bytes = PyUnicode_AsUTF8String(text);
+  Py_DECREF(text);
+  if (!bytes && PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
+    PyErr_Clear();
+    return Py_NewRef(Py_None);
+  }
+  return bytes;
+}
+
 static PyObject *send_generic(horus_topic *t, PyObject *obj) {
   PyObject *payload = NULL;
   uint32_t flavour = GENERIC_BYTES;
+  int exact = 0;
   if (PyBytes_Check(obj) || PyByteArray_Check(obj) || PyMemoryView_Check(obj)) {
     payload = Py_NewRef(obj);
+  } else if ((exact = json_exact(obj, 0)) < 0) {
+    return NULL;
+  } else if (exact == 1 && !(payload = json_dumps(obj))) {
+    return NULL;
+  } else if (exact == 1 && payload != Py_None) {
+    flavour = GENERIC_JSON;
   } else {
+    Py_CLEAR(payload);
     PyObject *pickle = PyImport_ImportModule("pickle");
     if (!pickle) return NULL;
     payload = PyObject_CallMethod(pickle, "dumps", "Oi", obj, 5);
@@ -182,10 +258,20 @@ static PyObject *to_object(TopicObject *self, const horus_msg *msg, horus_tensor
   PyObject *data = PyBytes_FromStringAndSize(horus_tensor_data(x),
                                              (Py_ssize_t)horus_tensor_nbytes(x));
   horus_tensor_free(x);
-  if (!data || msg->meta.kind_data != GENERIC_PICKLE) return data;
-  PyObject *pickle = PyImport_ImportModule("pickle");
-  PyObject *obj = pickle ? PyObject_CallMethod(pickle, "loads", "O", data) : NULL;
-  Py_XDECREF(pickle);
+  if (!data || msg->meta.kind_data == GENERIC_BYTES) return data;
+  PyObject *obj = NULL;
+  if (msg->meta.kind_data == GENERIC_JSON) {
+    PyObject *json = PyImport_ImportModule("json");
+    obj = json ? PyObject_CallMethod(json, "loads", "O", data) : NULL;
+    Py_XDECREF(json);
+  } else if (msg->meta.kind_data == GENERIC_PICKLE) {
+    PyObject *pickle = PyImport_ImportModule("pickle");
+    obj = pickle ? PyObject_CallMethod(pickle, "loads", "O", data) : NULL;
+    Py_XDECREF(pickle);
+  } else {
+    PyErr_Format(PyExc_ValueError, "generic message of unknown encoding %u (a newer sender?)",
+                 (unsigned)msg->meta.kind_data);
+  }
   Py_DECREF(data);
   return obj;
 }
@@ -366,7 +452,8 @@ static PyObject *Topic_repr(TopicObject *self) {
 static PyMethodDef Topic_methods[] = {
     {"send", (PyCFunction)Topic_send, METH_O,
      "send($self, msg, /)\n--\n\nPublish msg; never blocks.  Typed topics pass the message by "
-     "reference (no copy); a generic topic copies bytes or a pickle of msg.  "
+     "reference (no copy); a generic topic copies bytes, JSON (values JSON holds exactly: "
+     "readable by `horus topic echo`) or a pickle of msg.  "
      "TypeError for the wrong type, ValueError for a released tensor or an oversized "
      "generic message."},
     {"recv", (PyCFunction)(void (*)(void))Topic_recv, METH_FASTCALL | METH_KEYWORDS,

@@ -5,12 +5,13 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
 import pytest
 
-from horus import Image, Topic
+from horus import DepthImage, Image, PointCloud, Topic
 
 
 def horus_exe():
@@ -129,6 +130,19 @@ def test_pool_command():
     (("frobnicate",), 2),
     (("--bogus",), 2),
     (("topic", "hz", "x", "--seconds", "abc"), 2),
+    (("topic", "hz", "x", "--seconds", "nan"), 2),
+    (("topic", "hz", "x", "--seconds", "-1"), 2),
+    (("topic", "bw", "x", "--seconds", "1e300"), 2),
+    (("topic", "save", "x", "f.png", "--timeout", "nan"), 2),
+    (("topic", "save", "x", "f.png", "--timeout", "inf"), 2),
+    (("topic", "save", "x", "f.jpg"), 2),
+    (("topic", "echo", "x", "--count", "0"), 2),
+    (("topic", "echo", "x", "--count", "1.5"), 2),
+    (("topic", "pub", "x", "{bad json}"), 2),
+    (("topic", "pub", "x", "1", "--rate", "nan"), 2),
+    (("topic", "list", "--namespace", "a/b"), 2),
+    (("topic", "list", "--namespace"), 2),
+    (("topic", "info", "no.such.topic"), 3),
     (("clean", "--everything"), 2),
     ((), 2),
 ])
@@ -144,3 +158,144 @@ def test_help_everywhere():
     for args in ((), ("topic",), ("pool",), ("clean",), ("demo",)):
         out = cli(*args, "--help")
         assert out.returncode == 0 and "usage: horus" in out.stdout
+
+
+class Sending:
+    """Publish make() on a topic every few ms from a thread (a sensor's
+    rate, not a synchronisation) until the block ends."""
+
+    def __init__(self, topic, make):
+        self.topic, self.make = topic, make
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self.stop.is_set():
+            self.topic.send(self.make())
+            self.stop.wait(0.005)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+
+def test_echo_shows_generic_values_and_pub_publishes_json():
+    with Topic("cli.cmd") as t, Sending(t, lambda: {"speed": 1.5, "modes": ["a", None]}):
+        out = cli("topic", "echo", "cli.cmd", "--count", "2")
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.splitlines()[0].endswith(': {"speed":1.5,"modes":["a",null]}'), out.stdout
+        js = json.loads(cli("topic", "echo", "cli.cmd", "--once", "--json").stdout)
+        assert js["value"] == {"speed": 1.5, "modes": ["a", None]} and js["encoding"] == "json"
+    with Topic("cli.tuple") as t, Sending(t, lambda: (1, 2)):
+        out = cli("topic", "echo", "cli.tuple", "--once")
+        assert "pickled Python object" in out.stdout
+    with Topic("cli.pub") as sub:
+        sub.recv()  # subscribed before the command publishes
+        out = cli("topic", "pub", "cli.pub", '{"speed": 1.5}', "--times", "2", "--rate", "1000")
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.splitlines() == ['publishing #1: {"speed":1.5}',
+                                           'publishing #2: {"speed":1.5}']
+        assert sub.recv(timeout=10) == {"speed": 1.5}
+        assert sub.recv(timeout=10) == {"speed": 1.5}
+        assert cli("topic", "pub", "cli.pub", "-3", "--once").returncode == 0
+        assert sub.recv(timeout=10) == -3
+    with Topic(Image, "cli.notgeneric"):
+        out = cli("topic", "pub", "cli.notgeneric", "1", "--once")
+        assert out.returncode == 1 and "carries Image messages" in out.stderr
+
+
+def test_echo_data_summaries_and_timestamps():
+    def image():
+        a = np.zeros((6, 8, 3), np.uint8)
+        a[..., 0], a[:3, :, 1] = 10, 200
+        img = Image.from_numpy(a, encoding="rgb8")
+        img.set_timestamp_ns(1_764_475_846_123_456_789)
+        return img
+
+    depth = np.linspace(0.5, 4.0, 24, dtype=np.float32).reshape(4, 6)
+    cloud = np.array([[0, 1, 2], [3, -4, 5]], np.float32)
+    with Topic(Image, "cli.sum.img") as ti, Topic(DepthImage, "cli.sum.depth") as td, \
+            Topic(PointCloud, "cli.sum.cloud") as tc, Sending(ti, image), \
+            Sending(td, lambda: DepthImage.from_numpy(depth)), \
+            Sending(tc, lambda: PointCloud.from_numpy(cloud)):
+        out = cli("topic", "echo", "cli.sum.img", "--once").stdout
+        assert "stamp: 2025-11-30 04:10:46.123456789 UTC" in out
+        assert "data: R min 10 max 10 mean 10.00, G min 0 max 200 mean 100.00, " \
+               "B min 0 max 0 mean 0.00" in out
+        js = json.loads(cli("topic", "echo", "cli.sum.img", "--once", "--json").stdout)
+        assert js["timestamp_ns"] == 1_764_475_846_123_456_789
+        assert [c["mean"] for c in js["channels"]] == [10, 100, 0]
+        assert "data:" not in cli("topic", "echo", "cli.sum.img", "--once", "--no-data").stdout
+        out = cli("topic", "echo", "cli.sum.depth", "--once").stdout
+        assert "depth min 0.500 m max 4.000 m mean 2.250 m, 24 of 24 pixels valid" in out
+        out = cli("topic", "echo", "cli.sum.cloud", "--once").stdout
+        assert "2 points, x [0, 3] y [-4, 1] z [2, 5]" in out
+        js = json.loads(cli("topic", "echo", "cli.sum.cloud", "--once", "--json").stdout)
+        assert js["bounds"] == {"min": [0, -4, 2], "max": [3, 1, 5], "finite_points": 2}
+
+        out = cli("topic", "info", "cli.sum.depth")
+        assert out.returncode == 0 and "Type: DepthImage" in out.stdout
+        assert json.loads(cli("topic", "info", "cli.sum.depth", "--json").stdout)["publishers"] >= 1
+
+        bw = cli("topic", "bw", "cli.sum.img", "--seconds", "2.5", "--json")
+        reports = [json.loads(line) for line in bw.stdout.splitlines()]
+        assert reports and any(r["messages"] > 0 for r in reports)
+        assert all(r["mean_bytes"] == 6 * 8 * 3 == r["max_bytes"] for r in reports if r["messages"])
+
+
+def test_save_honours_the_extension_and_prints_the_depth_range(tmp_path):
+    depth = np.linspace(0.5, 4.0, 24, dtype=np.float32).reshape(4, 6)
+    with Topic(DepthImage, "cli.save.depth") as t, Sending(t, lambda: DepthImage.from_numpy(depth)):
+        out = cli("topic", "save", "cli.save.depth", str(tmp_path / "d.png"))
+        assert out.returncode == 0, out.stderr
+        assert "colour-mapped from 0.500 m (blue) to 4.000 m (red)" in out.stdout
+        js = json.loads(cli("topic", "save", "cli.save.depth", str(tmp_path / "e.png"),
+                            "--json").stdout)
+        assert js["colour_range_m"] == [0.5, 4.0] and js["width"] == 6
+        out = cli("topic", "save", "cli.save.depth", str(tmp_path / "d.jpg"))
+        assert out.returncode == 2 and "PNG only" in out.stderr
+        assert not (tmp_path / "d.jpg").exists()
+    assert (tmp_path / "d.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_list_sorted_with_rate_options_anywhere_and_read_only(publisher):
+    publisher("cli.zz", rate=100)
+    publisher("cli.aa", rate=100)
+    data = json.loads(cli("topic", "list", "--json").stdout)
+    names = [t["name"] for t in data]
+    assert names == sorted(names) and {"cli.aa", "cli.zz"} <= set(names)
+    assert all(t["rate_hz"] > 0 for t in data if t["name"] in ("cli.aa", "cli.zz"))
+    assert "RATE(Hz)" in cli("topic", "list").stdout.splitlines()[0]
+
+    fresh = f"cli-fresh-{os.getpid()}"
+    where = os.path.join(os.environ.get("HORUS_SHM_DIR") or "/dev/shm", f"horus-{os.geteuid()}",
+                         fresh)
+    for args in (("topic", "list", "--namespace", fresh), ("--namespace", fresh, "topic", "list"),
+                 ("topic", "echo", "x", "--namespace=" + fresh, "--once"),
+                 ("topic", "info", "x", "--namespace", fresh)):
+        out = cli(*args)
+        assert out.returncode in (0, 3), (args, out.stderr)
+        assert not os.path.exists(where), args
+    assert f"no topics in namespace '{fresh}'" in cli("topic", "list", "--namespace", fresh).stdout
+
+
+def test_namespaces_lists_topics_and_pools_and_creates_nothing(tmp_path):
+    with Topic(Image, "cli.ns.cam"):
+        Image(2, 2, "mono8")  # the global pool exists
+        ns = os.environ["HORUS_NAMESPACE"]
+        data = json.loads(cli("namespaces", "--json").stdout)
+        mine = next(n for n in data if n["name"] == ns)
+        assert "cli.ns.cam" in mine["topics"] and 0 in mine["pools"]
+        row = next(line for line in cli("namespaces").stdout.splitlines()
+                   if line.startswith(ns + " "))
+        assert "cli.ns.cam" in row
+    empty = tmp_path / "shm"
+    empty.mkdir()
+    out = subprocess.run([horus_exe(), "namespaces"], capture_output=True, text=True, timeout=30,
+                         env=dict(os.environ, HORUS_SHM_DIR=str(empty)))
+    assert out.returncode == 0 and "no namespaces" in out.stdout
+    assert list(empty.iterdir()) == []

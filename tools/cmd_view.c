@@ -1,0 +1,25 @@
+/* cmd_view.c - `horus view`: the namespace's topics, live in Foxglove.  The
+ * server is the maintained Foxglove SDK's (Python), so this execs
+ * `python -m horus view` (python_exec.c). */
+#include "cli.h"
+
+static void help(FILE *out) {
+  fprintf(out,
+          "usage: horus view [--port 8765] [--host 127.0.0.1] [--max-rate HZ] [TOPIC...]\n\n"
+          "Serve the namespace's topics (all of them, including ones that appear\n"
+          "later, unless TOPICs are named) over Foxglove's WebSocket protocol and\n"
+          "print the URL to open in the Foxglove app (Open connection > Foxglove\n"
+          "WebSocket).  Images and depth images are foxglove.RawImage, point clouds\n"
+          "foxglove.PointCloud, generic topics JSON; horus 'camera.front' is the\n"
+          "channel '/camera/front'.  At most --max-rate messages per second per\n"
+          "topic (default 30): a slow viewer drops frames, never stalls a\n"
+          "publisher.  Stops on Ctrl-C with a count of what was sent and dropped.\n"
+          "Needs the Foxglove SDK: pip install 'horus[view]'.\n");
+}
+
+static int run(const cli_opts *o, int argc, char **argv) {
+  (void)o;
+  return cli_exec_python("view", argc, argv);
+}
+
+const cli_command cli_cmd_view = {"view", "serve topics live to Foxglove (WebSocket)", run, help};
