@@ -1,5 +1,5 @@
 /* quickstart.c - the README's C quick start as a whole program, built by
- * tests/python/test_install.py against an installed libhorus (pkg-config
+ * tests/python/test_libhorus_install.py against an installed libhorus (pkg-config
  * and find_package) to show that a C user gets a working library: it
  * publishes `count` 480x640 rgb8 images on the topic named in argv[1], each
  * filled with its index, for a Python subscriber to check. */
