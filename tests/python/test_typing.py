@@ -25,7 +25,6 @@ def test_stubtest_agrees_with_the_extension():
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-@pytest.mark.smoke
 def test_examples_type_check():
     # Every Python example, as CI's mypy step checks them (scripts/test.sh).
     files = sorted(os.path.join(ROOT, "examples", f)
