@@ -15,7 +15,8 @@ static void help(FILE *out) {
           "topics (key 'robot2/cam' becomes topic 'robot2.cam').  One bridge per\n"
           "machine; other programs keep their zero-copy local path.  A slow network\n"
           "drops the oldest frames (reported once a second), never stalls a local\n"
-          "publisher.  Needs eclipse-zenoh: pip install 'horus[bridge]'.\n\n"
+          "publisher.  Needs Zenoh's Python binding: pip install eclipse-zenoh\n"
+          "(or pip install 'horus-shm[bridge]').\n\n"
           "example: horus bridge --out camera.front --in 'robot2/**' \\\n"
           "                      --connect tcp/127.0.0.1:7447\n");
 }

@@ -4,7 +4,7 @@
  * pool block to the file by buffer, without per-pixel Python work. */
 #include "cli.h"
 
-#define NEEDS "Needs the mcap library: pip install 'horus[record]'.\n"
+#define NEEDS "Needs the mcap library: pip install 'horus-shm[record]'.\n"
 
 static void record_help(FILE *out) {
   fprintf(out,

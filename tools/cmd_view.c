@@ -14,7 +14,7 @@ static void help(FILE *out) {
           "channel '/camera/front'.  At most --max-rate messages per second per\n"
           "topic (default 30): a slow viewer drops frames, never stalls a\n"
           "publisher.  Stops on Ctrl-C with a count of what was sent and dropped.\n"
-          "Needs the Foxglove SDK: pip install 'horus[view]'.\n");
+          "Needs the Foxglove SDK: pip install 'horus-shm[view]'.\n");
 }
 
 static int run(const cli_opts *o, int argc, char **argv) {

@@ -1,3 +1,7 @@
+"""horus: shared-memory images, point clouds, depth images and tensors, passed between
+processes by descriptor and zero-copy to NumPy, PyTorch and JAX.  The user guide is
+docs/guide.md in the source repository."""
+
 from horus._horus import (
     BLOCK_ALIGN as BLOCK_ALIGN,
     DepthImage as DepthImage,

@@ -37,7 +37,9 @@ from typing import Any
 
 from . import _horus
 
-INSTALL_HINT = "horus bridge needs Zenoh's Python binding: pip install 'horus[bridge]' (eclipse-zenoh)"
+# The distribution is horus-shm ("horus" on PyPI is another project).
+INSTALL_HINT = ("horus bridge needs Zenoh's Python binding: pip install eclipse-zenoh "
+                "(or install horus with its extra: pip install 'horus-shm[bridge]')")
 
 _TYPES = {cls.__name__: cls for cls in (_horus.TensorHandle, _horus.Image,
                                          _horus.PointCloud, _horus.DepthImage)}

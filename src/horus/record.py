@@ -39,7 +39,7 @@ from typing import Any
 
 from . import _horus, ros2msg
 
-INSTALL_HINT = "recording needs the mcap library: pip install 'horus[record]' (mcap, mcap-ros2-support)"
+INSTALL_HINT = "recording needs the mcap library: pip install 'horus-shm[record]' (mcap, mcap-ros2-support)"
 MAGIC = b"\x89MCAP0\r\n"
 
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,55}$")
@@ -154,7 +154,7 @@ class McapOut:
             self.w = mcap.writer.Writer(self.sink, chunk_size=1 << 62, compression=kinds[compression])
         except mcap.exceptions.UnsupportedCompressionError as e:
             self.sink.close()
-            raise ImportError(f"{compression} compression needs {e}: pip install 'horus[record]'") from None
+            raise ImportError(f"{compression} compression needs {e}: pip install 'horus-shm[record]'") from None
         self.w.start(profile="", library=f"horus {_horus.__version__}")
         self.chunk_bytes = chunk_bytes
         self.schemas: dict[str, int] = {}

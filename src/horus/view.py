@@ -45,7 +45,7 @@ _ENCODINGS = {
     "bayer_rggb8": "bayer_rggb8", "depth16": "16UC1", "rgb32f": None,
 }
 
-INSTALL_HINT = "pip install 'horus[view]' (or: pip install foxglove-sdk)"
+INSTALL_HINT = "pip install 'horus-shm[view]' (or: pip install foxglove-sdk)"
 
 
 def channel_name(topic: str) -> str:

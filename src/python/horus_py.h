@@ -54,7 +54,7 @@ int hpy_add_subtype(PyObject *module, PyType_Spec *spec, PyTypeObject *base,
 
 /* ---- errors (errors.c) ------------------------------------------------ */
 
-/* Raise the Python exception DESIGN.md assigns to a HORUS_E* code, with
+/* Raise the Python exception docs/guide.md ("Errors") gives a HORUS_E* code, with
  * horus_errmsg() as the message (or the code's description).  Returns NULL
  * so callers can `return hpy_raise(r);`. */
 PyObject *hpy_raise(int err);

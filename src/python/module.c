@@ -23,6 +23,29 @@ static int (*const type_inits[])(PyObject *, horus_state *) = {
 
 horus_state *hpy_state(PyObject *module) { return PyModule_GetState(module); }
 
+#if PY_VERSION_HEX < 0x030B0000
+/* Python 3.10 lacks PyType_GetModuleByDef (3.11).  The same lookup, as
+ * CPython's own backport does it: the first heap type in the MRO whose
+ * module was created from `def` (our types are created with
+ * PyType_FromModuleAndSpec, so ht_module is set; a Python subclass has none
+ * and defers to its base).  Returns a borrowed reference. */
+static PyObject *hpy_type_module_by_def(PyTypeObject *type, PyModuleDef *def) {
+  PyObject *mro = type->tp_mro;
+  Py_ssize_t n = mro ? PyTuple_GET_SIZE(mro) : 0;
+  for (Py_ssize_t i = 0; i < n; i++) {
+    PyTypeObject *t = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
+    if (!PyType_HasFeature(t, Py_TPFLAGS_HEAPTYPE)) continue;
+    PyObject *m = ((PyHeapTypeObject *)t)->ht_module;
+    if (m && PyModule_GetDef(m) == def) return m;
+  }
+  PyErr_Format(PyExc_TypeError,
+               "PyType_GetModuleByDef: No superclass of '%s' has the given module",
+               type->tp_name);
+  return NULL;
+}
+#define PyType_GetModuleByDef hpy_type_module_by_def
+#endif
+
 horus_state *hpy_state_of_type(PyTypeObject *type) {
   PyObject *m = PyType_GetModuleByDef(type, &horus_module);
   return m ? PyModule_GetState(m) : NULL;

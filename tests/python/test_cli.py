@@ -116,6 +116,7 @@ def test_clean_removes_dead_and_keeps_live(publisher, run_child):
     assert "cli.live" in names and "cli.dead" not in names
 
 
+@pytest.mark.smoke
 def test_pool_command():
     Image(2, 2, "mono8")  # make sure the global pool exists
     out = cli("pool")
@@ -154,6 +155,7 @@ def test_bad_input_is_one_line_and_nonzero(args, code):
         assert len(out.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.smoke
 def test_help_everywhere():
     for args in ((), ("topic",), ("pool",), ("clean",), ("demo",)):
         out = cli(*args, "--help")

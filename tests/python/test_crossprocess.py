@@ -5,10 +5,12 @@ import gc
 import signal
 
 import numpy as np
+import pytest
 
 from horus import TensorPool
 
 
+@pytest.mark.smoke
 def test_child_sees_and_writes_parents_block(run_child):
     pool = TensorPool(pool_id=5, size_mb=16, max_slots=64)
     t = pool.alloc([64, 64], dtype="float32")
@@ -59,6 +61,7 @@ def test_killed_child_leaks_nothing(spawn_child):
     assert after["holders"] == base["holders"]
 
 
+@pytest.mark.smoke
 def test_dead_childs_references_are_reclaimed_on_attach(spawn_child, run_child):
     pool = TensorPool(pool_id=7, size_mb=16, max_slots=16)
     child = spawn_child(

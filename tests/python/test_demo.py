@@ -20,6 +20,14 @@ def test_demo_runs_and_leaks_nothing():
     total = re.search(r"total (\d+) frames", proc.stdout)
     assert total and int(total.group(1)) > 0
     assert "pool bytes leaked: 0" in proc.stdout
+    # With PyTorch installed (make demo installs the [torch] extra) the model
+    # is the real CNN, fed by to_torch(); the NumPy stand-in only without it.
+    try:
+        import torch  # noqa: F401
+        model = "torch CNN"
+    except ImportError:
+        model = "numpy (PyTorch not installed)"
+    assert f"running {model}" in proc.stdout, proc.stdout
 
 
 def test_demo_leaves_the_callers_namespace_alone():
@@ -37,6 +45,7 @@ def test_demo_leaves_the_callers_namespace_alone():
     assert os.path.exists(before["path"])
 
 
+@pytest.mark.smoke
 def test_demo_rejects_bad_arguments():
     proc = subprocess.run([sys.executable, "-m", "horus", "demo", "--seconds", "-1"],
                           capture_output=True, text=True, timeout=60)

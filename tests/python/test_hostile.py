@@ -1,7 +1,7 @@
 """The hostile-input table: every public function given wrong types, None,
 huge and negative numbers, NaN, unsupported dtypes, zero-size,
 non-contiguous and read-only arrays, and objects whose __dlpack__
-misbehaves.  Each case must raise the exception DESIGN.md assigns (never
+misbehaves.  Each case must raise the exception docs/guide.md assigns (never
 crash), with a message naming what was wrong, and leave every object as it
 was: the pools' accounting, the image's bytes, the topic's traffic."""
 

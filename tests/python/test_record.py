@@ -492,7 +492,7 @@ def test_missing_mcap_names_the_extra(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(fake), os.environ.get("PYTHONPATH", "")]))
     p = subprocess.run([sys.executable, "-m", "horus", "info", str(tmp_path / "x.mcap")],
                        capture_output=True, text=True, env=env, timeout=60)
-    assert p.returncode == 3 and "pip install 'horus[record]'" in p.stderr
+    assert p.returncode == 3 and "pip install 'horus-shm[record]'" in p.stderr
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import pytest
 from horus import Node, Scheduler
 
 
+@pytest.mark.smoke
 def test_order_within_a_cycle_and_override():
     seen = []
     a = Node("a", lambda n: seen.append("a"), 10, order=5)
@@ -47,6 +48,7 @@ def test_rates():
         s.node_stats("nope")
 
 
+@pytest.mark.smoke
 def test_init_shutdown_and_stop_from_tick():
     log = []
 
@@ -90,6 +92,7 @@ def test_stop_before_run_is_not_lost():
     assert log == one_run
 
 
+@pytest.mark.smoke
 def test_exception_in_tick_propagates_after_shutdowns():
     log = []
 
@@ -105,6 +108,7 @@ def test_exception_in_tick_propagates_after_shutdowns():
     assert any(f.name == "bad" for f in e.traceback)  # the tick's own frame is there
 
 
+@pytest.mark.smoke
 def test_sigint_stops_a_run_cleanly(run_child):
     proc = run_child(
         """
@@ -142,6 +146,7 @@ def test_sigint_from_outside(spawn_child):
     assert "shutdown ran" in out and "KeyboardInterrupt" in err  # not swallowed
 
 
+@pytest.mark.smoke
 def test_bad_input():
     tick = lambda n: None  # noqa: E731
     for rate in (0, -1, float("nan"), float("inf")):

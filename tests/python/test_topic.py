@@ -16,6 +16,7 @@ import horus
 from horus import DepthImage, Image, PointCloud, TensorHandle, Topic
 
 
+@pytest.mark.smoke
 def test_spec_snippet_in_one_process(capsys):
     img_topic = Topic(Image)
     img = Image.from_numpy(np.zeros((480, 640, 3), dtype=np.uint8), encoding="rgb8")
@@ -29,6 +30,7 @@ def test_spec_snippet_in_one_process(capsys):
     assert img_topic.name == "image" and img_topic.msg_type is Image
 
 
+@pytest.mark.smoke
 def test_spec_snippet_across_processes(spawn_child):
     sub = spawn_child(
         """
@@ -50,6 +52,7 @@ def test_spec_snippet_across_processes(spawn_child):
     assert out.strip() == "Received 640x480 image [1, 2, 3]"
 
 
+@pytest.mark.smoke
 def test_every_type_and_its_metadata_crosses():
     for cls, obj in ((Image, Image(4, 6, "bgr8")), (PointCloud, PointCloud(7, 4)),
                      (DepthImage, DepthImage(3, 5, "uint16"))):
@@ -70,6 +73,7 @@ def test_every_type_and_its_metadata_crosses():
     assert got.shape == [3, 3] and got.pool_id == 30 and got.refcount == 3  # h, ring, got
 
 
+@pytest.mark.smoke
 def test_generic_topic():
     t = Topic("detections")
     t.send({"boxes": [[1, 2, 3, 4]], "score": 0.9})
@@ -83,6 +87,7 @@ def test_generic_topic():
     assert t.recv() == [1, 2]  # still working
 
 
+@pytest.mark.smoke
 def test_zero_copy_across_processes(spawn_child):
     """The subscriber's view points into the pool: it sees the publisher
     write into the block after sending."""
@@ -240,6 +245,7 @@ def test_killed_subscriber_and_publisher(spawn_child):
     assert rx.recv() is not None and rx.stats()["publishers"] == 1
 
 
+@pytest.mark.smoke
 def test_recv_timeout():
     t = Topic(Image, "quiet")
     start = time.monotonic()
@@ -257,6 +263,7 @@ def test_recv_timeout():
     assert got is not None and took < 10
 
 
+@pytest.mark.smoke
 def test_recv_timeout_interrupted_by_sigint(run_child):
     proc = run_child(
         """
@@ -295,6 +302,7 @@ def test_c_publisher_python_subscriber():
     assert px[10, 3].tolist() == [(3 + 5 * 4) % 256, 10, 5]  # what camera_pub.c drew
 
 
+@pytest.mark.smoke
 def test_bad_input_keeps_topics_working():
     t = Topic(Image, "bad.input")
     with pytest.raises(TypeError):

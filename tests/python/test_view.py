@@ -352,7 +352,7 @@ def test_missing_sdk_is_named_and_bad_arguments_are_usage_errors(tmp_path):
     p = subprocess.run([horus_exe(), "view", "--port", "0"], capture_output=True, text=True,
                        env=env, timeout=60)
     assert p.returncode == 3
-    assert "pip install 'horus[view]'" in p.stderr
+    assert "pip install 'horus-shm[view]'" in p.stderr
     for bad in (["--max-rate", "nan"], ["--max-rate", "-1"], ["--port", "70000"]):
         p = subprocess.run([horus_exe(), "view", *bad], capture_output=True, text=True,
                            env=dict(os.environ, HORUS_PYTHON=sys.executable), timeout=60)
