@@ -18,7 +18,7 @@ encapsulation header.
 from __future__ import annotations
 
 import struct
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -336,7 +336,7 @@ def decode_image(data: Any, *, depth: bool | None = None) -> Any:
         henc = HORUS_ENCODING.get(enc)
         if henc is None:
             raise ValueError(f"Image encoding {enc!r} has no horus equivalent")
-        obj = _horus.Image(h, w, henc)
+        obj = _horus.Image(h, w, cast(Any, henc))
         dt = np.dtype(_SAMPLE.get(enc, "u1"))
     if obj.nbytes == 0:
         pass
@@ -396,7 +396,7 @@ def decode_compressed_image(data: Any) -> Any:
     elif arr.dtype != np.uint8 or enc is None:
         raise ValueError(f"CompressedImage ({fmt!r}) decoded to {arr.dtype} {arr.shape}, "
                          "which has no horus encoding")
-    img = _horus.Image.from_numpy(np.ascontiguousarray(arr), enc)
+    img = _horus.Image.from_numpy(np.ascontiguousarray(arr), cast(Any, enc))
     img.frame_id = frame_id
     img.timestamp_ns = ts
     return img

@@ -35,6 +35,25 @@ def pidns_available():
         return False
 
 
+def kill_innermost(proc):
+    """SIGKILL the process at the bottom of proc's chain of children (the
+    actor inside a PIDNS wrapper), so that proc exits only after it is dead:
+    killing unshare instead would tear the namespace down asynchronously."""
+    pid = proc.pid
+    try:
+        while True:
+            children = []
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{tid}/children") as f:
+                    children += [int(c) for c in f.read().split()]
+            if not children:
+                break
+            pid = children[0]
+        os.kill(pid, 9)
+    except (FileNotFoundError, ProcessLookupError):
+        pass  # already gone
+
+
 def pytest_configure(config):
     if os.environ.get("HORUS_REQUIRE_FRAMEWORKS"):
         missing = []

@@ -15,7 +15,7 @@ import time
 import pytest
 
 import horus
-from conftest import PIDNS, pidns_available
+from conftest import PIDNS, kill_innermost, pidns_available
 from horus import TensorHandle, TensorPool, Topic
 
 POOL = 40
@@ -89,10 +89,10 @@ def test_killed_inside_critical_section(op, pidns, numbers):
             topic.send(pool.alloc([1 << 20], dtype="uint8"))
     if op == "publisher":
         assert proc.stdout.readline().strip() == "running"
-        proc.kill()
+        kill_innermost(proc)
     if op == "subscriber":
         assert proc.stdout.readline().strip() == "holding 3"
-        proc.kill()
+        kill_innermost(proc)
     proc.wait(timeout=30)
     # In its own PID namespace the shell reports the actor's SIGKILL as 137.
     killed = (-signal.SIGKILL, 128 + signal.SIGKILL) if pidns else (-signal.SIGKILL,)

@@ -6,13 +6,12 @@ short one; run it with 60 for the full soak)."""
 import gc
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
 
 import horus
-from conftest import PIDNS, pidns_available
+from conftest import PIDNS, kill_innermost, pidns_available
 from horus import TensorPool
 
 TOPICS = [f"soak.{i}" for i in range(5)]
@@ -102,7 +101,7 @@ def test_soak_with_random_kills(tmp_path, numbers):
         while time.monotonic() < end:
             time.sleep(rng.uniform(0.3, 1.0))
             key = rng.choice(sorted(procs))
-            procs[key].send_signal(signal.SIGKILL)
+            kill_innermost(procs[key])
             procs[key].wait(timeout=30)  # a killed process never hangs
             kills += 1
             restarts += 1
@@ -112,7 +111,7 @@ def test_soak_with_random_kills(tmp_path, numbers):
         time.sleep(0.5)
     finally:
         for p in procs.values():
-            p.send_signal(signal.SIGKILL)
+            kill_innermost(p)
             p.wait(timeout=30)
     checked = bad = 0
     for path in stats_files:
