@@ -22,9 +22,7 @@ static int Depth_init(FrameObject *self, PyObject *args, PyObject *kwds) {
   horus_frame f;
   int r = horus_depth_create(pool, h, w, (horus_dtype)dtype, &f);
   if (r) return hpy_raise_int(r);
-  horus_frame_clear(&self->f);
-  self->f = f;
-  return 0;
+  return hpy_frame_replace(self, &f);
 }
 
 /* float64 depth becomes float32 meters (DESIGN.md): one converting pass. */
@@ -114,9 +112,11 @@ static PyObject *Depth_statistics(FrameObject *self, PyObject *Py_UNUSED(a)) {
   double lo, hi, mean;
   uint64_t n;
   int r;
+  hpy_busy_enter(&self->busy, "depth_statistics");
   Py_BEGIN_ALLOW_THREADS
   r = horus_depth_statistics(d, &lo, &hi, &mean, &n);
   Py_END_ALLOW_THREADS
+  hpy_busy_leave(&self->busy);
   if (r) return hpy_raise(r);
   if (n == 0) Py_RETURN_NONE;
   return Py_BuildValue("(ddd)", lo, hi, mean);

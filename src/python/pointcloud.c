@@ -23,9 +23,7 @@ static int PointCloud_init(FrameObject *self, PyObject *args, PyObject *kwds) {
   horus_frame f;
   int r = horus_pointcloud_create(pool, (uint64_t)n, (uint32_t)fields, (horus_dtype)dtype, &f);
   if (r) return hpy_raise_int(r);
-  horus_frame_clear(&self->f);
-  self->f = f;
-  return 0;
+  return hpy_frame_replace(self, &f);
 }
 
 static PyObject *PointCloud_from_array(PyTypeObject *cls, PyObject *arr) {
