@@ -188,7 +188,10 @@ static PyGetSetDef Depth_getset[] = {
 
 static PyType_Slot Depth_slots[] = {
     {Py_tp_doc, "DepthImage(height, width, dtype='float32')\n--\n\nA depth image in "
-                "shared memory: float32 meters or uint16 millimeters, shape (H, W)."},
+                "shared memory: float32 meters or uint16 millimeters, shape (H, W).  "
+                "copy() (and copy.copy/deepcopy) gives an independent one in a new block; "
+                "__init__ while another thread's call uses it (e.g. fill) raises "
+                "RuntimeError."},
     {Py_tp_new, PyType_GenericNew},
     {Py_tp_init, Depth_init},
     {Py_tp_dealloc, hpy_frame_dealloc},

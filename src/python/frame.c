@@ -344,7 +344,9 @@ static PyMemberDef Frame_members[] = {
 
 static PyType_Slot Frame_slots[] = {
     {Py_tp_doc, "Base of Image, PointCloud and DepthImage: shared-memory data plus "
-                "sensor metadata."},
+                "sensor metadata.\n\nThreads: a call running without the GIL (fill, "
+                "copy_from, copy, depth_statistics, wire_encode) marks the object busy; "
+                "__init__ on a busy object raises RuntimeError and changes nothing."},
     {Py_tp_dealloc, hpy_frame_dealloc},
     {Py_tp_traverse, hpy_frame_traverse},
     {Py_tp_methods, Frame_methods},

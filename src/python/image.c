@@ -380,7 +380,10 @@ static PyGetSetDef Image_getset[] = {
 static PyType_Slot Image_slots[] = {
     {Py_tp_doc, "Image(height, width, encoding='rgb8')\n--\n\nA camera image in shared "
                 "memory: zero-copy to NumPy (shape (H, W) for one channel, (H, W, C) "
-                "otherwise), PyTorch and JAX, and sendable on a Topic without copying."},
+                "otherwise), PyTorch and JAX, and sendable on a Topic without copying.  "
+                "copy() (and copy.copy/deepcopy) gives an independent one in a new block; "
+                "__init__ while another thread's call uses it (e.g. fill) raises "
+                "RuntimeError."},
     {Py_tp_new, PyType_GenericNew},
     {Py_tp_init, Image_init},
     {Py_tp_dealloc, hpy_frame_dealloc},

@@ -446,7 +446,10 @@ static PyMemberDef Tensor_members[] = {
 static PyType_Slot Tensor_slots[] = {
     {Py_tp_doc, "A tensor in a shared-memory pool block: one counted reference.\n\n"
                 "Created by TensorPool.alloc() or TensorHandle.from_dlpack(); "
-                "converts to NumPy, PyTorch and JAX without copying."},
+                "converts to NumPy, PyTorch and JAX without copying.  copy() (and "
+                "copy.copy/deepcopy) gives an independent one in a new block.\n\n"
+                "Threads: a call running without the GIL (copy, wire_encode) marks the "
+                "handle busy; release() on a busy handle raises RuntimeError."},
     {Py_tp_new, Tensor_new},
     {Py_tp_dealloc, Tensor_dealloc},
     {Py_tp_traverse, Tensor_traverse},

@@ -409,7 +409,11 @@ static PyType_Slot Topic_slots[] = {
                 "between processes of the namespace.  msg_type is Image, PointCloud, "
                 "DepthImage or TensorHandle (the name defaults to the lower-cased type "
                 "name: Topic(Image) is 'image'), or a str name for small Python "
-                "objects.  Iterating yields the messages available now."},
+                "objects.  Iterating yields the messages available now.\n\n"
+                "Threads: a handle serves one thread at a time.  While a thread waits "
+                "in recv(timeout=...) or sends a generic message (both without the "
+                "GIL), every other call on the handle, close() and __init__ included, "
+                "raises RuntimeError; give each thread its own Topic."},
     {Py_tp_new, PyType_GenericNew},
     {Py_tp_init, Topic_init},
     {Py_tp_dealloc, Topic_dealloc},
