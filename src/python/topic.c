@@ -225,8 +225,6 @@ static int parse_timeout(PyObject *obj, int64_t *ns) {
 
 static PyObject *Topic_recv(TopicObject *self, PyObject *const *args, Py_ssize_t nargs,
                             PyObject *kwnames) {
-  horus_topic *t = get_topic(self, "recv()");
-  if (!t) return NULL;
   PyObject *timeout_obj = Py_None;
   Py_ssize_t nk = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
   if (nargs + nk > 1) return PyErr_Format(PyExc_TypeError, "recv() takes one argument, timeout");
@@ -238,6 +236,10 @@ static PyObject *Topic_recv(TopicObject *self, PyObject *const *args, Py_ssize_t
   }
   int64_t timeout;
   if (parse_timeout(timeout_obj, &timeout) < 0) return NULL;
+  /* Only now: parsing may run Python code (an int subclass's __float__),
+   * and so another thread that closes the topic. */
+  horus_topic *t = get_topic(self, "recv()");
+  if (!t) return NULL;
   horus_msg msg;
   horus_tensor *x;
   int r = horus_topic_recv(t, 0, &msg, &x);
