@@ -15,6 +15,7 @@ handle), never a write into a block someone else now owns, never a read of
 one (checked by allocating a fresh block after the race and writing a
 pattern its owner alone uses)."""
 
+import contextlib
 import sys
 import threading
 
@@ -50,6 +51,19 @@ def run(worker):
             raise errors[0]
 
     return join
+
+
+@contextlib.contextmanager
+def gil_handed_over_in_calls():
+    """A long switch interval: the main thread then mostly gets the GIL when
+    the worker releases it, inside the call under test, which is the race to
+    provoke.  Only the odds depend on this, never what is asserted."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.05)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(interval)
 
 
 def refused_or_done(call, text):
@@ -150,181 +164,173 @@ def test_busy_topic_refuses_close_init_and_other_calls():
     pub.close()
 
 
-# ---- frames: writes -----------------------------------------------------------------------
+# ---- frames and tensors -------------------------------------------------------------------
+
+class Looper:
+    """Runs `call()` over and over in a thread until stop(), counting the
+    calls that returned; `returned` is read with the GIL held, when the
+    worker is either in Python code or inside call number returned + 1."""
+
+    def __init__(self, call):
+        self.call, self.returned, self.results = call, 0, []
+        self.stopping, self.error = False, None
+        self.cond = threading.Condition()
+        self.thread = threading.Thread(target=self._run)
+        self.thread.start()
+        self.wait_past(0)
+
+    def _run(self):
+        try:
+            while not self.stopping:
+                result = self.call()
+                with self.cond:
+                    self.results.append(result)
+                    self.returned += 1
+                    self.cond.notify_all()
+        except BaseException as e:  # noqa: BLE001 - raised again by stop()
+            self.error = e
+        finally:
+            with self.cond:
+                self.stopping = True
+                self.cond.notify_all()
+
+    def wait_past(self, n):
+        """Until call number n + 1 has returned (or the worker stopped)."""
+        with self.cond:
+            self.cond.wait_for(lambda: self.returned > n or self.stopping)
+
+    def stop(self):
+        self.stopping = True
+        self.thread.join()
+        if self.error:
+            raise self.error
+        return self.results
+
 
 H, W = 2048, 2048  # 12 MiB of rgb8: long enough that the other thread runs meanwhile
 
 
-def writer_race(write, rounds=6):
-    """`write(img)` loops in a thread while this one re-inits img and allocates."""
-    # A long switch interval: this thread then mostly gets the GIL when the
-    # worker releases it, inside write(), which is the race to provoke.  Only
-    # the odds depend on it, not what is asserted.
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(0.05)
-    try:
-        for _ in range(rounds):
-            writer_round(write)
-    finally:
-        sys.setswitchinterval(interval)
-
-
-def writer_round(write):
-    img = Image(H, W, "rgb8")
-    stop = threading.Event()
-    calls = [0]
+def writer_race(write, call, rounds=6):
+    """`write(img)` loops in a thread while this one re-inits img, allocates
+    a block of the same size and writes its own pattern there."""
     # Not uniform, so that a fill by doubling copies would show too.
     pattern = (np.arange(H * W * 3) % 251).astype(np.uint8)
-
-    def worker(ready):
-        while not stop.is_set():
-            write(img)
-            calls[0] += 1  # with the GIL held: this thread holds it from here
-            ready.set()
-
-    join = run(worker)
-    try:
-        refused_or_done(lambda: img.__init__(H, W, "rgb8"), "__init__() refused")
-        other = Image(H, W, "rgb8")  # the freed block, had __init__ freed it under the worker
-        flat = other.to_numpy().reshape(-1)
-        running = calls[0]  # the call in flight, if any, is number running + 1
-        chunk = 1 << 20
-        while True:  # until that call has returned: it must never write here
-            # Back to front, while a write in flight goes front to back: they cross.
-            for off in range(flat.size - chunk, -1, -chunk):
-                flat[off:off + chunk] = pattern[off:off + chunk]
-            returned = calls[0] > running
-            assert np.array_equal(flat, pattern)  # no foreign writes
-            if returned:
-                break
-    finally:
-        stop.set()
-        join()
+    chunk = 1 << 20
+    with gil_handed_over_in_calls():
+        for _ in range(rounds):
+            img = Image(H, W, "rgb8")
+            loop = Looper(lambda: write(img))
+            try:
+                refused_or_done(lambda: img.__init__(H, W, "rgb8"),
+                                f"Image is in use by another thread ({call}): __init__() refused")
+                other = Image(H, W, "rgb8")  # the freed block, had __init__ freed it
+                flat = other.to_numpy().reshape(-1)
+                in_flight = loop.returned
+                while True:  # until the call in flight has returned: never a write here
+                    # Back to front, while a write in flight goes front to back.
+                    for off in range(flat.size - chunk, -1, -chunk):
+                        flat[off:off + chunk] = pattern[off:off + chunk]
+                    returned = loop.returned > in_flight
+                    assert np.array_equal(flat, pattern)  # no foreign writes
+                    if returned:
+                        break
+            finally:
+                loop.stop()
 
 
 def test_fill_while_another_thread_reinits():
-    writer_race(lambda img: img.fill([200, 200, 200]))
+    writer_race(lambda img: img.fill([200, 200, 200]), "fill")
 
 
 def test_copy_from_while_another_thread_reinits():
     src = np.full((H, W, 3), 200, np.uint8)
-    writer_race(lambda img: img.copy_from(src))
+    writer_race(lambda img: img.copy_from(src), "copy_from")
 
 
-def test_fill_refusal_names_the_call():
-    """Whoever wins, a refusal says which call holds the image."""
-    img = Image(H, W, "rgb8")
-    stop = threading.Event()
-    refusals = []
+def write_back_to_front(flat, pattern, chunk=1 << 18):
+    """Back to front, while a call in flight goes front to back: they cross."""
+    for off in range(flat.size - chunk, -chunk, -chunk):
+        lo = max(off, 0)
+        flat[lo:off + chunk] = pattern[lo:off + chunk]
 
-    def worker(ready):
-        while not stop.is_set():
-            img.fill([1, 2, 3])
-            ready.set()
 
-    join = run(worker)
-    for _ in range(3):
+def reader_race(read, free, refused_text, theirs, pattern):
+    """`read()` loops in a thread while this one calls `free()` (which frees
+    or replaces what read uses), then allocates a block of its own
+    (`theirs()`, an array over it) and writes `pattern` there until the read
+    in flight has returned.  Returns every result read, for the caller to
+    check that none came from that block."""
+    with gil_handed_over_in_calls():
+        loop = Looper(read)
         try:
-            img.__init__(H, W, "rgb8")
-        except RuntimeError as e:
-            refusals.append(str(e))
-    stop.set()
-    join()
-    for text in refusals:
-        assert text.startswith("Image is in use by another thread (fill): __init__() refused")
-    assert img.height == H and img.encoding == "rgb8"
+            refused_or_done(free, refused_text)
+            obj, flat = theirs()  # obj keeps the block alive until the reads are over
+            in_flight = loop.returned
+            while True:
+                write_back_to_front(flat, pattern)
+                if loop.returned > in_flight:
+                    break
+        finally:
+            results = loop.stop()
+    return results
 
-
-# ---- frames and tensors: reads ------------------------------------------------------------
 
 def test_depth_statistics_while_another_thread_reinits():
-    depth = DepthImage.from_numpy(np.full((H, W), 2.0, np.float32))
-    stop = threading.Event()
-    results = []
-
-    def worker(ready):
-        while not stop.is_set():
-            results.append(depth.depth_statistics())
-            ready.set()
-
-    join = run(worker)
-    refused_or_done(lambda: depth.__init__(1, 1), "(depth_statistics): __init__() refused")
-    # The old block, had it been freed: values its owner alone writes.
-    other = DepthImage.from_numpy(np.arange(H * W, dtype=np.float32).reshape(H, W) + 10)
-    stop.set()
-    join()
-    # Each result is of the whole old image (all 2.0) or of the new 1x1 one:
-    # either way min == max; a read of `other` would not be.
-    for r in results:
-        assert r is None or r[0] == r[1] == r[2], r
-    del other
+    n = 2048
+    theirs = np.arange(n * n, dtype=np.float32) + 10
+    for _ in range(8):
+        depth = DepthImage.from_numpy(np.full((n, n), 2.0, np.float32))
+        results = reader_race(
+            depth.depth_statistics, lambda: depth.__init__(1, 1),
+            "DepthImage is in use by another thread (depth_statistics): __init__() refused",
+            lambda: (d := DepthImage(n, n), d.to_numpy().reshape(-1)), theirs)
+        # Each result is of the whole old image (all 2.0) or of the new 1x1
+        # one: min == max either way; a read of the foreign block would not be.
+        for r in results:
+            assert r is None or r[0] == r[1] == r[2], r
 
 
 def test_copy_while_another_thread_reinits():
     n = 1 << 18  # 3 MiB of float32 xyz
-    cloud = PointCloud.from_numpy(np.full((n, 3), 3.0, np.float32))
-    stop = threading.Event()
-    copies = []
+    theirs = np.full(n * 3, 5.0, np.float32)
+    for _ in range(4):
+        cloud = PointCloud.from_numpy(np.full((n, 3), 3.0, np.float32))
 
-    def worker(ready):
-        while not stop.is_set():
+        def read():
             c = cloud.copy()
-            copies.append((c.point_count, bool((c.to_numpy() == 3.0).all())))
-            ready.set()
+            return c.point_count, bool((c.to_numpy() == 3.0).all())
 
-    join = run(worker)
-    refused_or_done(lambda: cloud.__init__(1), "(copy): __init__() refused")
-    other = PointCloud.from_numpy(np.full((n, 3), 5.0, np.float32))
-    stop.set()
-    join()
-    for count, uniform in copies:
-        assert count == 1 or (count == n and uniform)
-    del other
+        results = reader_race(read, lambda: cloud.__init__(1),
+                              "PointCloud is in use by another thread (copy): __init__() refused",
+                              lambda: (c := PointCloud(n), c.to_numpy().reshape(-1)), theirs)
+        for count, uniform in results:
+            assert count == 1 or (count == n and uniform)
+
+
+def tensor_reader_race(read, call):
+    n = 1 << 21  # 8 MiB of float32
+    theirs = np.full(n, 9.0, np.float32)
+    for _ in range(4):
+        data = np.full(n, 4.0, np.float32)
+        handle = TensorHandle.from_dlpack(data)
+
+        def guarded():
+            try:
+                return read(handle, data)
+            except ValueError as e:  # released between two calls
+                assert "released" in str(e)
+                return True
+
+        results = reader_race(guarded, handle.release,
+                              f"TensorHandle is in use by another thread ({call}): release() refused",
+                              lambda: (t := TensorHandle.from_dlpack(np.zeros(n, np.float32)),
+                                       t.numpy()), theirs)
+        assert results and all(results)  # never the foreign block's bytes
 
 
 def test_wire_encode_while_another_thread_releases():
-    n = 1 << 21  # 8 MiB of float32
-    data = np.full(n, 4.0, np.float32)
-    handle = TensorHandle.from_dlpack(data)
-    stop = threading.Event()
-    payloads = []
-
-    def worker(ready):
-        try:
-            while not stop.is_set():
-                _, payload = horus.wire_encode(handle, 1)
-                payloads.append(payload == data.tobytes())
-                ready.set()
-        except ValueError as e:  # released between two encodes
-            assert "released" in str(e)
-
-    join = run(worker)
-    refused_or_done(handle.release, "(wire_encode): release() refused")
-    other = TensorHandle.from_dlpack(np.full(n, 9.0, np.float32))  # the freed block, if freed
-    stop.set()
-    join()
-    assert payloads and all(payloads)  # every payload is the handle's own bytes
-    del other
+    tensor_reader_race(lambda h, data: horus.wire_encode(h, 1)[1] == data.tobytes(), "wire_encode")
 
 
 def test_tensor_copy_while_another_thread_releases():
-    n = 1 << 21
-    handle = TensorHandle.from_dlpack(np.full(n, 4.0, np.float32))
-    stop = threading.Event()
-    copies = []
-
-    def worker(ready):
-        try:
-            while not stop.is_set():
-                copies.append(bool((handle.copy().numpy() == 4.0).all()))
-                ready.set()
-        except ValueError as e:
-            assert "released" in str(e)
-
-    join = run(worker)
-    refused_or_done(handle.release, "(copy): release() refused")
-    other = TensorHandle.from_dlpack(np.full(n, 9.0, np.float32))
-    stop.set()
-    join()
-    assert copies and all(copies)
-    del other
+    tensor_reader_race(lambda h, data: bool((h.copy().numpy() == data).all()), "copy")
