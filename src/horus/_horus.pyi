@@ -4,7 +4,7 @@ from collections.abc import Callable, Iterator, Sequence
 import sys
 from typing import Any, Generic, Literal, TypeVar, final
 
-from typing_extensions import disjoint_base
+from typing_extensions import Self, disjoint_base
 
 import numpy as np
 import numpy.typing as npt
@@ -87,6 +87,12 @@ class TensorHandle:
         """Drop this handle's reference now (optional: dropping the object does it).  Views
         exported earlier stay valid; the handle is unusable.
         """
+    def copy(self) -> TensorHandle:
+        """An independent copy in a new block of the same pool (compact, writable)."""
+    def __copy__(self) -> TensorHandle:
+        """copy.copy(t): an independent copy, as copy()."""
+    def __deepcopy__(self, memo: Any, /) -> TensorHandle:
+        """copy.deepcopy(t): an independent copy, as copy()."""
     def is_cpu(self) -> bool:
         """Always True: pools are host memory."""
     def is_contiguous(self) -> bool:
@@ -169,6 +175,14 @@ class _Frame:
         """Zero-copy JAX array via DLPack (JAX without jax_enable_x64 converts 64-bit data, which
         copies).
         """
+    def copy(self) -> Self:
+        """An independent copy in a new block of the same pool, with the same metadata (writable,
+        even of a received frame).
+        """
+    def __copy__(self) -> Self:
+        """copy.copy(frame): an independent copy, as copy()."""
+    def __deepcopy__(self, memo: Any, /) -> Self:
+        """copy.deepcopy(frame): an independent copy, as copy()."""
     def is_cpu(self) -> bool:
         """Always True: pools are host memory."""
     def set_frame_id(self, frame_id: str, /) -> None:

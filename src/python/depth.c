@@ -22,9 +22,7 @@ static int Depth_init(FrameObject *self, PyObject *args, PyObject *kwds) {
   horus_frame f;
   int r = horus_depth_create(pool, h, w, (horus_dtype)dtype, &f);
   if (r) return hpy_raise_int(r);
-  horus_frame_clear(&self->f);
-  self->f = f;
-  return 0;
+  return hpy_frame_replace(self, &f);
 }
 
 /* float64 depth becomes float32 meters (DESIGN.md): one converting pass. */
@@ -114,9 +112,11 @@ static PyObject *Depth_statistics(FrameObject *self, PyObject *Py_UNUSED(a)) {
   double lo, hi, mean;
   uint64_t n;
   int r;
+  hpy_busy_enter(&self->busy, "depth_statistics");
   Py_BEGIN_ALLOW_THREADS
   r = horus_depth_statistics(d, &lo, &hi, &mean, &n);
   Py_END_ALLOW_THREADS
+  hpy_busy_leave(&self->busy);
   if (r) return hpy_raise(r);
   if (n == 0) Py_RETURN_NONE;
   return Py_BuildValue("(ddd)", lo, hi, mean);
@@ -188,7 +188,10 @@ static PyGetSetDef Depth_getset[] = {
 
 static PyType_Slot Depth_slots[] = {
     {Py_tp_doc, "DepthImage(height, width, dtype='float32')\n--\n\nA depth image in "
-                "shared memory: float32 meters or uint16 millimeters, shape (H, W)."},
+                "shared memory: float32 meters or uint16 millimeters, shape (H, W).  "
+                "copy() (and copy.copy/deepcopy) gives an independent one in a new block; "
+                "__init__ while another thread's call uses it (e.g. fill) raises "
+                "RuntimeError."},
     {Py_tp_new, PyType_GenericNew},
     {Py_tp_init, Depth_init},
     {Py_tp_dealloc, hpy_frame_dealloc},

@@ -46,3 +46,19 @@ int hpy_raise_int(int err) {
   hpy_raise(err);
   return -1;
 }
+
+const char *hpy_utf8(PyObject *obj, const char *what, Py_ssize_t *len) {
+  if (!PyUnicode_Check(obj)) {
+    PyErr_Format(PyExc_TypeError, "%s must be a str, not %.80s", what, Py_TYPE(obj)->tp_name);
+    return NULL;
+  }
+  Py_ssize_t n;
+  const char *s = PyUnicode_AsUTF8AndSize(obj, &n);
+  if (!s) return NULL;
+  if (strlen(s) != (size_t)n) {
+    PyErr_Format(PyExc_ValueError, "%s %R contains a NUL character", what, obj);
+    return NULL;
+  }
+  if (len) *len = n;
+  return s;
+}

@@ -110,7 +110,7 @@ static PyObject *unknown_dtype(PyObject *obj) {
 
 int hpy_parse_dtype(PyObject *obj) {
   if (PyUnicode_Check(obj)) {
-    const char *name = PyUnicode_AsUTF8(obj);
+    const char *name = hpy_utf8(obj, "dtype", NULL);
     if (!name) return -1;
     int d = horus_dtype_from_name(name);
     if (d < 0) unknown_dtype(obj);
@@ -129,7 +129,7 @@ int hpy_parse_dtype(PyObject *obj) {
   /* torch.float32 and friends print as "torch.float32". */
   PyObject *s = PyObject_Str(obj);
   if (!s) return -1;
-  const char *name = PyUnicode_AsUTF8(s);
+  const char *name = hpy_utf8(s, "dtype", NULL);
   int d = -1;
   if (name && strncmp(name, "torch.", 6) == 0) d = horus_dtype_from_name(name + 6);
   Py_DECREF(s);
@@ -287,7 +287,7 @@ PyObject *hpy_dlpack(horus_state *st, const horus_tensor *t, PyObject *const *ar
            *copy = Py_None;
   Py_ssize_t nk = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
   for (Py_ssize_t i = 0; i < nk; i++) {
-    const char *k = PyUnicode_AsUTF8(PyTuple_GET_ITEM(kwnames, i));
+    const char *k = hpy_utf8(PyTuple_GET_ITEM(kwnames, i), "keyword argument name", NULL);
     if (!k) return NULL;
     PyObject *v = args[nargs + i];
     if (strcmp(k, "stream") == 0) stream = v;
@@ -548,7 +548,7 @@ PyObject *hpy_array(horus_state *st, const horus_tensor *t, PyObject *const *arg
   if (nargs > 1) copy = args[1];
   Py_ssize_t nk = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
   for (Py_ssize_t i = 0; i < nk; i++) {
-    const char *k = PyUnicode_AsUTF8(PyTuple_GET_ITEM(kwnames, i));
+    const char *k = hpy_utf8(PyTuple_GET_ITEM(kwnames, i), "keyword argument name", NULL);
     if (!k) return NULL;
     if (strcmp(k, "dtype") == 0) dtype = args[nargs + i];
     else if (strcmp(k, "copy") == 0) copy = args[nargs + i];

@@ -28,6 +28,47 @@ PyObject *hpy_frame_new(PyTypeObject *type, horus_frame *f) {
   return (PyObject *)o;
 }
 
+int hpy_busy_refuse(PyObject *self, const hpy_busy *b, const char *action) {
+  if (b->count == 0) return 0;
+  const char *name = Py_TYPE(self)->tp_name, *dot = strrchr(name, '.');
+  PyErr_Format(PyExc_RuntimeError, "%s is in use by another thread (%s): %s refused; "
+               "wait for that call to return, or give each thread its own object",
+               dot ? dot + 1 : name, b->what, action);
+  return -1;
+}
+
+int hpy_frame_replace(FrameObject *self, horus_frame *f) {
+  /* Checked here, after the new frame exists: making it may have run Python
+   * code (a dtype's __str__, the pool's first open), and so other threads. */
+  if (hpy_busy_refuse((PyObject *)self, &self->busy, "__init__()")) {
+    horus_frame_clear(f);
+    return -1;
+  }
+  horus_frame_clear(&self->f);
+  self->f = *f;
+  memset(f, 0, sizeof *f);
+  return 0;
+}
+
+horus_tensor *hpy_tensor_clone(const horus_tensor *t, hpy_busy *busy, const char *what) {
+  const horus_tensor_desc *d = horus_tensor_get_desc(t);
+  horus_tensor *c;
+  int r = horus_tensor_alloc(horus_tensor_pool(t), d->shape, d->ndim, (horus_dtype)d->dtype, &c);
+  if (r) {
+    hpy_raise(r);
+    return NULL;
+  }
+  size_t item = horus_dtype_size((horus_dtype)d->dtype);
+  int64_t bstr[HORUS_MAX_DIMS];
+  for (int i = 0; i < d->ndim; i++) bstr[i] = d->strides[i] * (int64_t)item;
+  hpy_busy_enter(busy, what);
+  Py_BEGIN_ALLOW_THREADS
+  horus_copy_strided(horus_tensor_data(c), horus_tensor_data(t), d->shape, bstr, d->ndim, item);
+  Py_END_ALLOW_THREADS
+  hpy_busy_leave(busy);
+  return c;
+}
+
 horus_tensor *hpy_compact(horus_state *st, horus_tensor *t) {
   if (horus_tensor_is_contiguous(t)) return t;
   horus_pool *pool = hpy_global_pool(st);
@@ -108,11 +149,8 @@ static PyObject *Frame_is_cpu(FrameObject *self, PyObject *Py_UNUSED(a)) {
 
 static PyObject *Frame_set_frame_id(FrameObject *self, PyObject *arg) {
   GET_FRAME(self, NULL);
-  if (!PyUnicode_Check(arg))
-    return PyErr_Format(PyExc_TypeError, "frame_id must be a str, not %.80s",
-                        Py_TYPE(arg)->tp_name);
   Py_ssize_t n;
-  const char *s = PyUnicode_AsUTF8AndSize(arg, &n);
+  const char *s = hpy_utf8(arg, "frame_id", &n);
   if (!s) return NULL;
   int r = horus_frame_set_id(f, s, (size_t)n);
   if (r) return hpy_raise(r);
@@ -130,6 +168,28 @@ static PyObject *Frame_set_timestamp_ns(FrameObject *self, PyObject *arg) {
   if (overflow) return PyErr_Format(PyExc_ValueError, "timestamp_ns %R does not fit 64 bits", arg);
   f->meta.timestamp_ns = v;
   Py_RETURN_NONE;
+}
+
+/* An independent frame: the same type and metadata (encoding, frame_id,
+ * timestamp, depth scale, fields) over a copy of the data in a new block. */
+static PyObject *Frame_copy(FrameObject *self, PyObject *Py_UNUSED(a)) {
+  GET_FRAME(self, NULL);
+  horus_tensor *c = hpy_tensor_clone(f->tensor, &self->busy, "copy");
+  if (!c) return NULL;
+  horus_msg msg;
+  horus_frame_to_msg(f, &msg);
+  msg.tensor = *horus_tensor_get_desc(c);
+  horus_frame out;
+  int r = horus_frame_from_msg(&msg, c, &out);
+  if (r) {
+    horus_tensor_free(c);
+    return hpy_raise(r);
+  }
+  return hpy_frame_new(Py_TYPE(self), &out);
+}
+
+static PyObject *Frame_deepcopy(FrameObject *self, PyObject *Py_UNUSED(memo)) {
+  return Frame_copy(self, NULL);
 }
 
 static PyObject *Frame_reduce(FrameObject *self, PyObject *Py_UNUSED(a)) {
@@ -251,6 +311,13 @@ static PyMethodDef Frame_methods[] = {
     {"__dlpack_device__", (PyCFunction)Frame_dlpack_device, METH_NOARGS, "(kDLCPU, 0)"},
     {"__array__", (PyCFunction)(void (*)(void))Frame_array, FASTCALL_KW,
      "__array__(dtype=None, copy=None) -> numpy.ndarray"},
+    {"copy", (PyCFunction)Frame_copy, METH_NOARGS,
+     "copy($self, /)\n--\n\nAn independent copy in a new block of the same pool: same "
+     "type, shape, dtype and metadata (encoding, frame_id, timestamp_ns, depth scale, "
+     "fields); writing to one never changes the other.  copy.copy() and "
+     "copy.deepcopy() do the same; pickling, by contrast, shares the block."},
+    {"__copy__", (PyCFunction)Frame_copy, METH_NOARGS, "Same as copy()."},
+    {"__deepcopy__", (PyCFunction)Frame_deepcopy, METH_O, "Same as copy()."},
     {"__reduce__", (PyCFunction)Frame_reduce, METH_NOARGS,
      "Pickles as a message: another process of the namespace maps the same block."},
     {"_from_message", (PyCFunction)Frame_from_message, METH_O | METH_CLASS, NULL},
@@ -277,7 +344,9 @@ static PyMemberDef Frame_members[] = {
 
 static PyType_Slot Frame_slots[] = {
     {Py_tp_doc, "Base of Image, PointCloud and DepthImage: shared-memory data plus "
-                "sensor metadata."},
+                "sensor metadata.\n\nThreads: a call running without the GIL (fill, "
+                "copy_from, copy, depth_statistics, wire_encode) marks the object busy; "
+                "__init__ on a busy object raises RuntimeError and changes nothing."},
     {Py_tp_dealloc, hpy_frame_dealloc},
     {Py_tp_traverse, hpy_frame_traverse},
     {Py_tp_methods, Frame_methods},
@@ -311,12 +380,13 @@ horus_msg_type hpy_msg_type_of_class(horus_state *st, PyObject *cls) {
 }
 
 int hpy_msg_from_object(horus_state *st, PyObject *obj, horus_msg *msg,
-                        const horus_tensor **tensor_out) {
+                        const horus_tensor **tensor_out, hpy_busy **busy_out) {
   if (st->Frame_Type && PyObject_TypeCheck(obj, st->Frame_Type)) {
     horus_frame *f = hpy_frame_get(obj);
     if (!f) return -1;
     horus_frame_to_msg(f, msg);
     *tensor_out = f->tensor;
+    if (busy_out) *busy_out = &((FrameObject *)obj)->busy;
     return 0;
   }
   const horus_tensor *t = hpy_tensor_get(obj, st);
@@ -330,6 +400,7 @@ int hpy_msg_from_object(horus_state *st, PyObject *obj, horus_msg *msg,
   msg->type = HORUS_MSG_TENSOR;
   msg->tensor = *horus_tensor_get_desc(t);
   *tensor_out = t;
+  if (busy_out) *busy_out = hpy_tensor_busy(obj);
   return 0;
 }
 

@@ -61,6 +61,41 @@ PyObject *hpy_raise(int err);
 /* Same, returning -1 for int-returning slots. */
 int hpy_raise_int(int err);
 
+/* The UTF-8 of `obj` for C code, which would stop at the first NUL: every
+ * string argument goes through here.  `what` names the argument in the
+ * error: TypeError unless `obj` is a str, ValueError when it holds an
+ * embedded "\x00" (a name that would silently become its prefix).  The
+ * result is borrowed from `obj`; `len` (optional) gets its size in bytes.
+ * NULL with the exception set on failure. */
+const char *hpy_utf8(PyObject *obj, const char *what, Py_ssize_t *len);
+
+/* ---- objects in use without the GIL (frame.c) ------------------------------
+ *
+ * A method that releases the GIL keeps using its object's handle (a frame's
+ * tensor, a TensorHandle's tensor, a topic) while other threads run, and any
+ * of them may call a method that frees or replaces that handle.  So every
+ * such call marks the object busy, with the GIL held, before it releases the
+ * GIL, and unmarks it after taking the GIL back; and every method that frees
+ * or replaces the handle (__init__ run again, close(), release(), __exit__)
+ * refuses a busy object with RuntimeError "<Type> is in use by another thread
+ * (<method>)", leaving it as it was.  Refusing rather than waiting: the
+ * other call may be a recv() with no timeout, and a close() that waited for
+ * it would hang.  The count is only touched with the GIL held. */
+typedef struct {
+  int count;        /* calls running on the handle without the GIL */
+  const char *what; /* the method of the latest, for the error message */
+} hpy_busy;
+
+static inline void hpy_busy_enter(hpy_busy *b, const char *what) {
+  b->count++;
+  b->what = what;
+}
+static inline void hpy_busy_leave(hpy_busy *b) { b->count--; }
+
+/* 0 when `self` is not busy; otherwise RuntimeError naming its type, the
+ * call in progress and `action` (what was refused), and -1. */
+int hpy_busy_refuse(PyObject *self, const hpy_busy *b, const char *action);
+
 /* ---- pools (pool.c) ---------------------------------------------------- */
 
 /* The namespace's global pool, opened on first use (borrowed: the module
@@ -135,6 +170,7 @@ typedef struct {
   PyObject_HEAD
   horus_frame f; /* f.tensor NULL until initialised */
   PyObject *weakreflist;
+  hpy_busy busy; /* see "objects in use without the GIL" */
 } FrameObject;
 
 /* A new, empty object of `type` (a Frame subtype) owning `f` (moved in).
@@ -152,12 +188,24 @@ int hpy_frame_traverse(FrameObject *self, visitproc visit, void *arg);
 /* Raise unless the frame is initialised; returns the frame or NULL. */
 horus_frame *hpy_frame_get(PyObject *self);
 
+/* __init__'s last step: `f` (moved in) becomes the frame of `self`, whose
+ * old frame is dropped.  A busy `self` is left as it was and `f` cleared:
+ * -1 with RuntimeError. */
+int hpy_frame_replace(FrameObject *self, horus_frame *f);
+
+/* A copy of `t`'s elements in a new block of the same pool (packed
+ * row-major; same shape and dtype).  The copy runs without the GIL, with
+ * `busy` (the owner's) held across it.  NULL with an exception set. */
+horus_tensor *hpy_tensor_clone(const horus_tensor *t, hpy_busy *busy, const char *what);
+
 /* ---- messages (frame.c): the bridge topics use --------------------------- */
 
 /* Fill `msg` from a TensorHandle, Image, PointCloud or DepthImage; the
- * tensor is borrowed from the object.  TypeError for anything else. */
+ * tensor is borrowed from the object, and `busy_out` (optional) gets the
+ * object's busy count, to hold while the tensor is used without the GIL.
+ * TypeError for anything else. */
 int hpy_msg_from_object(horus_state *st, PyObject *obj, horus_msg *msg,
-                        const horus_tensor **tensor_out);
+                        const horus_tensor **tensor_out, hpy_busy **busy_out);
 
 /* The Python object for a received message; takes ownership of `t`. */
 PyObject *hpy_msg_to_object(horus_state *st, const horus_msg *msg, horus_tensor *t);
@@ -168,6 +216,9 @@ horus_msg_type hpy_msg_type_of_class(horus_state *st, PyObject *cls);
 /* The tensor of a TensorHandle (NULL, no exception, for other objects;
  * NULL with ValueError for a released one). */
 const horus_tensor *hpy_tensor_get(PyObject *obj, horus_state *st);
+
+/* The busy count of a TensorHandle (`obj` must be one). */
+hpy_busy *hpy_tensor_busy(PyObject *obj);
 
 /* ---- the bridge's wire format (wire.c) ----------------------------------- */
 

@@ -4,11 +4,7 @@
 static horus_state *state_of_type(PyTypeObject *t) { return hpy_state_of_type(t); }
 
 static int parse_encoding(PyObject *obj) {
-  if (!PyUnicode_Check(obj)) {
-    PyErr_Format(PyExc_TypeError, "encoding must be a str, not %.80s", Py_TYPE(obj)->tp_name);
-    return -1;
-  }
-  const char *name = PyUnicode_AsUTF8(obj);
+  const char *name = hpy_utf8(obj, "encoding", NULL);
   if (!name) return -1;
   int e = horus_encoding_from_name(name);
   if (e < 0)
@@ -78,9 +74,7 @@ static int Image_init(FrameObject *self, PyObject *args, PyObject *kwds) {
   horus_frame f;
   int r = horus_image_create(pool, h, w, (horus_encoding)enc, &f);
   if (r) return hpy_raise_int(r);
-  horus_frame_clear(&self->f);
-  self->f = f;
-  return 0;
+  return hpy_frame_replace(self, &f);
 }
 
 /* Encoding of an (H, W[, C]) tensor when the caller gave none (DESIGN.md). */
@@ -109,7 +103,7 @@ static PyObject *Image_from_array(PyTypeObject *cls, PyObject *const *args, Py_s
   if (nargs > 0) arr = args[0];
   if (nargs > 1) enc_obj = args[1];
   for (Py_ssize_t i = 0; i < nk; i++) {
-    const char *k = PyUnicode_AsUTF8(PyTuple_GET_ITEM(kwnames, i));
+    const char *k = hpy_utf8(PyTuple_GET_ITEM(kwnames, i), "keyword argument name", NULL);
     if (!k) return NULL;
     if (strcmp(k, kw[1]) == 0) enc_obj = args[nargs + i];
     else if (!arr && (strcmp(k, "array") == 0 || strcmp(k, "tensor") == 0)) arr = args[nargs + i];
@@ -245,9 +239,11 @@ static PyObject *Image_fill(FrameObject *self, PyObject *arg) {
   int n = parse_values(arg, v, HORUS_IMAGE_MAX_CHANNELS);
   if (n < 0) return NULL;
   int r;
+  hpy_busy_enter(&self->busy, "fill");
   Py_BEGIN_ALLOW_THREADS
   r = horus_image_fill(img, v, n);
   Py_END_ALLOW_THREADS
+  hpy_busy_leave(&self->busy);
   if (r) return hpy_raise(r);
   Py_RETURN_NONE;
 }
@@ -265,9 +261,11 @@ static PyObject *Image_copy_from(FrameObject *self, PyObject *arg) {
     return NULL;
   }
   int r;
+  hpy_busy_enter(&self->busy, "copy_from");
   Py_BEGIN_ALLOW_THREADS
   r = horus_image_copy_from(img, buf.buf, (size_t)buf.len);
   Py_END_ALLOW_THREADS
+  hpy_busy_leave(&self->busy);
   PyBuffer_Release(&buf);
   if (r) return hpy_raise(r);
   Py_RETURN_NONE;
@@ -382,7 +380,10 @@ static PyGetSetDef Image_getset[] = {
 static PyType_Slot Image_slots[] = {
     {Py_tp_doc, "Image(height, width, encoding='rgb8')\n--\n\nA camera image in shared "
                 "memory: zero-copy to NumPy (shape (H, W) for one channel, (H, W, C) "
-                "otherwise), PyTorch and JAX, and sendable on a Topic without copying."},
+                "otherwise), PyTorch and JAX, and sendable on a Topic without copying.  "
+                "copy() (and copy.copy/deepcopy) gives an independent one in a new block; "
+                "__init__ while another thread's call uses it (e.g. fill) raises "
+                "RuntimeError."},
     {Py_tp_new, PyType_GenericNew},
     {Py_tp_init, Image_init},
     {Py_tp_dealloc, hpy_frame_dealloc},

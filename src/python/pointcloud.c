@@ -23,9 +23,7 @@ static int PointCloud_init(FrameObject *self, PyObject *args, PyObject *kwds) {
   horus_frame f;
   int r = horus_pointcloud_create(pool, (uint64_t)n, (uint32_t)fields, (horus_dtype)dtype, &f);
   if (r) return hpy_raise_int(r);
-  horus_frame_clear(&self->f);
-  self->f = f;
-  return 0;
+  return hpy_frame_replace(self, &f);
 }
 
 static PyObject *PointCloud_from_array(PyTypeObject *cls, PyObject *arr) {
@@ -138,7 +136,10 @@ static PyGetSetDef PointCloud_getset[] = {
 
 static PyType_Slot PointCloud_slots[] = {
     {Py_tp_doc, "PointCloud(num_points, fields=3, dtype='float32')\n--\n\nA point cloud "
-                "in shared memory, shape (N, F); zero-copy to NumPy, PyTorch and JAX."},
+                "in shared memory, shape (N, F); zero-copy to NumPy, PyTorch and JAX.  "
+                "copy() (and copy.copy/deepcopy) gives an independent one in a new block; "
+                "__init__ while another thread's call uses it (e.g. fill) raises "
+                "RuntimeError."},
     {Py_tp_new, PyType_GenericNew},
     {Py_tp_init, PointCloud_init},
     {Py_tp_dealloc, hpy_frame_dealloc},

@@ -72,11 +72,12 @@ static int check_open(PoolObject *self) {
 
 static PyObject *Pool_alloc(PoolObject *self, PyObject *args, PyObject *kwds) {
   static char *kwlist[] = {"shape", "dtype", "device", NULL};
-  PyObject *shape_obj, *dtype_obj = NULL;
+  PyObject *shape_obj, *dtype_obj = NULL, *device_obj = NULL;
   const char *device = "cpu";
-  if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|Os:alloc", kwlist, &shape_obj,
-                                   &dtype_obj, &device))
+  if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OO:alloc", kwlist, &shape_obj,
+                                   &dtype_obj, &device_obj))
     return NULL;
+  if (device_obj && !(device = hpy_utf8(device_obj, "device", NULL))) return NULL;
   if (check_open(self)) return NULL;
   if (strcmp(device, "cpu") != 0)
     return PyErr_Format(PyExc_ValueError, "device '%s' is not supported: pools "

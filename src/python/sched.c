@@ -134,7 +134,7 @@ static int Node_init(NodeObject *self, PyObject *args, PyObject *kwds) {
   }
   double rate = PyFloat_AsDouble(rate_obj);
   if (rate == -1.0 && PyErr_Occurred()) return -1;
-  const char *cname = PyUnicode_AsUTF8(name);
+  const char *cname = hpy_utf8(name, "node name", NULL);
   if (!cname) return -1;
   if (!(rate > 0) || !isfinite(rate)) {
     PyErr_Format(PyExc_ValueError, "node '%s': rate must be > 0 Hz and finite, got %R",
@@ -416,11 +416,8 @@ static PyObject *Sched_stats(SchedObject *self, PyObject *Py_UNUSED(a)) {
 static PyObject *Sched_node_stats(SchedObject *self, PyObject *name) {
   horus_sched *s = get_sched(self);
   if (!s) return NULL;
-  const char *cname = PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
-  if (!cname) {
-    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "node_stats() takes a node name");
-    return NULL;
-  }
+  const char *cname = hpy_utf8(name, "node_stats() node name", NULL);
+  if (!cname) return NULL;
   for (int i = 0; i < horus_sched_node_count(s); i++)
     if (strcmp(horus_node_name(horus_sched_node(s, i)), cname) == 0)
       return stats_dict(horus_sched_node(s, i));

@@ -7,6 +7,7 @@ typedef struct {
   PyObject_HEAD
   horus_tensor *t; /* NULL after release() */
   PyObject *weakreflist;
+  hpy_busy busy; /* see "objects in use without the GIL" in horus_py.h */
 } TensorObject;
 
 static PyObject *released(void) {
@@ -36,6 +37,8 @@ const horus_tensor *hpy_tensor_get(PyObject *obj, horus_state *st) {
   return self->t;
 }
 
+hpy_busy *hpy_tensor_busy(PyObject *obj) { return &((TensorObject *)obj)->busy; }
+
 PyObject *hpy_tensor_wrap(horus_state *st, horus_tensor *t) {
   TensorObject *self = PyObject_GC_New(TensorObject, st->TensorHandle_Type);
   if (!self) {
@@ -44,6 +47,7 @@ PyObject *hpy_tensor_wrap(horus_state *st, horus_tensor *t) {
   }
   self->t = t;
   self->weakreflist = NULL;
+  self->busy = (hpy_busy){0, NULL};
   PyObject_GC_Track(self);
   return (PyObject *)self;
 }
@@ -223,9 +227,22 @@ static PyObject *Tensor_slice(TensorObject *self, PyObject *const *args, Py_ssiz
 }
 
 static PyObject *Tensor_release(TensorObject *self, PyObject *Py_UNUSED(ignored)) {
+  if (hpy_busy_refuse((PyObject *)self, &self->busy, "release()")) return NULL;
   horus_tensor_free(self->t);
   self->t = NULL;
   Py_RETURN_NONE;
+}
+
+/* An independent tensor: a copy of the elements in a new block of the same
+ * pool, packed row-major, same shape and dtype. */
+static PyObject *Tensor_copy(TensorObject *self, PyObject *Py_UNUSED(ignored)) {
+  GET_TENSOR(self, NULL);
+  horus_tensor *c = hpy_tensor_clone(self->t, &self->busy, "copy");
+  return c ? hpy_tensor_wrap(state_of(self), c) : NULL;
+}
+
+static PyObject *Tensor_deepcopy(TensorObject *self, PyObject *Py_UNUSED(memo)) {
+  return Tensor_copy(self, NULL);
 }
 
 static PyObject *Tensor_is_cpu(TensorObject *self, PyObject *Py_UNUSED(ignored)) {
@@ -371,6 +388,13 @@ static PyMethodDef Tensor_methods[] = {
     {"release", (PyCFunction)Tensor_release, METH_NOARGS,
      "release($self, /)\n--\n\nDrop this handle's reference now (optional: dropping the "
      "object does it).  Views exported earlier stay valid; the handle is unusable."},
+    {"copy", (PyCFunction)Tensor_copy, METH_NOARGS,
+     "copy($self, /)\n--\n\nAn independent copy in a new block of the same pool (same "
+     "shape and dtype, packed row-major); writing to one never changes the other.  "
+     "copy.copy() and copy.deepcopy() do the same; pickling, by contrast, shares "
+     "the block."},
+    {"__copy__", (PyCFunction)Tensor_copy, METH_NOARGS, "Same as copy()."},
+    {"__deepcopy__", (PyCFunction)Tensor_deepcopy, METH_O, "Same as copy()."},
     {"is_cpu", (PyCFunction)Tensor_is_cpu, METH_NOARGS, "Always True: pools are host memory."},
     {"is_contiguous", (PyCFunction)Tensor_is_contiguous, METH_NOARGS,
      "True if the elements are laid out row-major without gaps."},
@@ -426,7 +450,10 @@ static PyMemberDef Tensor_members[] = {
 static PyType_Slot Tensor_slots[] = {
     {Py_tp_doc, "A tensor in a shared-memory pool block: one counted reference.\n\n"
                 "Created by TensorPool.alloc() or TensorHandle.from_dlpack(); "
-                "converts to NumPy, PyTorch and JAX without copying."},
+                "converts to NumPy, PyTorch and JAX without copying.  copy() (and "
+                "copy.copy/deepcopy) gives an independent one in a new block.\n\n"
+                "Threads: a call running without the GIL (copy, wire_encode) marks the "
+                "handle busy; release() on a busy handle raises RuntimeError."},
     {Py_tp_new, Tensor_new},
     {Py_tp_dealloc, Tensor_dealloc},
     {Py_tp_traverse, Tensor_traverse},

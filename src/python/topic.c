@@ -26,21 +26,20 @@ typedef struct {
   PyObject_HEAD
   horus_topic *t;     /* NULL after close() */
   PyObject *msg_type; /* the class given, or None for a generic topic */
-  int busy;           /* a thread is inside a blocking recv */
+  hpy_busy busy;      /* a thread uses `t` without the GIL (recv, generic send) */
 } TopicObject;
 
 static horus_state *state_of(TopicObject *self) { return hpy_state_of_type(Py_TYPE(self)); }
 
-static horus_topic *get_topic(TopicObject *self) {
+/* The topic handle for `action`.  A handle serves one thread at a time
+ * (horus/topic.h), so while one thread uses it without the GIL every other
+ * use is refused, not only close() and __init__. */
+static horus_topic *get_topic(TopicObject *self, const char *action) {
   if (!self->t) {
     PyErr_SetString(PyExc_ValueError, "Topic is closed");
     return NULL;
   }
-  if (self->busy) {
-    PyErr_SetString(PyExc_RuntimeError, "Topic is in use by another thread (blocking "
-                    "recv); give each thread its own Topic");
-    return NULL;
-  }
+  if (hpy_busy_refuse((PyObject *)self, &self->busy, action)) return NULL;
   return self->t;
 }
 
@@ -97,7 +96,7 @@ static int Topic_init(TopicObject *self, PyObject *args, PyObject *kwds) {
       return -1;
     }
   }
-  const char *cname = PyUnicode_AsUTF8(name);
+  const char *cname = hpy_utf8(name, "topic name", NULL);
   if (!cname) {
     Py_DECREF(name);
     return -1;
@@ -109,6 +108,12 @@ static int Topic_init(TopicObject *self, PyObject *args, PyObject *kwds) {
   Py_END_ALLOW_THREADS
   Py_DECREF(name);
   if (r) return hpy_raise_int(r);
+  /* Checked after the open, which ran without the GIL: another thread may
+   * have entered a recv on the old handle meanwhile. */
+  if (hpy_busy_refuse((PyObject *)self, &self->busy, "__init__()")) {
+    horus_topic_close(t);
+    return -1;
+  }
   horus_topic_close(self->t);
   self->t = t;
   Py_XSETREF(self->msg_type, type == HORUS_MSG_BYTES ? Py_NewRef(Py_None) : Py_NewRef(type_obj));
@@ -236,16 +241,23 @@ static PyObject *send_generic(horus_topic *t, PyObject *obj) {
 }
 
 static PyObject *Topic_send(TopicObject *self, PyObject *obj) {
-  horus_topic *t = get_topic(self);
+  horus_topic *t = get_topic(self, "send()");
   if (!t) return NULL;
-  if (horus_topic_type(t) == HORUS_MSG_BYTES) return send_generic(t, obj);
+  if (horus_topic_type(t) == HORUS_MSG_BYTES) {
+    /* Busy from here: pickling runs Python code, and the copy runs without
+     * the GIL; either lets another thread at this Topic. */
+    hpy_busy_enter(&self->busy, "send");
+    PyObject *res = send_generic(t, obj);
+    hpy_busy_leave(&self->busy);
+    return res;
+  }
   if (!PyObject_TypeCheck(obj, (PyTypeObject *)self->msg_type))
     return PyErr_Format(PyExc_TypeError, "topic '%s' carries %s, not %.80s",
                         horus_topic_name(t), ((PyTypeObject *)self->msg_type)->tp_name,
                         Py_TYPE(obj)->tp_name);
   horus_msg msg;
   const horus_tensor *x;
-  if (hpy_msg_from_object(state_of(self), obj, &msg, &x) < 0) return NULL;
+  if (hpy_msg_from_object(state_of(self), obj, &msg, &x, NULL) < 0) return NULL;
   int r = horus_topic_send(t, &msg, x, NULL);
   if (r) return hpy_raise(r);
   Py_RETURN_NONE;
@@ -299,8 +311,6 @@ static int parse_timeout(PyObject *obj, int64_t *ns) {
 
 static PyObject *Topic_recv(TopicObject *self, PyObject *const *args, Py_ssize_t nargs,
                             PyObject *kwnames) {
-  horus_topic *t = get_topic(self);
-  if (!t) return NULL;
   PyObject *timeout_obj = Py_None;
   Py_ssize_t nk = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
   if (nargs + nk > 1) return PyErr_Format(PyExc_TypeError, "recv() takes one argument, timeout");
@@ -312,12 +322,16 @@ static PyObject *Topic_recv(TopicObject *self, PyObject *const *args, Py_ssize_t
   }
   int64_t timeout;
   if (parse_timeout(timeout_obj, &timeout) < 0) return NULL;
+  /* Only now: parsing may run Python code (an int subclass's __float__),
+   * and so another thread that closes the topic. */
+  horus_topic *t = get_topic(self, "recv()");
+  if (!t) return NULL;
   horus_msg msg;
   horus_tensor *x;
   int r = horus_topic_recv(t, 0, &msg, &x);
   if (r == HORUS_EAGAIN && timeout != 0) {
     int64_t left = timeout;
-    self->busy = 1;
+    hpy_busy_enter(&self->busy, "recv");
     for (;;) {
       int64_t slice = left < 0 || left > WAIT_SLICE_NS ? WAIT_SLICE_NS : left;
       uint64_t t0 = 0;
@@ -331,7 +345,7 @@ static PyObject *Topic_recv(TopicObject *self, PyObject *const *args, Py_ssize_t
       Py_END_ALLOW_THREADS
       if (r != HORUS_ETIMEDOUT && r != HORUS_EINTR) break;
       if (PyErr_CheckSignals() < 0) {
-        self->busy = 0;
+        hpy_busy_leave(&self->busy);
         return NULL;
       }
       if (left >= 0) {
@@ -339,7 +353,7 @@ static PyObject *Topic_recv(TopicObject *self, PyObject *const *args, Py_ssize_t
         if (left <= 0) break;
       }
     }
-    self->busy = 0;
+    hpy_busy_leave(&self->busy);
   }
   if (r == HORUS_EAGAIN || r == HORUS_ETIMEDOUT || r == HORUS_EINTR) Py_RETURN_NONE;
   if (r) return hpy_raise(r);
@@ -347,7 +361,7 @@ static PyObject *Topic_recv(TopicObject *self, PyObject *const *args, Py_ssize_t
 }
 
 static PyObject *Topic_recv_latest(TopicObject *self, PyObject *Py_UNUSED(a)) {
-  horus_topic *t = get_topic(self);
+  horus_topic *t = get_topic(self, "recv_latest()");
   if (!t) return NULL;
   horus_msg msg;
   horus_tensor *x;
@@ -358,7 +372,7 @@ static PyObject *Topic_recv_latest(TopicObject *self, PyObject *Py_UNUSED(a)) {
 }
 
 static PyObject *Topic_recv_all(TopicObject *self, PyObject *Py_UNUSED(a)) {
-  horus_topic *t = get_topic(self);
+  horus_topic *t = get_topic(self, "recv_all()");
   if (!t) return NULL;
   PyObject *list = PyList_New(0);
   if (!list) return NULL;
@@ -378,7 +392,7 @@ static PyObject *Topic_recv_all(TopicObject *self, PyObject *Py_UNUSED(a)) {
 }
 
 static PyObject *Topic_iternext(TopicObject *self) {
-  horus_topic *t = get_topic(self);
+  horus_topic *t = get_topic(self, "iteration");
   if (!t) return NULL;
   horus_msg msg;
   horus_tensor *x;
@@ -391,7 +405,7 @@ static PyObject *Topic_iternext(TopicObject *self) {
 /* ---- the rest ----------------------------------------------------------------- */
 
 static PyObject *Topic_stats(TopicObject *self, PyObject *Py_UNUSED(a)) {
-  horus_topic *t = get_topic(self);
+  horus_topic *t = get_topic(self, "stats()");
   if (!t) return NULL;
   horus_topic_stats s;
   int r = horus_topic_stats_get(t, &s);
@@ -404,17 +418,14 @@ static PyObject *Topic_stats(TopicObject *self, PyObject *Py_UNUSED(a)) {
 }
 
 static PyObject *Topic_close(TopicObject *self, PyObject *Py_UNUSED(a)) {
-  if (self->busy) {
-    PyErr_SetString(PyExc_RuntimeError, "Topic is in use by another thread");
-    return NULL;
-  }
+  if (hpy_busy_refuse((PyObject *)self, &self->busy, "close()")) return NULL;
   horus_topic_close(self->t);
   self->t = NULL;
   Py_RETURN_NONE;
 }
 
 static PyObject *Topic_enter(TopicObject *self, PyObject *Py_UNUSED(a)) {
-  if (!get_topic(self)) return NULL;
+  if (!get_topic(self, "__enter__()")) return NULL;
   return Py_NewRef(self);
 }
 
@@ -432,7 +443,7 @@ static PyObject *Topic_get_msg_type(TopicObject *self, void *Py_UNUSED(c)) {
 }
 
 static PyObject *Topic_get_capacity(TopicObject *self, void *Py_UNUSED(c)) {
-  horus_topic *t = get_topic(self);
+  horus_topic *t = get_topic(self, "capacity");
   if (!t) return NULL;
   horus_topic_stats s;
   horus_topic_stats_get(t, &s);
@@ -487,7 +498,11 @@ static PyType_Slot Topic_slots[] = {
                 "between processes of the namespace.  msg_type is Image, PointCloud, "
                 "DepthImage or TensorHandle (the name defaults to the lower-cased type "
                 "name: Topic(Image) is 'image'), or a str name for small Python "
-                "objects.  Iterating yields the messages available now."},
+                "objects.  Iterating yields the messages available now.\n\n"
+                "Threads: a handle serves one thread at a time.  While a thread waits "
+                "in recv(timeout=...) or sends a generic message (both without the "
+                "GIL), every other call on the handle, close() and __init__ included, "
+                "raises RuntimeError; give each thread its own Topic."},
     {Py_tp_new, PyType_GenericNew},
     {Py_tp_init, Topic_init},
     {Py_tp_dealloc, Topic_dealloc},

@@ -13,13 +13,20 @@ static PyObject *py_wire_encode(PyObject *m, PyObject *const *args, Py_ssize_t n
   if (seq == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
   horus_msg msg;
   const horus_tensor *t;
-  if (hpy_msg_from_object(st, args[0], &msg, &t) < 0) return NULL;
+  hpy_busy *busy;
+  if (hpy_msg_from_object(st, args[0], &msg, &t, &busy) < 0) return NULL;
   uint8_t header[HORUS_WIRE_HEADER_SIZE];
   int r = horus_wire_encode(&msg, seq, header);
   if (r) return hpy_raise(r);
+  /* Busy from here, before allocating (a collection may run finalizers,
+   * and other threads): `t` is the object's own handle. */
+  hpy_busy_enter(busy, "wire_encode");
   uint64_t nbytes = horus_tensor_nbytes(t);
   PyObject *payload = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)nbytes);
-  if (!payload) return NULL;
+  if (!payload) {
+    hpy_busy_leave(busy);
+    return NULL;
+  }
   const horus_tensor_desc *d = horus_tensor_get_desc(t);
   size_t item = horus_dtype_size((horus_dtype)d->dtype);
   int64_t bstr[HORUS_MAX_DIMS];
@@ -28,6 +35,7 @@ static PyObject *py_wire_encode(PyObject *m, PyObject *const *args, Py_ssize_t n
   horus_copy_strided(PyBytes_AS_STRING(payload), horus_tensor_data(t), d->shape, bstr,
                      d->ndim, item);
   Py_END_ALLOW_THREADS
+  hpy_busy_leave(busy);
   PyObject *h = PyBytes_FromStringAndSize((const char *)header, sizeof header);
   if (!h) {
     Py_DECREF(payload);
