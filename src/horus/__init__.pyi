@@ -6,6 +6,7 @@ from horus._horus import (
     PointCloud as PointCloud,
     Scheduler as Scheduler,
     TensorHandle as TensorHandle,
+    Tensor as Tensor,
     TensorPool as TensorPool,
     Topic as Topic,
     clean as clean,
@@ -18,7 +19,7 @@ from horus._horus import (
 
 __version__: str
 __all__ = [
-    "BLOCK_ALIGN", "DepthImage", "Image", "Node", "PointCloud", "Scheduler", "TensorHandle",
+    "BLOCK_ALIGN", "DepthImage", "Image", "Node", "PointCloud", "Scheduler", "Tensor", "TensorHandle",
     "TensorPool", "Topic", "clean", "global_pool_stats", "reclaim", "topics", "wire_decode",
     "wire_encode",
 ]

@@ -440,11 +440,16 @@ static PyGetSetDef Topic_getset[] = {
 };
 
 static PyType_Slot Topic_slots[] = {
-    {Py_tp_doc, "Topic(msg_type, name=None, *, capacity=None)\n--\n\nA named channel "
-                "between processes of the namespace.  msg_type is Image, PointCloud, "
+    {Py_tp_doc, "Topic(msg_type, name=None, *, capacity=None, history=None)\n--\n\nA named "
+                "channel between processes of the namespace.  msg_type is Image, PointCloud, "
                 "DepthImage or TensorHandle (the name defaults to the lower-cased type "
                 "name: Topic(Image) is 'image'), or a str name for small Python "
-                "objects.  Iterating yields the messages available now."},
+                "objects.  Names use '.' (camera.front), never '/'.  A new Topic "
+                "receives what is sent after it opens; history=N makes its first "
+                "receives start with up to N of the newest messages still in the ring, "
+                "oldest first.  Received frames are read-only (shared with the "
+                "publisher and every subscriber).  Iterating yields the messages "
+                "available now."},
     {Py_tp_new, PyType_GenericNew},
     {Py_tp_init, Topic_init},
     {Py_tp_dealloc, Topic_dealloc},
