@@ -12,6 +12,12 @@ extern "C" {
 
 typedef horus_frame horus_depth;
 
+/* The depth dtype a name means, in any case: "float32", "f32", "float",
+ * "meters", "m" give HORUS_FLOAT32; "uint16", "u16", "mm", "millimeters"
+ * give HORUS_UINT16 (the HORUS spellings).  HORUS_EINVAL for anything else
+ * or NULL.  horus_dtype_name gives the canonical spelling back. */
+HORUS_API int horus_depth_dtype_from_name(const char *name);
+
 /* dtype HORUS_FLOAT32 or HORUS_UINT16, else HORUS_EINVAL. */
 HORUS_API int horus_depth_create(horus_pool *pool, uint32_t height, uint32_t width,
                                  horus_dtype dtype, horus_depth *d);

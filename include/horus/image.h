@@ -28,8 +28,12 @@ typedef horus_frame horus_image;
 
 #define HORUS_IMAGE_MAX_CHANNELS 4
 
-/* Encoding names are the spec's ("rgb8", "bayer_rggb8"); -1 (HORUS_EINVAL)
- * for an unknown name. */
+/* Encoding names are the spec's ("rgb8", "bayer_rggb8"); horus_encoding_name
+ * always gives that canonical spelling.  horus_encoding_from_name also takes
+ * any case ("RGB8") and the aliases HORUS programs use: rgb, bgr, rgba, bgra
+ * (the 8-bit encodings), gray/grey/mono (mono8), gray16/grey16 (mono16), yuyv
+ * (yuv422), bayer (bayer_rggb8), float (mono32f).  -1 (HORUS_EINVAL) for an
+ * unknown name or NULL. */
 HORUS_API const char *horus_encoding_name(horus_encoding e);
 HORUS_API int horus_encoding_from_name(const char *name);
 HORUS_API int horus_encoding_channels(horus_encoding e);

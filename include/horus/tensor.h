@@ -103,6 +103,16 @@ HORUS_API int horus_tensor_view(const horus_tensor *t, const int64_t *shape,
 HORUS_API int horus_tensor_slice(const horus_tensor *t, int64_t start,
                                  int64_t stop, horus_tensor **out);
 
+/* Mark this handle read-only: a received frame is the publisher's pages,
+ * shared with every other subscriber, so its exports say "do not write".
+ * Process-local and advisory: it does not protect the memory.  Handles
+ * derived from it (horus_tensor_ref, _view, _slice, _within and DLPack
+ * exports) inherit it; a versioned DLPack export sets
+ * DLPACK_FLAG_BITMASK_READ_ONLY.  There is no way back: copy the data into
+ * a new tensor to get a writable one. */
+HORUS_API void horus_tensor_set_readonly(horus_tensor *t);
+HORUS_API bool horus_tensor_is_readonly(const horus_tensor *t);
+
 HORUS_API const horus_tensor_desc *horus_tensor_get_desc(const horus_tensor *t);
 HORUS_API void *horus_tensor_data(const horus_tensor *t);
 HORUS_API horus_pool *horus_tensor_pool(const horus_tensor *t);

@@ -30,9 +30,41 @@ const char *horus_encoding_name(horus_encoding e) {
   return enc_ok(e) ? encodings[e].name : "invalid";
 }
 
+/* The short names HORUS programs and OpenCV/PIL users write.  Each maps to
+ * one canonical encoding, which is what every name, repr and error shows:
+ * "mono" and "gray" are 8-bit one-channel (OpenCV's GRAY, PIL's "L");
+ * "bayer" is RGGB, the only Bayer layout we carry; "float" is one float32
+ * channel (OpenCV's CV_32FC1, PIL's "F"), the HORUS float image. */
+static const struct {
+  const char *alias;
+  horus_encoding enc;
+} aliases[] = {
+    {"rgb", HORUS_ENC_RGB8},     {"bgr", HORUS_ENC_BGR8},
+    {"rgba", HORUS_ENC_RGBA8},   {"bgra", HORUS_ENC_BGRA8},
+    {"gray", HORUS_ENC_MONO8},   {"grey", HORUS_ENC_MONO8},
+    {"mono", HORUS_ENC_MONO8},   {"gray8", HORUS_ENC_MONO8},
+    {"grey8", HORUS_ENC_MONO8},  {"gray16", HORUS_ENC_MONO16},
+    {"grey16", HORUS_ENC_MONO16}, {"yuyv", HORUS_ENC_YUV422},
+    {"bayer", HORUS_ENC_BAYER_RGGB8}, {"float", HORUS_ENC_MONO32F},
+};
+
+/* ASCII-only, unlike strcasecmp, whose answer depends on the locale (a
+ * Turkish one folds "I" elsewhere). */
+static bool name_eq(const char *a, const char *b) {
+  for (;; a++, b++) {
+    char x = *a >= 'A' && *a <= 'Z' ? (char)(*a - 'A' + 'a') : *a;
+    char y = *b >= 'A' && *b <= 'Z' ? (char)(*b - 'A' + 'a') : *b;
+    if (x != y) return false;
+    if (!x) return true;
+  }
+}
+
 int horus_encoding_from_name(const char *name) {
-  for (int i = 0; name && i < HORUS_ENC_COUNT; i++)
-    if (strcmp(encodings[i].name, name) == 0) return i;
+  if (!name) return HORUS_EINVAL;
+  for (int i = 0; i < HORUS_ENC_COUNT; i++)
+    if (name_eq(encodings[i].name, name)) return i;
+  for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
+    if (name_eq(aliases[i].alias, name)) return (int)aliases[i].enc;
   return HORUS_EINVAL;
 }
 

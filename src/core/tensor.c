@@ -11,6 +11,7 @@ struct horus_tensor {
   horus_pool *pool; /* one process-local pool reference */
   uint8_t *data;    /* address of element 0 */
   horus_tensor_desc desc;
+  bool readonly; /* a received frame: exports say so (see tensor.h) */
 };
 
 /* ---- dtypes ------------------------------------------------------------- */
@@ -152,6 +153,7 @@ static int make_handle(horus_pool *pool, const horus_tensor_desc *desc,
   horus__pool_ref(pool);
   t->pool = pool;
   t->desc = *desc;
+  t->readonly = false;
   t->data = horus_pool_data(pool, desc->offset);
   if (!t->data) t->data = pool->data; /* empty view at the region's end */
   *out = t;
@@ -165,6 +167,8 @@ static int derive(const horus_tensor *src, const horus_tensor_desc *desc,
   if (r) return r;
   if ((r = make_handle(src->pool, desc, out)))
     horus_pool_release(src->pool, desc->slot, desc->generation);
+  else
+    (*out)->readonly = src->readonly;
   return r;
 }
 
@@ -323,6 +327,8 @@ int horus_tensor_slice(const horus_tensor *t, int64_t start, int64_t stop,
 }
 
 const horus_tensor_desc *horus_tensor_get_desc(const horus_tensor *t) { return &t->desc; }
+void horus_tensor_set_readonly(horus_tensor *t) { t->readonly = true; }
+bool horus_tensor_is_readonly(const horus_tensor *t) { return t->readonly; }
 void *horus_tensor_data(const horus_tensor *t) { return t->data; }
 horus_pool *horus_tensor_pool(const horus_tensor *t) { return t->pool; }
 
@@ -522,7 +528,7 @@ int horus_tensor_to_dlpack(const horus_tensor *t, bool versioned, void **out) {
     c->m.versioned.version.minor = DLPACK_MINOR_VERSION;
     c->m.versioned.manager_ctx = c;
     c->m.versioned.deleter = dl_delete_versioned;
-    c->m.versioned.flags = 0;
+    c->m.versioned.flags = t->readonly ? DLPACK_FLAG_BITMASK_READ_ONLY : 0;
   } else {
     c->m.legacy.manager_ctx = c;
     c->m.legacy.deleter = dl_delete_legacy;

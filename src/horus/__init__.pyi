@@ -10,6 +10,7 @@ from horus._horus import (
     PointCloud as PointCloud,
     Scheduler as Scheduler,
     TensorHandle as TensorHandle,
+    Tensor as Tensor,
     TensorPool as TensorPool,
     Topic as Topic,
     clean as clean,
@@ -28,7 +29,7 @@ from horus.record import (
 
 __version__: str
 __all__ = [
-    "BLOCK_ALIGN", "DepthImage", "Image", "Node", "PointCloud", "Scheduler", "TensorHandle",
+    "BLOCK_ALIGN", "DepthImage", "Image", "Node", "PointCloud", "Scheduler", "Tensor", "TensorHandle",
     "TensorPool", "Topic", "clean", "global_pool_stats", "reclaim", "topics", "wire_decode",
     "wire_encode", "Recorder", "Recording", "RecordingWarning", "read_recording",
 ]

@@ -22,11 +22,11 @@ class _BlockRef:
 
 @disjoint_base
 class TensorPool:
-    """Open pool `pool_id` of this namespace, creating it with size_mb megabytes and max_slots
-    blocks when it does not exist.  Opening an existing pool with another geometry is a
-    ValueError that states both.  Pages are committed only when touched.
+    """Open pool `pool_id` of this namespace (TensorPool() is the global pool), creating it with size_mb megabytes and max_slots
+    blocks when it does not exist.  An existing pool opens whatever its geometry when
+    size_mb/max_slots are not given; given ones must match (ValueError stating both).  Pages are committed only when touched.
     """
-    def __init__(self, pool_id: int, size_mb: int = 1024, max_slots: int = 1024) -> None: ...
+    def __init__(self, pool_id: int = 0, size_mb: int = 1024, max_slots: int = 1024) -> None: ...
     def alloc(self, shape: _Shape, dtype: _DType = "float32", device: str = "cpu") -> TensorHandle:
         """Allocate a contiguous tensor in this pool.  MemoryError when the pool has no room (the
         message gives the request and the free bytes).
@@ -95,6 +95,14 @@ class TensorHandle:
         """copy.deepcopy(t): an independent copy, as copy()."""
     def is_cpu(self) -> bool:
         """Always True: pools are host memory."""
+    def is_cuda(self) -> bool:
+        """Always False: pools are host memory (HORUS and PyTorch spelling)."""
+    @property
+    def is_gpu(self) -> bool:
+        """Always False (HORUS spelling)."""
+    @property
+    def readonly(self) -> bool:
+        """True for a received message: its NumPy-facing views are read-only."""
     def is_contiguous(self) -> bool:
         """True if the elements are laid out row-major without gaps."""
     def descriptor(self) -> bytes:
@@ -185,6 +193,26 @@ class _Frame:
         """copy.deepcopy(frame): an independent copy, as copy()."""
     def is_cpu(self) -> bool:
         """Always True: pools are host memory."""
+    def is_cuda(self) -> bool:
+        """Always False: pools are host memory."""
+    def as_tensor(self) -> TensorHandle:
+        """The same as .tensor (HORUS spelling)."""
+    def __getitem__(self, key: Any, /) -> Any:
+        """NumPy indexing of the data: img[y, x] (row, column), slices, negative indices."""
+    def __setitem__(self, key: Any, value: Any, /) -> None:
+        """NumPy assignment into the data (ValueError for a received, read-only frame)."""
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The data's shape, as NumPy gives it: (H, W) or (H, W, C) for images, (N, F) for clouds."""
+    @property
+    def device(self) -> str:
+        """Always 'cpu'."""
+    @property
+    def is_gpu(self) -> bool:
+        """Always False."""
+    @property
+    def readonly(self) -> bool:
+        """True for a received frame (shared with the publisher): copy() gives a writable one."""
     def set_frame_id(self, frame_id: str, /) -> None:
         """Sensor frame name: a str of at most 63 bytes of UTF-8 (ValueError beyond, never cut)."""
     def set_timestamp_ns(self, timestamp_ns: int, /) -> None:
@@ -219,9 +247,13 @@ _CanonicalEncoding = Literal["mono8", "mono16", "rgb8", "bgr8", "rgba8", "bgra8"
 # upper-case canonical names (matching is case-insensitive; a str variable
 # holding one of them needs typing.cast or a Literal annotation).
 _Encoding = _CanonicalEncoding | Literal[
-    "rgb", "bgr", "rgba", "bgra", "gray", "grey", "mono", "yuyv", "bayer", "float",
+    "rgb", "bgr", "rgba", "bgra", "gray", "grey", "mono", "gray16", "grey16", "yuyv", "bayer",
+    "float",
     "MONO8", "MONO16", "RGB8", "BGR8", "RGBA8", "BGRA8", "YUV422", "MONO32F", "RGB32F",
     "BAYER_RGGB8", "DEPTH16"]
+
+# HORUS's name for the same class.
+Tensor = TensorHandle
 
 @final
 class Image(_Frame):
@@ -292,6 +324,8 @@ class PointCloud(_Frame):
         """The fields of point i as floats (float32 clouds only: TypeError otherwise; IndexError
         out of range).
         """
+    def __len__(self) -> int:
+        """len(cloud): the number of points."""
     def is_xyz(self) -> bool:
         """True if 3 fields (XYZ)."""
     def has_intensity(self) -> bool:
@@ -352,7 +386,7 @@ class Topic(Generic[_M]):
     now.
     """
     def __init__(self, msg_type: type[_M] | str, name: str | None = None, *,
-                 capacity: int | None = None) -> None: ...
+                 capacity: int | None = None, history: int | None = None) -> None: ...
     def send(self, msg: _M, /) -> None:
         """Publish msg; never blocks.  Typed topics pass the message by reference (no copy); a
         generic topic copies bytes or a pickle of msg.  TypeError for the wrong type, ValueError
@@ -427,10 +461,10 @@ class Scheduler:
         """Add a node; an order given here wins over the node's own.  ValueError for a duplicate
         name or a node already in a scheduler.
         """
-    def run(self, duration: float | None = None) -> None:
+    def run(self, duration: float | None = None, *, raise_on_interrupt: bool = False) -> None:
         """Tick the nodes in order, each at its own rate, until stop(), Ctrl-C or `duration`
-        seconds; then every node's shutdown runs.  An exception in a callback (or
-        KeyboardInterrupt) stops the run and propagates.
+        seconds; then every node's shutdown runs.  An exception in a callback stops the run and
+        propagates; Ctrl-C returns normally unless raise_on_interrupt=True.
         """
     def stop(self) -> None:
         """End the current run after the tick in progress (any thread)."""

@@ -3,8 +3,27 @@
 
 #include "horus_py.h"
 
-static int parse_xy(PyObject *const *args, uint32_t *x, uint32_t *y) {
-  return hpy_parse_coord(args[0], "x", x) || hpy_parse_coord(args[1], "y", y) ? -1 : 0;
+static int parse_xy(horus_frame *d, PyObject *const *args, uint32_t *x, uint32_t *y) {
+  return hpy_parse_index(args[0], "x", horus_depth_width(d), x) ||
+         hpy_parse_index(args[1], "y", horus_depth_height(d), y) ? -1 : 0;
+}
+
+/* A str is a depth name first ("meters", "mm", "u16"; horus/depth.h), then
+ * any dtype spelling hpy_parse_dtype knows (np.float32, torch.uint16...). */
+static int parse_depth_dtype(PyObject *obj) {
+  if (PyUnicode_Check(obj)) {
+    const char *name = PyUnicode_AsUTF8(obj);
+    if (!name) return -1;
+    int d = horus_depth_dtype_from_name(name);
+    if (d >= 0) return d;
+    if (horus_dtype_from_name(name) < 0) {
+      PyErr_Format(PyExc_ValueError, "unknown depth dtype %R: expected float32 (meters; "
+                   "also f32, float, meters, m) or uint16 (millimeters; also u16, mm, "
+                   "millimeters)", obj);
+      return -1;
+    }
+  }
+  return hpy_parse_dtype(obj);
 }
 
 static int Depth_init(FrameObject *self, PyObject *args, PyObject *kwds) {
@@ -16,7 +35,7 @@ static int Depth_init(FrameObject *self, PyObject *args, PyObject *kwds) {
   uint32_t h, w;
   if (hpy_parse_dim(h_obj, "height", &h) || hpy_parse_dim(w_obj, "width", &w)) return -1;
   int dtype = HORUS_FLOAT32;
-  if (dtype_obj && (dtype = hpy_parse_dtype(dtype_obj)) < 0) return -1;
+  if (dtype_obj && (dtype = parse_depth_dtype(dtype_obj)) < 0) return -1;
   horus_pool *pool = hpy_global_pool(hpy_state_of_type(Py_TYPE(self)));
   if (!pool) return -1;
   horus_frame f;
@@ -44,6 +63,16 @@ static horus_tensor *to_float32(horus_state *st, horus_tensor *t) {
   Py_END_ALLOW_THREADS
   horus_tensor_free(t);
   return c;
+}
+
+static PyObject *Depth_from_array(PyTypeObject *cls, PyObject *arr);
+
+static PyObject *Depth_from_torch(PyTypeObject *cls, PyObject *arg) {
+  PyObject *x = hpy_torch_input(arg, "DepthImage");
+  if (!x) return NULL;
+  PyObject *res = Depth_from_array(cls, x);
+  Py_DECREF(x);
+  return res;
 }
 
 static PyObject *Depth_from_array(PyTypeObject *cls, PyObject *arr) {
@@ -81,7 +110,7 @@ static PyObject *Depth_get_depth(FrameObject *self, PyObject *const *args, Py_ss
   GET_DEPTH(self);
   if (nargs != 2) return PyErr_Format(PyExc_TypeError, "get_depth(x, y) takes 2 arguments");
   uint32_t x, y;
-  if (parse_xy(args, &x, &y)) return NULL;
+  if (parse_xy(d, args, &x, &y)) return NULL;
   double m;
   int r = horus_depth_get(d, x, y, &m);
   return r ? hpy_raise(r) : PyFloat_FromDouble(m);
@@ -91,8 +120,9 @@ static PyObject *Depth_set_depth(FrameObject *self, PyObject *const *args, Py_ss
   GET_DEPTH(self);
   if (nargs != 3)
     return PyErr_Format(PyExc_TypeError, "set_depth(x, y, meters) takes 3 arguments");
+  if (!hpy_frame_writable((PyObject *)self)) return NULL;
   uint32_t x, y;
-  if (parse_xy(args, &x, &y)) return NULL;
+  if (parse_xy(d, args, &x, &y)) return NULL;
   if (!PyLong_Check(args[2]) && !PyFloat_Check(args[2]))
     return PyErr_Format(PyExc_TypeError, "depth must be a number of meters, not %.80s",
                         Py_TYPE(args[2])->tp_name);
@@ -149,9 +179,10 @@ static PyObject *Depth_repr(FrameObject *self) {
   if (!id) return NULL;
   bool mm = horus_tensor_get_desc(self->f.tensor)->dtype == HORUS_UINT16;
   PyObject *res = PyUnicode_FromFormat(
-      "<DepthImage %ux%u %s (%s) frame_id=%R timestamp_ns=%lld>", horus_depth_width(&self->f),
-      horus_depth_height(&self->f), mm ? "uint16" : "float32", mm ? "millimeters" : "meters",
-      id, (long long)self->f.meta.timestamp_ns);
+      "<DepthImage height=%u width=%u %s (%s) frame_id=%R timestamp_ns=%lld%s>",
+      horus_depth_height(&self->f), horus_depth_width(&self->f), mm ? "uint16" : "float32",
+      mm ? "millimeters" : "meters", id, (long long)self->f.meta.timestamp_ns,
+      horus_tensor_is_readonly(self->f.tensor) ? " read-only" : "");
   Py_DECREF(id);
   return res;
 }
@@ -161,11 +192,12 @@ static PyMethodDef Depth_methods[] = {
      "from_numpy($cls, array, /)\n--\n\nA depth image of an (H, W) array: float32 "
      "meters, uint16 millimeters, or float64 (converted to float32 meters).  Shares "
      "the memory when the array already lives in a horus pool."},
-    {"from_torch", (PyCFunction)Depth_from_array, METH_O | METH_CLASS,
-     "from_torch($cls, tensor, /)\n--\n\nAs from_numpy, for a PyTorch tensor."},
+    {"from_torch", (PyCFunction)Depth_from_torch, METH_O | METH_CLASS,
+     "from_torch($cls, tensor, /)\n--\n\nAs from_numpy, for a torch.Tensor (TypeError "
+     "for anything else; one that requires grad is detached)."},
     {"get_depth", (PyCFunction)(void (*)(void))Depth_get_depth, METH_FASTCALL,
      "get_depth($self, x, y, /)\n--\n\nDepth at column x, row y in meters, whatever the "
-     "storage.  IndexError outside the image."},
+     "storage; negative counts from the end.  IndexError outside the image."},
     {"set_depth", (PyCFunction)(void (*)(void))Depth_set_depth, METH_FASTCALL,
      "set_depth($self, x, y, meters, /)\n--\n\nStore a depth given in meters (uint16 rounds to "
      "the nearest millimeter).  ValueError for NaN, negative or unrepresentable values."},

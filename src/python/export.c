@@ -34,7 +34,8 @@ static int BlockRef_getbuffer(BlockRef *self, Py_buffer *view, int flags) {
       len += (Py_ssize_t)((d->shape[i] - 1) * d->strides[i] *
                           (int64_t)horus_dtype_size((horus_dtype)d->dtype));
   }
-  return PyBuffer_FillInfo(view, (PyObject *)self, horus_tensor_data(self->t), len, 0, flags);
+  return PyBuffer_FillInfo(view, (PyObject *)self, horus_tensor_data(self->t), len,
+                           horus_tensor_is_readonly(self->t), flags);
 }
 
 static PyType_Slot BlockRef_slots[] = {
@@ -220,6 +221,54 @@ int hpy_parse_coord(PyObject *obj, const char *what, uint32_t *out) {
   return parse_u32(obj, what, 0, PyExc_IndexError, "%s = %R is outside the image", out);
 }
 
+int hpy_parse_index(PyObject *obj, const char *what, uint32_t size, uint32_t *out) {
+  if (!PyLong_Check(obj)) {
+    PyErr_Format(PyExc_TypeError, "%s must be an int, not %.80s", what, Py_TYPE(obj)->tp_name);
+    return -1;
+  }
+  int overflow;
+  long long v = PyLong_AsLongLongAndOverflow(obj, &overflow);
+  if (v == -1 && PyErr_Occurred()) return -1;
+  if (!overflow && v < 0) v += size;
+  if (overflow || v < 0 || v >= (long long)size) {
+    PyErr_Format(PyExc_IndexError, "%s = %R is outside 0..%u (negative counts from "
+                 "the end, down to -%u)", what, obj, size ? size - 1 : 0, size);
+    return -1;
+  }
+  *out = (uint32_t)v;
+  return 0;
+}
+
+PyObject *hpy_torch_input(PyObject *obj, const char *owner) {
+  /* Only someone who calls from_torch has torch; it is imported already. */
+  PyObject *torch = PyImport_ImportModule("torch");
+  if (!torch) {
+    if (!PyErr_ExceptionMatches(PyExc_ImportError)) return NULL;
+    PyErr_Clear();
+    return PyErr_Format(PyExc_TypeError, "%s.from_torch() takes a torch.Tensor, not "
+                        "%.80s (PyTorch is not installed): use %s.from_numpy()", owner,
+                        Py_TYPE(obj)->tp_name, owner);
+  }
+  PyObject *tensor_type = PyObject_GetAttrString(torch, "Tensor");
+  Py_DECREF(torch);
+  if (!tensor_type) return NULL;
+  int is = PyObject_IsInstance(obj, tensor_type);
+  Py_DECREF(tensor_type);
+  if (is < 0) return NULL;
+  if (!is)
+    return PyErr_Format(PyExc_TypeError, "%s.from_torch() takes a torch.Tensor, not "
+                        "%.80s: use %s.from_numpy() for NumPy arrays and other array "
+                        "likes", owner, Py_TYPE(obj)->tp_name, owner);
+  /* A tensor that requires grad refuses DLPack export; the frame holds data,
+   * not autograd history, so take the data (detach shares the storage). */
+  PyObject *grad = PyObject_GetAttrString(obj, "requires_grad");
+  if (!grad) return NULL;
+  int needs = PyObject_IsTrue(grad);
+  Py_DECREF(grad);
+  if (needs < 0) return NULL;
+  return needs ? PyObject_CallMethod(obj, "detach", NULL) : Py_NewRef(obj);
+}
+
 /* ---- NumPy ---------------------------------------------------------------- */
 
 PyObject *hpy_to_numpy(horus_state *st, const horus_tensor *t) {
@@ -236,9 +285,12 @@ PyObject *hpy_to_numpy(horus_state *st, const horus_tensor *t) {
   }
   PyObject *base = blockref_new(st, t);
   if (!base) return NULL;
+  /* A received frame is everyone's: NumPy refuses writes to it (ValueError:
+   * "assignment destination is read-only"), as to any read-only array. */
+  int flags = horus_tensor_is_readonly(t) ? 0 : NPY_ARRAY_WRITEABLE;
   PyObject *arr = PyArray_NewFromDescr(&PyArray_Type, PyArray_DescrFromType(type_num),
                                        d->ndim, dims, strides, horus_tensor_data(t),
-                                       NPY_ARRAY_WRITEABLE, NULL);
+                                       flags, NULL);
   if (!arr) {
     Py_DECREF(base);
     return NULL;
@@ -370,7 +422,11 @@ static PyObject *import_attr(PyObject **cache, const char *module, const char *a
 PyObject *hpy_to_torch(horus_state *st, const horus_tensor *t) {
   const char *hint = "to_torch() needs PyTorch: pip install torch";
   const horus_tensor_desc *d = horus_tensor_get_desc(t);
-  if (npy_of[d->dtype] >= 0) {
+  /* A read-only (received) frame goes through DLPack: PyTorch has no
+   * read-only tensors, and torch.from_numpy of a read-only array warns once
+   * and then says nothing.  The tensor shares the memory all the same; the
+   * documented rule is that it must not be written (copy() first). */
+  if (npy_of[d->dtype] >= 0 && !horus_tensor_is_readonly(t)) {
     PyObject *fn = import_attr(&st->torch_from_numpy, "torch", "from_numpy", hint);
     if (!fn) return NULL;
     PyObject *arr = hpy_to_numpy(st, t);
@@ -381,7 +437,7 @@ PyObject *hpy_to_torch(horus_state *st, const horus_tensor *t) {
   }
   PyObject *fn = import_attr(&st->torch_from_dlpack, "torch", "from_dlpack", hint);
   if (!fn) return NULL;
-  PyObject *cap = make_capsule(t, false);
+  PyObject *cap = make_capsule(t, horus_tensor_is_readonly(t));
   if (!cap) return NULL;
   PyObject *res = PyObject_CallOneArg(fn, cap);
   Py_DECREF(cap);
@@ -440,6 +496,12 @@ int hpy_getbuffer(const horus_tensor *t, PyObject *exporter, Py_buffer *view, in
                  horus_dtype_name((horus_dtype)d->dtype));
     return -1;
   }
+  if ((flags & PyBUF_WRITABLE) == PyBUF_WRITABLE && horus_tensor_is_readonly(t)) {
+    PyErr_SetString(PyExc_BufferError, "this frame was received from a topic and is "
+                    "read-only (the publisher and other subscribers share it): "
+                    "copy() it for a writable one");
+    return -1;
+  }
   bool contiguous = horus_tensor_is_contiguous(t);
   if (!contiguous && ((flags & PyBUF_STRIDES) != PyBUF_STRIDES ||
                       (flags & PyBUF_ANY_CONTIGUOUS) == PyBUF_ANY_CONTIGUOUS ||
@@ -474,7 +536,7 @@ int hpy_getbuffer(const horus_tensor *t, PyObject *exporter, Py_buffer *view, in
   view->buf = horus_tensor_data(t);
   view->obj = Py_NewRef(exporter);
   view->len = (Py_ssize_t)horus_tensor_nbytes(t);
-  view->readonly = 0;
+  view->readonly = horus_tensor_is_readonly(t);
   view->itemsize = item;
   view->format = (flags & PyBUF_FORMAT) ? (char *)fmt : NULL;
   view->ndim = d->ndim;
@@ -515,28 +577,61 @@ static const char *typestr_of(horus_dtype d) {
   }
 }
 
-PyObject *hpy_array_interface(horus_state *st, const horus_tensor *t) {
+/* Keep a reference to t's block in *keep (a list, created on first use)
+ * unless its last entry already names that block: the consumer of
+ * __array_interface__ holds the exporting object, not the block, so the
+ * object must keep every block it ever pointed a consumer at. */
+static int keep_block(horus_state *st, const horus_tensor *t, PyObject **keep) {
+  const horus_tensor_desc *d = horus_tensor_get_desc(t);
+  if (*keep) {
+    Py_ssize_t n = PyList_GET_SIZE(*keep);
+    if (n > 0) {
+      const horus_tensor_desc *k =
+          horus_tensor_get_desc(((BlockRef *)PyList_GET_ITEM(*keep, n - 1))->t);
+      if (k->pool_id == d->pool_id && k->pool_nonce == d->pool_nonce &&
+          k->slot == d->slot && k->generation == d->generation)
+        return 0;
+    }
+  } else if (!(*keep = PyList_New(0))) {
+    return -1;
+  }
+  PyObject *b = blockref_new(st, t);
+  if (!b) return -1;
+  int r = PyList_Append(*keep, b);
+  Py_DECREF(b);
+  return r;
+}
+
+PyObject *hpy_array_interface(horus_state *st, const horus_tensor *t, PyObject **keep) {
   const horus_tensor_desc *d = horus_tensor_get_desc(t);
   const char *typestr = typestr_of((horus_dtype)d->dtype);
   if (!typestr)
     return PyErr_Format(PyExc_BufferError, "NumPy has no %s dtype",
                         horus_dtype_name((horus_dtype)d->dtype));
+  if (keep_block(st, t, keep) < 0) return NULL;
   PyObject *shape = PyTuple_New(d->ndim);
-  PyObject *strides = PyTuple_New(d->ndim);
-  PyObject *base = blockref_new(st, t);
-  PyObject *res = NULL;
-  if (!shape || !strides || !base) goto done;
+  if (!shape) return NULL;
   int64_t item = (int64_t)horus_dtype_size((horus_dtype)d->dtype);
-  for (int i = 0; i < d->ndim; i++) {
-    PyTuple_SET_ITEM(shape, i, PyLong_FromLongLong(d->shape[i]));
-    PyTuple_SET_ITEM(strides, i, PyLong_FromLongLong(d->strides[i] * item));
+  for (int i = 0; i < d->ndim; i++) PyTuple_SET_ITEM(shape, i, PyLong_FromLongLong(d->shape[i]));
+  /* The protocol's form: data is (address, read_only), and strides are
+   * left out (None) for a C-contiguous array, which is what PIL and other
+   * consumers that do not walk strides require. */
+  PyObject *res = Py_BuildValue("{s:O,s:s,s:(NO),s:i}", "shape", shape, "typestr", typestr,
+                                "data", PyLong_FromVoidPtr(horus_tensor_data(t)),
+                                horus_tensor_is_readonly(t) ? Py_True : Py_False,
+                                "version", 3);
+  Py_DECREF(shape);
+  if (!res || horus_tensor_is_contiguous(t)) return res;
+  PyObject *strides = PyTuple_New(d->ndim);
+  if (!strides) {
+    Py_DECREF(res);
+    return NULL;
   }
-  res = Py_BuildValue("{s:O,s:s,s:O,s:O,s:i}", "shape", shape, "typestr", typestr,
-                      "data", base, "strides", strides, "version", 3);
-done:
-  Py_XDECREF(shape);
-  Py_XDECREF(strides);
-  Py_XDECREF(base);
+  for (int i = 0; i < d->ndim; i++)
+    PyTuple_SET_ITEM(strides, i, PyLong_FromLongLong(d->strides[i] * item));
+  int r = PyDict_SetItemString(res, "strides", strides);
+  Py_DECREF(strides);
+  if (r < 0) Py_CLEAR(res);
   return res;
 }
 
@@ -651,6 +746,9 @@ static int import_ndarray(horus_state *st, PyArrayObject *arr, horus_pool *pool,
   bool c = true;
   int r = from_host(pool, PyArray_DATA(arr), shape, bstr, ndim, (horus_dtype)dtype,
                     out, &c);
+  /* Shared, not copied: a read-only view (of a received frame) must not
+   * turn writable by being wrapped again. */
+  if (r == 0 && !c && !PyArray_ISWRITEABLE(arr)) horus_tensor_set_readonly(*out);
   if (copied) *copied = c;
   Py_XDECREF(native);
   return r;

@@ -17,6 +17,17 @@ horus_frame *hpy_frame_get(PyObject *self) {
   return &o->f;
 }
 
+horus_frame *hpy_frame_writable(PyObject *self) {
+  horus_frame *f = hpy_frame_get(self);
+  if (f && horus_tensor_is_readonly(f->tensor)) {
+    PyErr_Format(PyExc_ValueError, "this %.80s was received from a topic and is read-only "
+                 "(the publisher and every subscriber share its memory): call copy() "
+                 "for a writable one", Py_TYPE(self)->tp_name);
+    return NULL;
+  }
+  return f;
+}
+
 PyObject *hpy_frame_new(PyTypeObject *type, horus_frame *f) {
   FrameObject *o = (FrameObject *)type->tp_alloc(type, 0);
   if (!o) {
@@ -95,6 +106,7 @@ void hpy_frame_dealloc(FrameObject *self) {
   PyObject_GC_UnTrack(self);
   if (self->weakreflist) PyObject_ClearWeakRefs((PyObject *)self);
   horus_frame_clear(&self->f);
+  Py_CLEAR(self->exported);
   tp->tp_free(self);
   Py_DECREF(tp);
 }
@@ -145,6 +157,69 @@ static PyObject *Frame_array(FrameObject *self, PyObject *const *args, Py_ssize_
 static PyObject *Frame_is_cpu(FrameObject *self, PyObject *Py_UNUSED(a)) {
   GET_FRAME(self, NULL);
   Py_RETURN_TRUE;
+}
+
+/* HORUS and PyTorch spellings: everything lives in host memory. */
+static PyObject *Frame_is_cuda(FrameObject *self, PyObject *Py_UNUSED(a)) {
+  GET_FRAME(self, NULL);
+  Py_RETURN_FALSE;
+}
+
+static PyObject *Frame_get_device(FrameObject *self, void *Py_UNUSED(c)) {
+  GET_FRAME(self, NULL);
+  return PyUnicode_FromString("cpu");
+}
+
+static PyObject *Frame_get_is_gpu(FrameObject *self, void *Py_UNUSED(c)) {
+  GET_FRAME(self, NULL);
+  Py_RETURN_FALSE;
+}
+
+static PyObject *Frame_get_readonly(FrameObject *self, void *Py_UNUSED(c)) {
+  GET_FRAME(self, NULL);
+  return PyBool_FromLong(horus_tensor_is_readonly(f->tensor));
+}
+
+/* The shape of to_numpy(), as NumPy gives it: a tuple. */
+static PyObject *Frame_get_shape(FrameObject *self, void *Py_UNUSED(c)) {
+  GET_FRAME(self, NULL);
+  const horus_tensor_desc *d = horus_tensor_get_desc(f->tensor);
+  PyObject *shape = PyTuple_New(d->ndim);
+  if (!shape) return NULL;
+  for (int i = 0; i < d->ndim; i++) {
+    PyObject *n = PyLong_FromLongLong(d->shape[i]);
+    if (!n) {
+      Py_DECREF(shape);
+      return NULL;
+    }
+    PyTuple_SET_ITEM(shape, i, n);
+  }
+  return shape;
+}
+
+/* img[y, x], img[10:20, :, 0], depth[y, x], cloud[i]: exactly what the
+ * NumPy view gives (row first, negative from the end, slices are views). */
+static PyObject *Frame_getitem(FrameObject *self, PyObject *key) {
+  GET_FRAME(self, NULL);
+  PyObject *arr = hpy_to_numpy(state_of((PyObject *)self), f->tensor);
+  if (!arr) return NULL;
+  PyObject *res = PyObject_GetItem(arr, key);
+  Py_DECREF(arr);
+  return res;
+}
+
+static int Frame_setitem(FrameObject *self, PyObject *key, PyObject *value) {
+  if (!value) {
+    PyErr_Format(PyExc_TypeError, "%.80s elements cannot be deleted", Py_TYPE(self)->tp_name);
+    return -1;
+  }
+  GET_FRAME(self, -1);
+  if (!hpy_frame_writable((PyObject *)self)) return -1;
+  PyObject *arr = hpy_to_numpy(state_of((PyObject *)self), f->tensor);
+  if (!arr) return -1;
+  int r = PyObject_SetItem(arr, key, value);
+  Py_DECREF(arr);
+  return r;
 }
 
 static PyObject *Frame_set_frame_id(FrameObject *self, PyObject *arg) {
@@ -273,7 +348,7 @@ static PyObject *Frame_get_tensor(FrameObject *self, void *Py_UNUSED(c)) {
 
 static PyObject *Frame_get_array_interface(FrameObject *self, void *Py_UNUSED(c)) {
   GET_FRAME(self, NULL);
-  return hpy_array_interface(state_of((PyObject *)self), f->tensor);
+  return hpy_array_interface(state_of((PyObject *)self), f->tensor, &self->exported);
 }
 
 static int Frame_getbuffer(FrameObject *self, Py_buffer *view, int flags) {
@@ -300,6 +375,11 @@ static PyMethodDef Frame_methods[] = {
      "to_jax($self, /)\n--\n\nZero-copy JAX array via DLPack (JAX without "
      "jax_enable_x64 converts 64-bit data, which copies)."},
     {"is_cpu", (PyCFunction)Frame_is_cpu, METH_NOARGS, "Always True: pools are host memory."},
+    {"is_cuda", (PyCFunction)Frame_is_cuda, METH_NOARGS,
+     "Always False: pools are host memory (HORUS and PyTorch spelling)."},
+    {"as_tensor", (PyCFunction)Frame_get_tensor, METH_NOARGS,
+     "as_tensor($self, /)\n--\n\nThe HORUS spelling of .tensor: a TensorHandle sharing "
+     "this object's block."},
     {"set_frame_id", (PyCFunction)Frame_set_frame_id, METH_O,
      "set_frame_id($self, frame_id, /)\n--\n\nSensor frame name: a str of at most 63 bytes "
      "of UTF-8 (ValueError beyond, never cut)."},
@@ -333,6 +413,14 @@ static PyGetSetDef Frame_getset[] = {
     {"nbytes", (getter)Frame_get_nbytes, NULL, "Size of the data in bytes.", NULL},
     {"tensor", (getter)Frame_get_tensor, NULL,
      "A TensorHandle sharing this object's block (a new reference).", NULL},
+    {"shape", (getter)Frame_get_shape, NULL,
+     "Shape of to_numpy() as a tuple: (H, W) or (H, W, C) for an image, (H, W) for "
+     "a depth image, (N, F) for a point cloud.", NULL},
+    {"device", (getter)Frame_get_device, NULL, "Always 'cpu'.", NULL},
+    {"is_gpu", (getter)Frame_get_is_gpu, NULL, "Always False (HORUS spelling).", NULL},
+    {"readonly", (getter)Frame_get_readonly, NULL,
+     "True for a frame received from a topic: its memory is shared with the "
+     "publisher and every subscriber, so its NumPy views are read-only.", NULL},
     {"__array_interface__", (getter)Frame_get_array_interface, NULL, NULL, NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
@@ -353,6 +441,8 @@ static PyType_Slot Frame_slots[] = {
     {Py_tp_getset, Frame_getset},
     {Py_tp_members, Frame_members},
     {Py_bf_getbuffer, Frame_getbuffer},
+    {Py_mp_subscript, Frame_getitem},
+    {Py_mp_ass_subscript, Frame_setitem},
     {Py_bf_releasebuffer, Frame_releasebuffer},
     {0, NULL},
 };

@@ -127,6 +127,17 @@ int hpy_parse_dim(PyObject *obj, const char *what, uint32_t *out);
  * negative or too large to be inside anything). */
 int hpy_parse_coord(PyObject *obj, const char *what, uint32_t *out);
 
+/* An element index along a dimension of `size`: an int, negative counting
+ * from the end as in Python and NumPy (the one rule for pixel, set_pixel,
+ * get_depth, set_depth, point_at, img[y, x] and slice).  TypeError for a
+ * non-int, IndexError naming `what` outside -size..size-1. */
+int hpy_parse_index(PyObject *obj, const char *what, uint32_t size, uint32_t *out);
+
+/* For from_torch(): `obj` if it is a torch.Tensor, detached when it
+ * requires grad (new reference); TypeError naming `owner`.from_numpy for
+ * anything else. */
+PyObject *hpy_torch_input(PyObject *obj, const char *owner);
+
 /* Zero-copy NumPy view of `t` that holds its own block reference. */
 PyObject *hpy_to_numpy(horus_state *st, const horus_tensor *t);
 
@@ -148,9 +159,12 @@ PyObject *hpy_dlpack_device(void);
 int hpy_getbuffer(const horus_tensor *t, PyObject *exporter, Py_buffer *view, int flags);
 void hpy_releasebuffer(PyObject *exporter, Py_buffer *view);
 
-/* __array_interface__ dict for `t` (data given as a buffer object that
- * holds its own block reference, so the array outlives release()). */
-PyObject *hpy_array_interface(horus_state *st, const horus_tensor *t);
+/* __array_interface__ dict for `t`: data is the protocol's (address,
+ * read_only) tuple, strides left out when C-contiguous.  Consumers keep the
+ * exporting object alive, not the block, so a reference to the block is
+ * added to *keep (a list the exporter owns until it is deallocated; NULL
+ * at first): the memory outlives release() and re-initialisation. */
+PyObject *hpy_array_interface(horus_state *st, const horus_tensor *t, PyObject **keep);
 
 /* __array__(dtype=None, copy=None) for `t`. */
 PyObject *hpy_array(horus_state *st, const horus_tensor *t, PyObject *const *args,
@@ -171,6 +185,7 @@ typedef struct {
   horus_frame f; /* f.tensor NULL until initialised */
   PyObject *weakreflist;
   hpy_busy busy; /* see "objects in use without the GIL" */
+  PyObject *exported; /* blocks handed to __array_interface__ consumers */
 } FrameObject;
 
 /* A new, empty object of `type` (a Frame subtype) owning `f` (moved in).
@@ -197,6 +212,9 @@ int hpy_frame_replace(FrameObject *self, horus_frame *f);
  * row-major; same shape and dtype).  The copy runs without the GIL, with
  * `busy` (the owner's) held across it.  NULL with an exception set. */
 horus_tensor *hpy_tensor_clone(const horus_tensor *t, hpy_busy *busy, const char *what);
+/* The frame if it may be written (initialised, not received from a topic);
+ * ValueError naming copy() for a received one. */
+horus_frame *hpy_frame_writable(PyObject *self);
 
 /* ---- messages (frame.c): the bridge topics use --------------------------- */
 

@@ -9,8 +9,9 @@ static int parse_encoding(PyObject *obj) {
   int e = horus_encoding_from_name(name);
   if (e < 0)
     PyErr_Format(PyExc_ValueError, "unknown encoding %R: expected one of mono8, mono16, "
-                 "rgb8, bgr8, rgba8, bgra8, yuv422, mono32f, rgb32f, bayer_rggb8, depth16",
-                 obj);
+                 "rgb8, bgr8, rgba8, bgra8, yuv422, mono32f, rgb32f, bayer_rggb8, depth16 "
+                 "(any case; or rgb, bgr, rgba, bgra, gray/grey/mono, gray16, yuyv, "
+                 "bayer, float)", obj);
   return e;
 }
 
@@ -118,6 +119,16 @@ static PyObject *Image_from_array(PyTypeObject *cls, PyObject *const *args, Py_s
   horus_tensor *t;
   if (hpy_import(st, arr, pool, &t, NULL) < 0) return NULL;
   const horus_tensor_desc *d = horus_tensor_get_desc(t);
+  /* No encoding has more than 4 channels: (3, 480, 640) is PyTorch's CHW. */
+  if (d->ndim == 3 && d->shape[2] > HORUS_IMAGE_MAX_CHANNELS &&
+      d->shape[0] <= HORUS_IMAGE_MAX_CHANNELS) {
+    long long c = d->shape[0], h = d->shape[1], w = d->shape[2];
+    horus_tensor_free(t);
+    return PyErr_Format(PyExc_ValueError, "got a (%lld, %lld, %lld) array, which looks "
+                        "channels-first (C, H, W): images are (H, W, C), channels last; "
+                        "pass arr.transpose(1, 2, 0) (NumPy) or t.permute(1, 2, 0) "
+                        "(PyTorch), giving (%lld, %lld, %lld)", c, h, w, h, w, c);
+  }
   if (enc < 0 && (enc = infer_encoding(d)) < 0) {
     int ndim = d->ndim; /* d belongs to t */
     const char *dtype = horus_dtype_name((horus_dtype)d->dtype);
@@ -143,6 +154,27 @@ static PyObject *Image_from_array(PyTypeObject *cls, PyObject *const *args, Py_s
     return hpy_raise(r);
   }
   return hpy_frame_new(cls, &f);
+}
+
+/* from_torch: from_numpy after checking it is given a torch.Tensor (and
+ * detaching one that requires grad). */
+static PyObject *Image_from_torch(PyTypeObject *cls, PyObject *const *args, Py_ssize_t nargs,
+                                  PyObject *kwnames) {
+  Py_ssize_t nk = kwnames ? PyTuple_GET_SIZE(kwnames) : 0, at = -1;
+  if (nargs > 0) at = 0;
+  for (Py_ssize_t i = 0; at < 0 && i < nk; i++) {
+    const char *k = PyUnicode_AsUTF8(PyTuple_GET_ITEM(kwnames, i));
+    if (!k) return NULL;
+    if (strcmp(k, "tensor") == 0 || strcmp(k, "array") == 0) at = nargs + i;
+  }
+  if (at < 0 || nargs + nk > 2) return Image_from_array(cls, args, nargs, kwnames);
+  PyObject *argv[2] = {args[0], nargs + nk > 1 ? args[1] : NULL};
+  PyObject *x = hpy_torch_input(args[at], "Image");
+  if (!x) return NULL;
+  argv[at] = x;
+  PyObject *res = Image_from_array(cls, argv, nargs, kwnames);
+  Py_DECREF(x);
+  return res;
 }
 
 static PyObject *Image_from_bytes(PyTypeObject *cls, PyObject *args, PyObject *kwds) {
@@ -210,11 +242,16 @@ static PyObject *values_list(horus_frame *img, const double *v) {
   return list;
 }
 
+static int parse_xy(horus_frame *img, PyObject *const *args, uint32_t *x, uint32_t *y) {
+  return hpy_parse_index(args[0], "x", horus_image_width(img), x) ||
+         hpy_parse_index(args[1], "y", horus_image_height(img), y) ? -1 : 0;
+}
+
 static PyObject *Image_pixel(FrameObject *self, PyObject *const *args, Py_ssize_t nargs) {
   GET_IMAGE(self);
   if (nargs != 2) return PyErr_Format(PyExc_TypeError, "pixel(x, y) takes 2 arguments");
   uint32_t x, y;
-  if (hpy_parse_coord(args[0], "x", &x) || hpy_parse_coord(args[1], "y", &y)) return NULL;
+  if (parse_xy(img, args, &x, &y)) return NULL;
   double v[HORUS_IMAGE_MAX_CHANNELS];
   int r = horus_image_get_pixel(img, x, y, v);
   return r ? hpy_raise(r) : values_list(img, v);
@@ -223,8 +260,9 @@ static PyObject *Image_pixel(FrameObject *self, PyObject *const *args, Py_ssize_
 static PyObject *Image_set_pixel(FrameObject *self, PyObject *const *args, Py_ssize_t nargs) {
   GET_IMAGE(self);
   if (nargs != 3) return PyErr_Format(PyExc_TypeError, "set_pixel(x, y, values) takes 3 arguments");
+  if (!hpy_frame_writable((PyObject *)self)) return NULL;
   uint32_t x, y;
-  if (hpy_parse_coord(args[0], "x", &x) || hpy_parse_coord(args[1], "y", &y)) return NULL;
+  if (parse_xy(img, args, &x, &y)) return NULL;
   double v[HORUS_IMAGE_MAX_CHANNELS];
   int n = parse_values(args[2], v, HORUS_IMAGE_MAX_CHANNELS);
   if (n < 0) return NULL;
@@ -235,6 +273,7 @@ static PyObject *Image_set_pixel(FrameObject *self, PyObject *const *args, Py_ss
 
 static PyObject *Image_fill(FrameObject *self, PyObject *arg) {
   GET_IMAGE(self);
+  if (!hpy_frame_writable((PyObject *)self)) return NULL;
   double v[HORUS_IMAGE_MAX_CHANNELS];
   int n = parse_values(arg, v, HORUS_IMAGE_MAX_CHANNELS);
   if (n < 0) return NULL;
@@ -250,6 +289,7 @@ static PyObject *Image_fill(FrameObject *self, PyObject *arg) {
 
 static PyObject *Image_copy_from(FrameObject *self, PyObject *arg) {
   GET_IMAGE(self);
+  if (!hpy_frame_writable((PyObject *)self)) return NULL;
   Py_buffer buf;
   if (PyObject_GetBuffer(arg, &buf, PyBUF_C_CONTIGUOUS) < 0) {
     if (PyErr_ExceptionMatches(PyExc_BufferError)) {
@@ -326,10 +366,14 @@ static PyObject *Image_repr(FrameObject *self) {
   horus_frame *img = &self->f;
   PyObject *id = PyUnicode_FromString(img->meta.frame_id);
   if (!id) return NULL;
-  PyObject *res = PyUnicode_FromFormat("<Image %ux%u %s frame_id=%R timestamp_ns=%lld>",
-                                       horus_image_width(img), horus_image_height(img),
+  /* height and width named: NumPy/OpenCV say H x W, HORUS and ROS W x H. */
+  PyObject *res = PyUnicode_FromFormat("<Image height=%u width=%u %s frame_id=%R "
+                                       "timestamp_ns=%lld%s>",
+                                       horus_image_height(img), horus_image_width(img),
                                        horus_encoding_name(horus_image_encoding(img)), id,
-                                       (long long)img->meta.timestamp_ns);
+                                       (long long)img->meta.timestamp_ns,
+                                       horus_tensor_is_readonly(img->tensor)
+                                           ? " read-only" : "");
   Py_DECREF(id);
   return res;
 }
@@ -344,9 +388,10 @@ static PyMethodDef Image_methods[] = {
      "inferred: (H,W) u8 mono8, u16 mono16, f32 mono32f; (H,W,2) u8 yuv422; (H,W,3) "
      "u8 rgb8, f32 rgb32f; (H,W,4) u8 rgba8.  ValueError when the encoding does not "
      "match the array's shape or dtype."},
-    {"from_torch", (PyCFunction)(void (*)(void))Image_from_array, FASTCALL_KW | METH_CLASS,
-     "from_torch($cls, tensor, encoding=None)\n--\n\nAs from_numpy, for a PyTorch "
-     "tensor (or any DLPack producer)."},
+    {"from_torch", (PyCFunction)(void (*)(void))Image_from_torch, FASTCALL_KW | METH_CLASS,
+     "from_torch($cls, tensor, encoding=None)\n--\n\nAs from_numpy, for a torch.Tensor "
+     "(TypeError for anything else).  An (H, W[, C]) CPU tensor; one that requires "
+     "grad is detached (the image holds data, not autograd history)."},
     {"from_bytes", (PyCFunction)(void (*)(void))Image_from_bytes,
      METH_VARARGS | METH_KEYWORDS | METH_CLASS,
      "from_bytes($cls, data, height, width, encoding='rgb8')\n--\n\nAn image "
@@ -354,7 +399,9 @@ static PyMethodDef Image_methods[] = {
      "height * width * bytes_per_pixel."},
     {"pixel", (PyCFunction)(void (*)(void))Image_pixel, METH_FASTCALL,
      "pixel($self, x, y, /)\n--\n\nChannel values at column x, row y (ints for integer "
-     "encodings, floats for float ones).  IndexError outside the image."},
+     "encodings, floats for float ones); negative counts from the end, as in NumPy "
+     "(pixel(-1, -1) is the bottom-right one).  IndexError outside the image.  "
+     "img[y, x] is the NumPy-order spelling."},
     {"set_pixel", (PyCFunction)(void (*)(void))Image_set_pixel, METH_FASTCALL,
      "set_pixel($self, x, y, values, /)\n--\n\nWrite exactly `channels` values, each "
      "representable in the element type (ValueError otherwise, image unchanged)."},

@@ -73,6 +73,8 @@ static int exec_module(PyObject *m) {
   for (size_t i = 0; i < sizeof type_inits / sizeof *type_inits; i++)
     if (type_inits[i](m, st) < 0) return -1;
   if (PyModule_AddFunctions(m, hpy_wire_methods) < 0) return -1;
+  /* HORUS's runtime name for the class: the same class, not a subclass. */
+  if (PyModule_AddObjectRef(m, "Tensor", (PyObject *)st->TensorHandle_Type) < 0) return -1;
   if (PyModule_AddStringConstant(m, "__version__", HORUS_VERSION_STRING) < 0) return -1;
   if (PyModule_AddIntConstant(m, "BLOCK_ALIGN", HORUS_BLOCK_ALIGN) < 0) return -1;
   return 0;

@@ -75,6 +75,26 @@ done:
   return list;
 }
 
+static PyObject *PointCloud_from_torch(PyTypeObject *cls, PyObject *arg) {
+  PyObject *x = hpy_torch_input(arg, "PointCloud");
+  if (!x) return NULL;
+  PyObject *res = PointCloud_from_array(cls, x);
+  Py_DECREF(x);
+  return res;
+}
+
+/* len(cloud): the number of points, as len() of its (N, F) array. */
+static Py_ssize_t PointCloud_len(FrameObject *self) {
+  horus_frame *pc = hpy_frame_get((PyObject *)self);
+  if (!pc) return -1;
+  uint64_t n = horus_pointcloud_count(pc);
+  if (n > (uint64_t)PY_SSIZE_T_MAX) {
+    PyErr_SetString(PyExc_OverflowError, "point count does not fit in len()");
+    return -1;
+  }
+  return (Py_ssize_t)n;
+}
+
 static PyObject *PointCloud_is_xyz(FrameObject *self, PyObject *Py_UNUSED(a)) {
   GET_CLOUD(self);
   return PyBool_FromLong(horus_pointcloud_fields(pc) == 3);
@@ -114,8 +134,9 @@ static PyMethodDef PointCloud_methods[] = {
      "from_numpy($cls, points, /)\n--\n\nA cloud of an (N, F) array (F values per "
      "point).  Shares the memory when the array already lives in a horus pool; one "
      "copy otherwise."},
-    {"from_torch", (PyCFunction)PointCloud_from_array, METH_O | METH_CLASS,
-     "from_torch($cls, tensor, /)\n--\n\nAs from_numpy, for a PyTorch tensor."},
+    {"from_torch", (PyCFunction)PointCloud_from_torch, METH_O | METH_CLASS,
+     "from_torch($cls, tensor, /)\n--\n\nAs from_numpy, for a torch.Tensor (TypeError "
+     "for anything else; one that requires grad is detached)."},
     {"point_at", (PyCFunction)PointCloud_point_at, METH_O,
      "point_at($self, i, /)\n--\n\nThe fields of point i as floats (float32 clouds only: "
      "TypeError otherwise; IndexError out of range)."},
@@ -147,6 +168,7 @@ static PyType_Slot PointCloud_slots[] = {
     {Py_tp_methods, PointCloud_methods},
     {Py_tp_getset, PointCloud_getset},
     {Py_tp_repr, PointCloud_repr},
+    {Py_mp_length, PointCloud_len},
     {0, NULL},
 };
 

@@ -32,14 +32,27 @@ PyObject *hpy_pool_stats_dict(horus_pool *pool) {
 
 static int Pool_init(PoolObject *self, PyObject *args, PyObject *kwds) {
   static char *kwlist[] = {"pool_id", "size_mb", "max_slots", NULL};
-  long long pool_id, size_mb = 1024, max_slots = 1024;
-  if (!PyArg_ParseTupleAndKeywords(args, kwds, "L|LL:TensorPool", kwlist, &pool_id,
+  /* NOT_GIVEN: not given.  Opening an existing pool then takes whatever geometry
+   * it has; only a pool created here gets the defaults (1024 MB, 1024
+   * slots; the global pool those of horus_pool_global). */
+  const long long NOT_GIVEN = LLONG_MIN;
+  long long pool_id = 0, size_mb = NOT_GIVEN, max_slots = NOT_GIVEN;
+  if (!PyArg_ParseTupleAndKeywords(args, kwds, "|LLL:TensorPool", kwlist, &pool_id,
                                    &size_mb, &max_slots))
     return -1;
   if (pool_id < 0 || pool_id > UINT32_MAX) {
     PyErr_Format(PyExc_ValueError, "pool_id %lld: must be 0..%u", pool_id, UINT32_MAX);
     return -1;
   }
+  /* What was not given is 0 when opening: an existing pool's geometry is
+   * accepted as it is, and a given value must match it. */
+  bool defaulted = size_mb == NOT_GIVEN && max_slots == NOT_GIVEN;
+  uint64_t want_bytes = 0;
+  uint32_t want_slots = 0;
+  if (size_mb == NOT_GIVEN) size_mb = 1024;
+  else if (size_mb > 0 && size_mb <= (1ll << 24)) want_bytes = (uint64_t)size_mb << 20;
+  if (max_slots == NOT_GIVEN) max_slots = 1024;
+  else if (max_slots > 0 && max_slots <= (1ll << 16)) want_slots = (uint32_t)max_slots;
   if (size_mb <= 0 || size_mb > (1ll << 24)) {
     PyErr_Format(PyExc_ValueError, "size_mb %lld: must be 1..%lld", size_mb, 1ll << 24);
     return -1;
@@ -49,8 +62,15 @@ static int Pool_init(PoolObject *self, PyObject *args, PyObject *kwds) {
     return -1;
   }
   horus_pool *p;
-  int r = horus_pool_open((uint32_t)pool_id, (uint64_t)size_mb << 20,
-                          (uint32_t)max_slots, HORUS_POOL_CREATE, &p);
+  int r;
+  if (defaulted && pool_id == 0) {
+    r = horus_pool_global(&p); /* the pool Image() and friends use */
+  } else {
+    r = horus_pool_open((uint32_t)pool_id, want_bytes, want_slots, 0, &p);
+    if (r == HORUS_ENOENT)
+      r = horus_pool_open((uint32_t)pool_id, (uint64_t)size_mb << 20, (uint32_t)max_slots,
+                          HORUS_POOL_CREATE, &p);
+  }
   if (r) return hpy_raise_int(r);
   horus_pool_close(self->pool); /* __init__ called twice */
   self->pool = p;
@@ -146,11 +166,13 @@ static PyGetSetDef Pool_getset[] = {
 };
 
 static PyType_Slot Pool_slots[] = {
-    {Py_tp_doc, "TensorPool(pool_id, size_mb=1024, max_slots=1024)\n--\n\n"
+    {Py_tp_doc, "TensorPool(pool_id=0, size_mb=1024, max_slots=1024)\n--\n\n"
                 "Open pool `pool_id` of this namespace, creating it with size_mb "
-                "megabytes and max_slots blocks when it does not exist.  Opening "
-                "an existing pool with another geometry is a ValueError that states "
-                "both.  Pages are committed only when touched."},
+                "megabytes and max_slots blocks when it does not exist.  An existing "
+                "pool is opened whatever its geometry when size_mb and max_slots are "
+                "not given; one given that differs is a ValueError that states both.  "
+                "TensorPool() is the global pool (id 0) that Image() and friends use.  "
+                "Pages are committed only when touched."},
     {Py_tp_new, PyType_GenericNew},
     {Py_tp_init, Pool_init},
     {Py_tp_dealloc, Pool_dealloc},

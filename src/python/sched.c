@@ -353,9 +353,11 @@ static PyObject *finish(SchedObject *self, int r) {
 }
 
 static PyObject *Sched_run(SchedObject *self, PyObject *args, PyObject *kwds) {
-  static char *kwlist[] = {"duration", NULL};
+  static char *kwlist[] = {"duration", "raise_on_interrupt", NULL};
   PyObject *dur = Py_None;
-  if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:run", kwlist, &dur)) return NULL;
+  int raise_on_interrupt = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O$p:run", kwlist, &dur, &raise_on_interrupt))
+    return NULL;
   horus_sched *s = get_sched(self);
   if (!s) return NULL;
   int64_t ns = -1;
@@ -378,6 +380,13 @@ static PyObject *Sched_run(SchedObject *self, PyObject *args, PyObject *kwds) {
   int r = horus_sched_run(s, ns);
   PyEval_RestoreThread(self->released);
   self->released = NULL;
+  /* Ctrl-C is how a robot program is meant to end: every shutdown has run
+   * by now, so return normally unless the caller wants to see it. */
+  if (!raise_on_interrupt && self->exc &&
+      PyErr_GivenExceptionMatches(self->exc, PyExc_KeyboardInterrupt)) {
+    Py_CLEAR(self->exc);
+    r = 0; /* the -1 the callback or hook returned for it */
+  }
   PyObject *res = finish(self, r);
   Py_DECREF(self);
   return res;
@@ -459,9 +468,11 @@ static PyMethodDef Sched_methods[] = {
      "add($self, node, order=None)\n--\n\nAdd a node; an order given here wins over the "
      "node's own.  ValueError for a duplicate name or a node already in a scheduler."},
     {"run", (PyCFunction)(void (*)(void))Sched_run, METH_VARARGS | METH_KEYWORDS,
-     "run($self, duration=None)\n--\n\nTick the nodes in order, each at its own rate, until "
-     "stop(), Ctrl-C or `duration` seconds; then every node's shutdown runs.  An "
-     "exception in a callback (or KeyboardInterrupt) stops the run and propagates."},
+     "run($self, duration=None, *, raise_on_interrupt=False)\n--\n\nTick the nodes in "
+     "order, each at its own rate, until stop(), Ctrl-C or `duration` seconds; then "
+     "every node's shutdown runs.  Ctrl-C (KeyboardInterrupt, in a tick or while "
+     "waiting) then returns normally, or is re-raised when raise_on_interrupt=True.  "
+     "Any other exception in a callback stops the run and propagates."},
     {"stop", (PyCFunction)Sched_stop, METH_NOARGS,
      "stop($self, /)\n--\n\nEnd the current run after the tick in progress (any thread); "
      "with no run in progress, the next run() returns at once."},

@@ -8,6 +8,7 @@ typedef struct {
   horus_tensor *t; /* NULL after release() */
   PyObject *weakreflist;
   hpy_busy busy; /* see "objects in use without the GIL" in horus_py.h */
+  PyObject *exported; /* blocks handed to __array_interface__ consumers */
 } TensorObject;
 
 static PyObject *released(void) {
@@ -48,6 +49,7 @@ PyObject *hpy_tensor_wrap(horus_state *st, horus_tensor *t) {
   self->t = t;
   self->weakreflist = NULL;
   self->busy = (hpy_busy){0, NULL};
+  self->exported = NULL;
   PyObject_GC_Track(self);
   return (PyObject *)self;
 }
@@ -57,6 +59,7 @@ static void Tensor_dealloc(TensorObject *self) {
   PyObject_GC_UnTrack(self);
   if (self->weakreflist) PyObject_ClearWeakRefs((PyObject *)self);
   horus_tensor_free(self->t);
+  Py_CLEAR(self->exported);
   tp->tp_free(self);
   Py_DECREF(tp);
 }
@@ -297,6 +300,22 @@ static PyObject *Tensor_get_dtype(TensorObject *self, void *Py_UNUSED(c)) {
       horus_dtype_name((horus_dtype)horus_tensor_get_desc(self->t)->dtype));
 }
 
+/* HORUS and PyTorch spellings: pools are host memory. */
+static PyObject *Tensor_is_cuda(TensorObject *self, PyObject *Py_UNUSED(ignored)) {
+  GET_TENSOR(self, NULL);
+  Py_RETURN_FALSE;
+}
+
+static PyObject *Tensor_get_is_gpu(TensorObject *self, void *Py_UNUSED(c)) {
+  GET_TENSOR(self, NULL);
+  Py_RETURN_FALSE;
+}
+
+static PyObject *Tensor_get_readonly(TensorObject *self, void *Py_UNUSED(c)) {
+  GET_TENSOR(self, NULL);
+  return PyBool_FromLong(horus_tensor_is_readonly(self->t));
+}
+
 static PyObject *Tensor_get_device(TensorObject *self, void *Py_UNUSED(c)) {
   GET_TENSOR(self, NULL);
   return PyUnicode_FromString("cpu");
@@ -333,7 +352,7 @@ static PyObject *Tensor_get_released(TensorObject *self, void *Py_UNUSED(c)) {
 
 static PyObject *Tensor_get_array_interface(TensorObject *self, void *Py_UNUSED(c)) {
   GET_TENSOR(self, NULL);
-  return hpy_array_interface(state_of(self), self->t);
+  return hpy_array_interface(state_of(self), self->t, &self->exported);
 }
 
 static PyObject *Tensor_repr(TensorObject *self) {
@@ -380,8 +399,10 @@ static PyMethodDef Tensor_methods[] = {
      "without JAX)."},
     {"jax", (PyCFunction)Tensor_jax, METH_NOARGS, "jax($self, /)\n--\n\nAlias of to_jax()."},
     {"view", (PyCFunction)Tensor_view, METH_O,
-     "view($self, shape, /)\n--\n\nReshape without copying: the tensor must "
-     "be contiguous and `shape` (which may hold one -1) must have as many elements."},
+     "view($self, shape, /)\n--\n\nReshape without copying, as torch.Tensor.view: "
+     "the tensor must be contiguous and `shape` must have as many elements.  One "
+     "entry may be -1, inferred from the others: view([-1, 3]) of 12 elements is "
+     "(4, 3).  ValueError when it does not divide evenly or for a second -1."},
     {"slice", (PyCFunction)(void (*)(void))Tensor_slice, METH_FASTCALL,
      "slice($self, start, stop, /)\n--\n\nRows [start, stop) along the first "
      "dimension, without copying.  IndexError when out of range."},
@@ -396,6 +417,8 @@ static PyMethodDef Tensor_methods[] = {
     {"__copy__", (PyCFunction)Tensor_copy, METH_NOARGS, "Same as copy()."},
     {"__deepcopy__", (PyCFunction)Tensor_deepcopy, METH_O, "Same as copy()."},
     {"is_cpu", (PyCFunction)Tensor_is_cpu, METH_NOARGS, "Always True: pools are host memory."},
+    {"is_cuda", (PyCFunction)Tensor_is_cuda, METH_NOARGS,
+     "Always False: pools are host memory (HORUS and PyTorch spelling)."},
     {"is_contiguous", (PyCFunction)Tensor_is_contiguous, METH_NOARGS,
      "True if the elements are laid out row-major without gaps."},
     {"from_dlpack", (PyCFunction)Tensor_from_dlpack, METH_O | METH_CLASS,
@@ -430,6 +453,10 @@ static PyGetSetDef Tensor_getset[] = {
     {"strides", (getter)Tensor_get_strides, NULL, "Strides in elements.", NULL},
     {"dtype", (getter)Tensor_get_dtype, NULL, "Element type name, e.g. 'float32'.", NULL},
     {"device", (getter)Tensor_get_device, NULL, "Always 'cpu'.", NULL},
+    {"is_gpu", (getter)Tensor_get_is_gpu, NULL, "Always False (HORUS spelling).", NULL},
+    {"readonly", (getter)Tensor_get_readonly, NULL,
+     "True for a tensor received from a topic (shared with the publisher and every "
+     "subscriber): its NumPy views are read-only.", NULL},
     {"ndim", (getter)Tensor_get_ndim, NULL, "Number of dimensions.", NULL},
     {"numel", (getter)Tensor_get_numel, NULL, "Total number of elements.", NULL},
     {"nbytes", (getter)Tensor_get_nbytes, NULL, "Size of the elements in bytes.", NULL},

@@ -43,12 +43,44 @@ static horus_topic *get_topic(TopicObject *self, const char *action) {
   return self->t;
 }
 
+/* A ROS-style name ("/camera/front"): say how horus spells it rather than
+ * just "invalid".  0 when the name has no '/', -1 with ValueError. */
+static int slash_name(PyObject *name, const char *cname) {
+  if (!strchr(cname, '/')) return 0;
+  char want[HORUS_TOPIC_NAME_MAX + 1];
+  size_t n = 0;
+  for (const char *p = cname; *p && n < sizeof want - 1; p++) {
+    if (*p != '/') want[n++] = *p;
+    else if (n > 0 && want[n - 1] != '.' && p[1] && p[1] != '/') want[n++] = '.';
+  }
+  want[n] = '\0';
+  PyErr_Format(PyExc_ValueError, "topic name %R: horus topic names use '.' where ROS "
+               "and MCAP use '/': write '%s' (it is '/%s' in MCAP files, Foxglove and "
+               "ROS 2)", name, want, cname[0] == '/' ? cname + 1 : cname);
+  return -1;
+}
+
 static int Topic_init(TopicObject *self, PyObject *args, PyObject *kwds) {
-  static char *kwlist[] = {"msg_type", "name", "capacity", NULL};
-  PyObject *type_obj, *name_obj = Py_None, *cap_obj = Py_None;
-  if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O$O:Topic", kwlist, &type_obj, &name_obj,
-                                   &cap_obj))
+  static char *kwlist[] = {"msg_type", "name", "capacity", "history", NULL};
+  PyObject *type_obj, *name_obj = Py_None, *cap_obj = Py_None, *hist_obj = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O$OO:Topic", kwlist, &type_obj, &name_obj,
+                                   &cap_obj, &hist_obj))
     return -1;
+  long long history = 0;
+  if (hist_obj != Py_None) {
+    if (!PyLong_Check(hist_obj) || PyBool_Check(hist_obj)) {
+      PyErr_Format(PyExc_TypeError, "history must be an int, not %.80s",
+                   Py_TYPE(hist_obj)->tp_name);
+      return -1;
+    }
+    history = PyLong_AsLongLong(hist_obj);
+    if (history == -1 && PyErr_Occurred()) PyErr_Clear(), history = -1;
+    if (history < 0 || history > HORUS_TOPIC_MAX_CAPACITY) {
+      PyErr_Format(PyExc_ValueError, "history must be 0..%d messages, got %R",
+                   HORUS_TOPIC_MAX_CAPACITY, hist_obj);
+      return -1;
+    }
+  }
   horus_state *st = state_of(self);
   horus_msg_type type;
   PyObject *name = NULL;
@@ -101,6 +133,10 @@ static int Topic_init(TopicObject *self, PyObject *args, PyObject *kwds) {
     Py_DECREF(name);
     return -1;
   }
+  if (slash_name(name, cname) < 0) {
+    Py_DECREF(name);
+    return -1;
+  }
   horus_topic *t;
   int r;
   Py_BEGIN_ALLOW_THREADS
@@ -113,6 +149,10 @@ static int Topic_init(TopicObject *self, PyObject *args, PyObject *kwds) {
   if (hpy_busy_refuse((PyObject *)self, &self->busy, "__init__()")) {
     horus_topic_close(t);
     return -1;
+  }
+  if (history > 0 && (r = horus_topic_set_history(t, (uint32_t)history))) {
+    horus_topic_close(t);
+    return hpy_raise_int(r);
   }
   horus_topic_close(self->t);
   self->t = t;
@@ -266,7 +306,11 @@ static PyObject *Topic_send(TopicObject *self, PyObject *obj) {
 /* ---- receive ------------------------------------------------------------------ */
 
 static PyObject *to_object(TopicObject *self, const horus_msg *msg, horus_tensor *x) {
-  if (msg->type != HORUS_MSG_BYTES) return hpy_msg_to_object(state_of(self), msg, x);
+  if (msg->type != HORUS_MSG_BYTES) {
+    /* The publisher's pages, shared with every subscriber: read-only. */
+    horus_tensor_set_readonly(x);
+    return hpy_msg_to_object(state_of(self), msg, x);
+  }
   PyObject *data = PyBytes_FromStringAndSize(horus_tensor_data(x),
                                              (Py_ssize_t)horus_tensor_nbytes(x));
   horus_tensor_free(x);
@@ -494,11 +538,16 @@ static PyGetSetDef Topic_getset[] = {
 };
 
 static PyType_Slot Topic_slots[] = {
-    {Py_tp_doc, "Topic(msg_type, name=None, *, capacity=None)\n--\n\nA named channel "
-                "between processes of the namespace.  msg_type is Image, PointCloud, "
+    {Py_tp_doc, "Topic(msg_type, name=None, *, capacity=None, history=None)\n--\n\nA named "
+                "channel between processes of the namespace.  msg_type is Image, PointCloud, "
                 "DepthImage or TensorHandle (the name defaults to the lower-cased type "
                 "name: Topic(Image) is 'image'), or a str name for small Python "
-                "objects.  Iterating yields the messages available now.\n\n"
+                "objects.  Names use '.' (camera.front), never '/'.  A new Topic "
+                "receives what is sent after it opens; history=N makes its first "
+                "receives start with up to N of the newest messages still in the ring, "
+                "oldest first.  Received frames are read-only (shared with the "
+                "publisher and every subscriber).  Iterating yields the messages "
+                "available now.\n\n"
                 "Threads: a handle serves one thread at a time.  While a thread waits "
                 "in recv(timeout=...) or sends a generic message (both without the "
                 "GIL), every other call on the handle, close() and __init__ included, "

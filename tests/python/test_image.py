@@ -177,7 +177,9 @@ def test_image_bad_input_leaves_it_unchanged():
     with pytest.raises(IndexError):
         img.pixel(6, 0)
     with pytest.raises(IndexError):
-        img.pixel(0, -1)
+        img.pixel(0, -5)  # negative counts from the end: -4 is row 0, -5 is outside
+    with pytest.raises(IndexError):
+        img.set_pixel(-7, 0, [1, 2, 3])
     with pytest.raises(IndexError):
         img.set_pixel(100, 0, [1, 2, 3])
     with pytest.raises(ValueError):
@@ -227,7 +229,7 @@ def test_image_bad_input_leaves_it_unchanged():
 def test_repr_and_pickle():
     img = Image(48, 64, "bgr8")
     img.set_frame_id("left")
-    assert repr(img) == "<Image 64x48 bgr8 frame_id='left' timestamp_ns=0>"
+    assert repr(img) == "<Image height=48 width=64 bgr8 frame_id='left' timestamp_ns=0>"
     back = pickle.loads(pickle.dumps(img))
     assert back.to_numpy().ctypes.data == img.to_numpy().ctypes.data and back.frame_id == "left"
     assert "PointCloud 5 points x 4 fields float32" in repr(PointCloud(5, 4))

@@ -38,7 +38,7 @@ def test_set_pixel_round_trips_or_refuses_without_change(case):
     img = Image(h, w, enc)
     img.fill([0] * channels)
     before = img.to_numpy().copy()
-    inside = 0 <= x < w and 0 <= y < h
+    inside = -w <= x < w and -h <= y < h  # negative counts from the end, as in NumPy
     valid = len(values) == channels and (dtype == "float32" or all(
         0 <= v <= LIMIT[dtype] for v in values))
     if inside and valid:

@@ -111,7 +111,7 @@ def test_zero_copy_numpy_and_buffer(pool):
     assert a[2, 3] == -1.0
     assert np.from_dlpack(t)[2, 3] == -1.0
     assert a.ctypes.data == b.ctypes.data == np.from_dlpack(t).ctypes.data
-    ai = np.array(t.__array_interface__["data"], copy=False)  # noqa: F841
+    assert t.__array_interface__["data"] == (a.ctypes.data, False)  # the protocol's tuple
     assert np.asarray(t.__array__()).ctypes.data == a.ctypes.data
 
 
