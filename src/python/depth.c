@@ -12,7 +12,7 @@ static int parse_xy(horus_frame *d, PyObject *const *args, uint32_t *x, uint32_t
  * any dtype spelling hpy_parse_dtype knows (np.float32, torch.uint16...). */
 static int parse_depth_dtype(PyObject *obj) {
   if (PyUnicode_Check(obj)) {
-    const char *name = PyUnicode_AsUTF8(obj);
+    const char *name = hpy_utf8(obj, "dtype", NULL);
     if (!name) return -1;
     int d = horus_depth_dtype_from_name(name);
     if (d >= 0) return d;

@@ -163,7 +163,7 @@ static PyObject *Image_from_torch(PyTypeObject *cls, PyObject *const *args, Py_s
   Py_ssize_t nk = kwnames ? PyTuple_GET_SIZE(kwnames) : 0, at = -1;
   if (nargs > 0) at = 0;
   for (Py_ssize_t i = 0; at < 0 && i < nk; i++) {
-    const char *k = PyUnicode_AsUTF8(PyTuple_GET_ITEM(kwnames, i));
+    const char *k = hpy_utf8(PyTuple_GET_ITEM(kwnames, i), "keyword argument name", NULL);
     if (!k) return NULL;
     if (strcmp(k, "tensor") == 0 || strcmp(k, "array") == 0) at = nargs + i;
   }

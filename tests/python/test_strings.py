@@ -36,7 +36,9 @@ U8 = np.zeros((2, 2, 3), np.uint8)
 CASES = [
     ("Image-encoding", lambda o: Image(2, 2, "rgb8\x00junk"), "encoding"),
     ("Image.from_numpy-encoding", lambda o: Image.from_numpy(U8, "rgb8\x00"), "encoding"),
-    ("Image.from_torch-encoding", lambda o: Image.from_torch(U8, encoding="rgb8\x00"), "encoding"),
+    ("Image.from_torch-encoding",
+     lambda o: Image.from_torch(__import__("torch").from_numpy(U8), encoding="rgb8\x00"),
+     "encoding"),
     ("Image.from_numpy-keyword", lambda o: Image.from_numpy(U8, **{"encoding\x00": "rgb8"}),
      "keyword argument name"),
     ("Image.from_bytes-encoding", lambda o: Image.from_bytes(bytes(12), 2, 2, "rgb8\x00"),
