@@ -104,10 +104,11 @@ static bool fixture_open(fixture *f, uint32_t pool_id, const char *topic) {
   CHECK_OK(horus_pool_open(pool_id, 16 * MB, 64, HORUS_POOL_CREATE, &f->pool));
   CHECK_OK(horus_topic_open(topic, HORUS_MSG_TENSOR, 8, &f->pub));
   CHECK_OK(horus_topic_open(topic, HORUS_MSG_TENSOR, 0, &f->sub));
+  if (!f->pool || !f->pub || !f->sub) return false;
   CHECK_OK(horus_topic_subscribe(f->sub));
   f->th = map_topic(topic, &f->th_size);
   CHECK(f->th != NULL);
-  return f->pool && f->pub && f->sub && f->th;
+  return f->th != NULL;
 }
 
 static void fixture_close(fixture *f) {
