@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -180,6 +181,7 @@ static void test_stopped_owner(void) {
   pid_t pid = fork();
   if (pid == 0) {
     close(fds[0]);
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives a test that failed */
     uint64_t node = 0;
     if (horus__node_self(pool->user_dir, &node)) _exit(2);
     if (horus__lock_acquire(&pool->hdr->lock, pool->user_dir, node, HORUS__LOCK_TIMEOUT_S,
