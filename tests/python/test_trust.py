@@ -14,9 +14,7 @@ readiness lines over pipes:
 (Items 7 and 8, locks and corrupt shared state, are in tests/c/test_trust.c.)
 """
 
-import errno
 import os
-import re
 import select
 import shutil
 import signal
