@@ -1,0 +1,257 @@
+/* test_trust.c - locks and shared state that someone else damaged (issue 13,
+ * items 7 and 8).  A lock word naming a thread that does not exist and a
+ * mutex whose bytes were scribbled over are repaired at once, so the next
+ * pool allocation and topic send succeed; an owner that is alive but stopped
+ * gets HORUS_ETIMEDOUT naming its pid (this one costs the 10 s lock timeout
+ * once); a zeroed allocator bitmap is rebuilt rather than making every
+ * allocation fail for good. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "pool_internal.h"
+#include "topic_internal.h"
+
+#define MB (1ull << 20)
+
+/* A thread id that names no thread: a child's, once it has been reaped. */
+static int32_t vanished_tid(void) {
+  for (;;) {
+    pid_t pid = fork();
+    if (pid == 0) _exit(0);
+    if (pid < 0) return 0;
+    waitpid(pid, NULL, 0);
+    if (kill(pid, 0) != 0 && errno == ESRCH) return (int32_t)pid;
+  }
+}
+
+/* The header of topic `name` as another process sees it (the mapping is the
+ * test's own; unmap with munmap(hdr, *size)). */
+static topic_header *map_topic(const char *name, size_t *size) {
+  char dir[512], path[700];
+  if (horus_segment_dir(dir, sizeof dir)) return NULL;
+  snprintf(path, sizeof path, "%s/topic.%s", dir, name);
+  int fd = open(path, O_RDWR);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0) {
+    if (fd >= 0) close(fd);
+    return NULL;
+  }
+  void *seg = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  *size = (size_t)st.st_size;
+  return seg == MAP_FAILED ? NULL : seg;
+}
+
+/* Send 64 bytes of `value` from `pool` on `pub`. */
+static int send_bytes(horus_pool *pool, horus_topic *pub, uint8_t value) {
+  int64_t shape[1] = {64};
+  horus_tensor *x;
+  int r = horus_tensor_alloc(pool, shape, 1, HORUS_UINT8, &x);
+  if (r) return r;
+  memset(horus_tensor_data(x), value, 64);
+  horus_msg m;
+  memset(&m, 0, sizeof m);
+  m.type = HORUS_MSG_TENSOR;
+  m.tensor = *horus_tensor_get_desc(x);
+  r = horus_topic_send(pub, &m, x, NULL);
+  horus_tensor_free(x);
+  return r;
+}
+
+/* Receive on `sub` and check the message is 64 bytes of `value`. */
+static int recv_bytes(horus_topic *sub, uint8_t value) {
+  horus_msg m;
+  horus_tensor *x;
+  int r = horus_topic_recv(sub, 0, &m, &x);
+  if (r) return r;
+  const uint8_t *b = horus_tensor_data(x);
+  int bad = 0;
+  for (int i = 0; i < 64; i++) bad |= b[i] != value;
+  horus_tensor_free(x);
+  return bad ? HORUS_ECORRUPT : 0;
+}
+
+/* An allocation and a release, and the accounting adds up afterwards. */
+static void check_pool_works(horus_pool *pool) {
+  horus_pool_stats before, after;
+  CHECK_OK(horus_pool_stats_get(pool, &before));
+  uint32_t s, g;
+  uint64_t off;
+  CHECK_OK(horus_pool_alloc(pool, MB, &s, &g, &off));
+  CHECK_OK(horus_pool_release(pool, s, g));
+  CHECK_OK(horus_pool_stats_get(pool, &after));
+  CHECK(after.used_bytes == before.used_bytes && after.allocated_slots == before.allocated_slots);
+}
+
+/* Each case works on a pool and a topic of its own, so that one left broken
+ * (as they all were before the repairs) does not fail the next. */
+typedef struct fixture {
+  horus_pool *pool;
+  horus_topic *pub, *sub;
+  topic_header *th; /* the topic's header, mapped as another process would */
+  size_t th_size;
+} fixture;
+
+static bool fixture_open(fixture *f, uint32_t pool_id, const char *topic) {
+  memset(f, 0, sizeof *f);
+  CHECK_OK(horus_pool_open(pool_id, 16 * MB, 64, HORUS_POOL_CREATE, &f->pool));
+  CHECK_OK(horus_topic_open(topic, HORUS_MSG_TENSOR, 8, &f->pub));
+  CHECK_OK(horus_topic_open(topic, HORUS_MSG_TENSOR, 0, &f->sub));
+  if (!f->pool || !f->pub || !f->sub) return false;
+  CHECK_OK(horus_topic_subscribe(f->sub));
+  f->th = map_topic(topic, &f->th_size);
+  CHECK(f->th != NULL);
+  return f->th != NULL;
+}
+
+static void fixture_close(fixture *f) {
+  if (f->th) munmap(f->th, f->th_size);
+  horus_topic_close(f->sub);
+  horus_topic_close(f->pub);
+  horus_pool_close(f->pool);
+}
+
+/* Item 7: a lock word naming a thread that does not exist (no owner ever
+ * took the lock) costs neither the 10 s timeout nor an error: the pool's,
+ * then a topic's. */
+static void test_lock_word_naming_no_thread(void) {
+  fixture f;
+  if (fixture_open(&f, 1, "trust.pool_word")) {
+    int32_t tid = vanished_tid();
+    CHECK(tid > 0);
+    *(volatile uint32_t *)(void *)&f.pool->hdr->lock = (uint32_t)tid;
+    check_pool_works(f.pool);
+    CHECK_OK(send_bytes(f.pool, f.pub, 0x16));
+    CHECK_OK(recv_bytes(f.sub, 0x16));
+  }
+  fixture_close(&f);
+  if (fixture_open(&f, 6, "trust.topic_word")) {
+    int32_t tid = vanished_tid();
+    CHECK(tid > 0);
+    *(volatile uint32_t *)(void *)&f.th->lock = (uint32_t)tid;
+    CHECK_OK(send_bytes(f.pool, f.pub, 0x17));
+    CHECK_OK(recv_bytes(f.sub, 0x17));
+  }
+  fixture_close(&f);
+}
+
+/* Item 7: a pool mutex whose bytes were overwritten (pthread answers
+ * EINVAL) is initialised again. */
+static void test_scribbled_pool_mutex(void) {
+  fixture f;
+  if (fixture_open(&f, 2, "trust.pool_mutex")) {
+    memset((void *)&f.pool->hdr->lock, 0xff, sizeof(pthread_mutex_t));
+    check_pool_works(f.pool);
+    check_pool_works(f.pool); /* and stays working */
+    CHECK_OK(send_bytes(f.pool, f.pub, 0x21));
+    CHECK_OK(recv_bytes(f.sub, 0x21));
+  }
+  fixture_close(&f);
+}
+
+/* Item 8: likewise a topic's mutex. */
+static void test_scribbled_topic_mutex(void) {
+  fixture f;
+  if (fixture_open(&f, 3, "trust.topic_mutex")) {
+    memset((void *)&f.th->lock, 0xff, sizeof(pthread_mutex_t));
+    CHECK_OK(send_bytes(f.pool, f.pub, 0x29));
+    CHECK_OK(recv_bytes(f.sub, 0x29));
+    CHECK_OK(send_bytes(f.pool, f.pub, 0x2a));
+    CHECK_OK(recv_bytes(f.sub, 0x2a));
+  }
+  fixture_close(&f);
+}
+
+/* Item 7: a live owner that does not let go (stopped) is named, with its
+ * pid, after the lock timeout; once it is gone the lock works again. */
+static void test_stopped_owner(void) {
+  horus_pool *pool = NULL;
+  CHECK_OK(horus_pool_open(4, 16 * MB, 64, HORUS_POOL_CREATE, &pool));
+  if (!pool) return;
+  int fds[2];
+  CHECK(pipe(fds) == 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives a test that failed */
+    uint64_t node = 0;
+    if (horus__node_self(pool->user_dir, &node)) _exit(2);
+    if (horus__lock_acquire(&pool->hdr->lock, pool->user_dir, node, HORUS__LOCK_TIMEOUT_S,
+                            "test") < 0)
+      _exit(3);
+    if (write(fds[1], "l", 1) != 1) _exit(4);
+    raise(SIGSTOP);
+    _exit(5); /* killed before it gets here */
+  }
+  close(fds[1]);
+  char c = 0;
+  CHECK(read(fds[0], &c, 1) == 1 && c == 'l');
+  close(fds[0]);
+  uint32_t s, g;
+  uint64_t off;
+  CHECK_RC(horus_pool_alloc(pool, MB, &s, &g, &off), HORUS_ETIMEDOUT);
+  char who[32];
+  snprintf(who, sizeof who, "process %d", (int)pid);
+  CHECK(strstr(horus_errmsg(), who) != NULL);
+  kill(pid, SIGKILL);
+  int status = 0;
+  CHECK(waitpid(pid, &status, 0) == pid && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  check_pool_works(pool); /* its death hands the lock over */
+  horus_pool_close(pool);
+}
+
+/* Item 8: the allocator's first-level bitmap zeroed (every free list looks
+ * empty) is found and rebuilt from the slot table: allocations succeed
+ * again, inside the region, clear of the live blocks, which keep their
+ * bytes. */
+static void test_allocator_bitmap_zeroed(void) {
+  horus_pool *p = NULL;
+  CHECK_OK(horus_pool_open(5, 16 * MB, 64, HORUS_POOL_CREATE, &p));
+  if (!p) return;
+  uint32_t s[3], g[3];
+  uint64_t off[3];
+  for (int i = 0; i < 3; i++) {
+    CHECK_OK(horus_pool_alloc(p, MB, &s[i], &g[i], &off[i]));
+    memset(horus_pool_data(p, off[i]), 0x50 + i, MB);
+  }
+  CHECK_OK(horus_pool_release(p, s[1], g[1])); /* a hole between live blocks */
+
+  memset(&p->hdr->tlsf.fl_bitmap, 0, sizeof p->hdr->tlsf.fl_bitmap);
+  uint32_t ns, ng;
+  uint64_t noff;
+  int r = horus_pool_alloc(p, 4 * MB, &ns, &ng, &noff);
+  CHECK_OK(r);
+  if (r == 0) {
+    CHECK(noff + 4 * MB <= 16 * MB);
+    for (int i = 0; i < 3; i += 2) CHECK(noff + 4 * MB <= off[i] || off[i] + MB <= noff);
+    CHECK_OK(horus_pool_release(p, ns, ng));
+  }
+  for (int i = 0; i < 3; i += 2) {
+    const uint8_t *b = horus_pool_data(p, off[i]);
+    CHECK(b[0] == 0x50 + i && b[MB - 1] == 0x50 + i);
+  }
+  CHECK_OK(horus_pool_release(p, s[0], g[0]));
+  CHECK_OK(horus_pool_release(p, s[2], g[2]));
+  horus_pool_stats st;
+  CHECK_OK(horus_pool_stats_get(p, &st));
+  CHECK(st.used_bytes == 0 && st.allocated_slots == 0 && st.largest_free_block == 16 * MB);
+  horus_pool_close(p);
+}
+
+int main(void) {
+  test_lock_word_naming_no_thread();
+  test_scribbled_pool_mutex();
+  test_scribbled_topic_mutex();
+  test_stopped_owner();
+  test_allocator_bitmap_zeroed();
+  check_remove_namespace();
+  return check_report("test_trust");
+}
