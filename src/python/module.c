@@ -167,7 +167,6 @@ static void collect_removed(const char *path, void *arg) {
 }
 
 static PyObject *py_clean(PyObject *m, PyObject *args, PyObject *kwds) {
-  (void)m;
   static char *kwlist[] = {"all", NULL};
   int all = 0;
   if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$p:clean", kwlist, &all)) return NULL;
@@ -178,24 +177,36 @@ static PyObject *py_clean(PyObject *m, PyObject *args, PyObject *kwds) {
     Py_DECREF(removed);
     return hpy_raise(r);
   }
+  /* The global pool's segment is gone: later objects must come from a
+   * fresh one, not from the removed pool no other process can see.  Live
+   * objects keep their own references to the old mapping. */
+  horus_state *st = PyModule_GetState(m);
+  if (all && st && st->global_pool) {
+    horus_pool_close(st->global_pool);
+    st->global_pool = NULL;
+  }
   return removed;
+}
+
+static int topic_dict(const horus_topic_info *info, void *arg) {
+  PyObject *d = Py_BuildValue("{s:s,s:s,s:I,s:I,s:I,s:K,s:K}", "name", info->name, "type",
+                              horus_msg_type_name(info->type), "capacity", info->capacity,
+                              "publishers", info->publishers, "subscribers",
+                              info->subscribers, "sent", (unsigned long long)info->sent,
+                              "dropped", (unsigned long long)info->dropped);
+  int r = d ? PyList_Append((PyObject *)arg, d) : -1;
+  Py_XDECREF(d);
+  return r; /* -1 stops the walk; the Python error is set */
 }
 
 static PyObject *py_topics(PyObject *m, PyObject *Py_UNUSED(ignored)) {
   (void)m;
-  horus_topic_info info[256];
-  int n = horus_topic_list(info, 256);
-  if (n < 0) return hpy_raise(n);
   PyObject *list = PyList_New(0);
-  for (int i = 0; list && i < n && i < 256; i++) {
-    PyObject *d = Py_BuildValue("{s:s,s:s,s:I,s:I,s:I,s:K,s:K}", "name", info[i].name, "type",
-                                horus_msg_type_name(info[i].type), "capacity",
-                                info[i].capacity, "publishers", info[i].publishers,
-                                "subscribers", info[i].subscribers, "sent",
-                                (unsigned long long)info[i].sent, "dropped",
-                                (unsigned long long)info[i].dropped);
-    if (!d || PyList_Append(list, d) < 0) Py_CLEAR(list);
-    Py_XDECREF(d);
+  if (!list) return NULL;
+  int r = horus_namespace_topics(topic_dict, list);
+  if (r < 0) {
+    Py_DECREF(list);
+    return PyErr_Occurred() ? NULL : hpy_raise(r);
   }
   return list;
 }

@@ -36,7 +36,7 @@ static int32_t vanished_tid(void) {
  * test's own; unmap with munmap(hdr, *size)). */
 static topic_header *map_topic(const char *name, size_t *size) {
   char dir[512], path[700];
-  if (horus_segment_dir(dir, sizeof dir)) return NULL;
+  if (horus_namespace_dir(dir, sizeof dir, true)) return NULL;
   snprintf(path, sizeof path, "%s/topic.%s", dir, name);
   int fd = open(path, O_RDWR);
   struct stat st;
