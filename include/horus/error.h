@@ -19,10 +19,12 @@ extern "C" {
 #endif
 
 /* X(name, value, message).  Values are stable: they cross process and
- * language boundaries (the CLI's exit codes and the Python layer use them). */
+ * language boundaries (the Python layer maps each to an exception; the
+ * horus command exits 1 on any of them and prints its name and detail,
+ * tools/cli.h). */
 #define HORUS_ERRNO_MAP(X)                                                    \
   X(EINVAL, -1, "invalid argument")                                           \
-  X(ENOMEM, -2, "pool has no free block large enough")                        \
+  X(ENOMEM, -2, "out of memory (no pool block large enough, or no process memory)") \
   X(ENOSLOT, -3, "pool has no free slot")                                     \
   X(ERANGE, -4, "index or coordinate out of range")                           \
   X(ETYPE, -5, "wrong message or data type")                                  \

@@ -13,6 +13,14 @@
 #include "horus/error.h"
 
 #define HORUS__PATH_MAX 512
+#define HORUS__NIL UINT32_MAX /* "no index" in shared tables (slots, holders, records) */
+
+/* File names: segments in a namespace directory (pool.<id>, topic.<name>)
+ * and nodes in the per-user directory (node.<16 hex digits>). */
+#define HORUS__POOL_PREFIX "pool."
+#define HORUS__TOPIC_PREFIX "topic."
+#define HORUS__NODE_PREFIX "node."
+#define HORUS__PREFIX_LEN(p) (sizeof(p) - 1)
 
 /* ---- errors (error.c) ---------------------------------------------------- */
 

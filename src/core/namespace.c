@@ -166,7 +166,7 @@ static int visit_topic(const char *dir, const char *name, void *arg) {
 
 int horus_namespace_topics(int (*visit)(const horus_topic_info *info, void *arg), void *arg) {
   topic_visit v = {visit, arg};
-  return each_entry("topic.", visit_topic, &v);
+  return each_entry(HORUS__TOPIC_PREFIX, visit_topic, &v);
 }
 
 typedef struct pool_visit {
@@ -177,8 +177,8 @@ typedef struct pool_visit {
 static int visit_pool(const char *dir, const char *name, void *arg) {
   pool_visit *v = arg;
   char *end;
-  unsigned long id = strtoul(name + 5, &end, 10);
-  if (*end || name[5] == '\0' || id > UINT32_MAX) return 0;
+  unsigned long id = strtoul(name + HORUS__PREFIX_LEN(HORUS__POOL_PREFIX), &end, 10);
+  if (*end || name[HORUS__PREFIX_LEN(HORUS__POOL_PREFIX)] == '\0' || id > UINT32_MAX) return 0;
   char path[HORUS__PATH_MAX + 260];
   snprintf(path, sizeof path, "%s/%s", dir, name);
   return v->visit((uint32_t)id, path, v->arg);
@@ -187,7 +187,7 @@ static int visit_pool(const char *dir, const char *name, void *arg) {
 int horus_namespace_pools(int (*visit)(uint32_t pool_id, const char *path, void *arg),
                           void *arg) {
   pool_visit v = {visit, arg};
-  return each_entry("pool.", visit_pool, &v);
+  return each_entry(HORUS__POOL_PREFIX, visit_pool, &v);
 }
 
 int horus_namespaces(int (*visit)(const char *name, void *arg), void *arg) {
@@ -200,7 +200,7 @@ int horus_namespaces(int (*visit)(const char *name, void *arg), void *arg) {
   struct dirent *de;
   r = 0;
   while (r == 0 && (de = readdir(d))) {
-    if (!horus__name_valid(de->d_name) || strncmp(de->d_name, "node.", 5) == 0) continue;
+    if (!horus__name_valid(de->d_name) || strncmp(de->d_name, HORUS__NODE_PREFIX, HORUS__PREFIX_LEN(HORUS__NODE_PREFIX)) == 0) continue;
     char path[HORUS__PATH_MAX + 260];
     struct stat st;
     snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
@@ -272,11 +272,11 @@ int horus_clean(bool all, void (*removed)(const char *path, void *arg), void *ar
       if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0) continue;
       if (pass == 0 && n[0] == '.') {
         if (all || stale_temporary(dir, n)) count += remove_file(dir, n, removed, arg);
-      } else if (pass == 0 && strncmp(n, "topic.", 6) == 0) {
+      } else if (pass == 0 && strncmp(n, HORUS__TOPIC_PREFIX, HORUS__PREFIX_LEN(HORUS__TOPIC_PREFIX)) == 0) {
         count += horus__topic_clean(dir, n, all, removed, arg);
-      } else if (pass == 1 && strncmp(n, "pool.", 5) == 0) {
+      } else if (pass == 1 && strncmp(n, HORUS__POOL_PREFIX, HORUS__PREFIX_LEN(HORUS__POOL_PREFIX)) == 0) {
         char *end;
-        unsigned long id = strtoul(n + 5, &end, 10);
+        unsigned long id = strtoul(n + HORUS__PREFIX_LEN(HORUS__POOL_PREFIX), &end, 10);
         if (*end || id > UINT32_MAX) continue;
         if (all) {
           count += remove_file(dir, n, removed, arg);

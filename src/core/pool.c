@@ -21,7 +21,7 @@
 
 #include "pool_internal.h"
 
-#define NIL UINT32_MAX
+#define NIL HORUS__NIL
 /* A freed block larger than this is zeroed outside the pool lock (two lock
  * round trips); a smaller one under it, in less time than the round trip. */
 #define ZERO_UNLOCKED_MIN (16u << 10)
@@ -844,7 +844,7 @@ static void detach_at_exit(void) {
 static int map_pool(uint32_t id, const char *dir, uint64_t size_bytes,
                     uint32_t max_slots, unsigned flags, horus_pool *p) {
   char name[32];
-  snprintf(name, sizeof name, "pool.%u", id);
+  snprintf(name, sizeof name, HORUS__POOL_PREFIX "%u", id);
   snprintf(p->dir, sizeof p->dir, "%s", dir);
   snprintf(p->path, sizeof p->path, "%s/%s", dir, name);
   p->fd = -1;

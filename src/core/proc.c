@@ -63,7 +63,7 @@ static int nnodes;
 static bool node_atexit_registered;
 
 static int node_path(char *buf, size_t len, const char *dir, uint64_t id) {
-  int n = snprintf(buf, len, "%s/node.%016llx", dir, (unsigned long long)id);
+  int n = snprintf(buf, len, "%s/" HORUS__NODE_PREFIX "%016llx", dir, (unsigned long long)id);
   if (n < 0 || (size_t)n >= len) return horus__err(HORUS_EINVAL, "path %s is too long", dir);
   return 0;
 }
@@ -156,8 +156,19 @@ int horus__node_sweep(const char *dir, void (*removed)(const char *, void *), vo
   while ((de = readdir(d))) {
     const char *name = de->d_name;
     char *end;
-    if (strncmp(name, "node.", 5) != 0 || strlen(name) != 21) continue;
-    unsigned long long id = strtoull(name + 5, &end, 16);
+    if (strncmp(name, ".node.", 6) == 0) { /* a creator that died before renaming it */
+      char tmp[HORUS__PATH_MAX + 260];
+      struct stat st;
+      snprintf(tmp, sizeof tmp, "%s/%s", dir, name);
+      if (lstat(tmp, &st) == 0 && time(NULL) - st.st_mtime > 60 && unlink(tmp) == 0) {
+        count++;
+        if (removed) removed(tmp, arg);
+      }
+      continue;
+    }
+    size_t plen = HORUS__PREFIX_LEN(HORUS__NODE_PREFIX);
+    if (strncmp(name, HORUS__NODE_PREFIX, plen) != 0 || strlen(name) != plen + 16) continue;
+    unsigned long long id = strtoull(name + plen, &end, 16);
     if (*end || horus__node_alive(dir, id) != HORUS__NODE_DEAD) continue;
     char path[HORUS__PATH_MAX + 32];
     if (node_path(path, sizeof path, dir, id) == 0 && unlink(path) == 0) {

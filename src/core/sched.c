@@ -69,7 +69,7 @@ int horus_node_create(const char *name, double rate, horus_node_fn tick, void *u
     return horus__err(HORUS_EINVAL, "node '%s': rate %g Hz must be > 0 and finite", name, rate);
   if (!tick) return horus__err(HORUS_EINVAL, "node '%s' has no tick callback", name);
   horus_node *n = calloc(1, sizeof *n);
-  if (!n) return horus__err(HORUS_ENOMEM, "out of memory");
+  if (!n) return horus__err(HORUS_ENOMEM, "out of process memory");
   snprintf(n->name, sizeof n->name, "%s", name);
   n->rate = rate;
   n->period_ns = (uint64_t)llround(1e9 / rate);
@@ -127,7 +127,7 @@ int horus_node_stats_get(const horus_node *n, horus_node_stats *o) {
 
 int horus_sched_create(horus_sched **out) {
   horus_sched *s = calloc(1, sizeof *s);
-  if (!s) return horus__err(HORUS_ENOMEM, "out of memory");
+  if (!s) return horus__err(HORUS_ENOMEM, "out of process memory");
   *out = s;
   return 0;
 }
@@ -153,7 +153,7 @@ int horus_sched_add(horus_sched *s, horus_node *n, bool set_order, int order) {
   if (s->n == s->cap) {
     int cap = s->cap ? 2 * s->cap : 8;
     horus_node **nodes = realloc(s->nodes, (size_t)cap * sizeof *nodes);
-    if (!nodes) return horus__err(HORUS_ENOMEM, "out of memory");
+    if (!nodes) return horus__err(HORUS_ENOMEM, "out of process memory");
     s->nodes = nodes;
     s->cap = cap;
   }

@@ -32,7 +32,7 @@
 #include "pool_internal.h"
 #include "topic_internal.h"
 
-#define NIL UINT32_MAX
+#define NIL HORUS__NIL
 #define MAX_POOLS_CACHED 8
 
 
@@ -46,9 +46,9 @@ struct horus_topic {
   int fd;        /* the segment, to tell whether it is still linked */
   uint8_t *base;
   uint64_t size;
-  topic_header *hdr;
-  topic_participant *subs, *pubs;
-  topic_entry *ring;
+  horus__topic_header *hdr;
+  horus__topic_participant *subs, *pubs;
+  horus__topic_entry *ring;
   uint32_t capacity, mask; /* validated copies */
   horus_msg_type type;
   int sub, pub;            /* our table entries, -1 until registered */
@@ -63,13 +63,13 @@ struct horus_topic {
 };
 
 static uint64_t layout(uint32_t capacity, uint64_t *subs, uint64_t *pubs, uint64_t *ring) {
-  uint64_t off = (sizeof(topic_header) + 4095) / 4096 * 4096;
+  uint64_t off = (sizeof(horus__topic_header) + 4095) / 4096 * 4096;
   *subs = off;
-  off += HORUS_TOPIC_MAX_SUBSCRIBERS * sizeof(topic_participant);
+  off += HORUS_TOPIC_MAX_SUBSCRIBERS * sizeof(horus__topic_participant);
   *pubs = off;
-  off += HORUS_TOPIC_MAX_PUBLISHERS * sizeof(topic_participant);
+  off += HORUS_TOPIC_MAX_PUBLISHERS * sizeof(horus__topic_participant);
   *ring = off;
-  off += (uint64_t)capacity * sizeof(topic_entry);
+  off += (uint64_t)capacity * sizeof(horus__topic_entry);
   return off;
 }
 
@@ -135,11 +135,11 @@ static void ring_release(horus_topic *t, uint32_t pool_id, uint64_t nonce, uint3
 
 /* The previous publisher died inside send: finish or undo its step. */
 static void recover(horus_topic *t) {
-  topic_header *h = t->hdr;
-  topic_journal *j = &h->jn;
+  horus__topic_header *h = t->hdr;
+  horus__topic_journal *j = &h->jn;
   h->repairs++;
   if (j->stage == 0) return;
-  topic_entry *e = &t->ring[j->seq & t->mask];
+  horus__topic_entry *e = &t->ring[j->seq & t->mask];
   if (j->stage == 1) {
     /* The entry may be half written: make it a hole readers skip, and give
      * back both the new message's reference and the old one's. */
@@ -183,7 +183,7 @@ static void topic_unlock(horus_topic *t) { horus__lock_release(&t->hdr->lock); }
 /* ---- participants ------------------------------------------------------ */
 
 /* Alive unless its node is certainly dead (see horus__node_alive). */
-static bool participant_alive(const horus_topic *t, const topic_participant *p) {
+static bool participant_alive(const horus_topic *t, const horus__topic_participant *p) {
   if (atomic_load(&p->state) != 1) return false;
   uint64_t node = p->node;
   if (node == 0) return false;
@@ -192,7 +192,7 @@ static bool participant_alive(const horus_topic *t, const topic_participant *p) 
 }
 
 /* Claim an entry of `table` for this process (reusing a dead one's). */
-static int claim(horus_topic *t, topic_participant *table, int n, const char *what, int *out) {
+static int claim(horus_topic *t, horus__topic_participant *table, int n, const char *what, int *out) {
   horus__proc self;
   horus__proc_self(&self);
   uint64_t node = self_node(t);
@@ -204,12 +204,12 @@ static int claim(horus_topic *t, topic_participant *table, int n, const char *wh
   int found = -1;
   for (int pass = 0; pass < 2 && found < 0; pass++) {
     for (int i = 0; i < n && found < 0; i++) {
-      topic_participant *p = &table[i];
+      horus__topic_participant *p = &table[i];
       if (atomic_load(&p->state) == 0 || (pass == 1 && !participant_alive(t, p))) found = i;
     }
   }
   if (found >= 0) {
-    topic_participant *p = &table[found];
+    horus__topic_participant *p = &table[found];
     p->pid = self.pid;
     p->start_time = self.start_time;
     p->node = node;
@@ -246,7 +246,7 @@ typedef struct create_args {
 
 static int init_segment(void *base, uint64_t size, void *arg) {
   create_args *a = arg;
-  topic_header *h = base;
+  horus__topic_header *h = base;
   uint64_t subs, pubs, ring;
   if (layout(a->capacity, &subs, &pubs, &ring) != size)
     return horus__err(HORUS_EINVAL, "topic layout mismatch");
@@ -262,7 +262,7 @@ static int init_segment(void *base, uint64_t size, void *arg) {
 }
 
 static int validate(horus_topic *t) {
-  topic_header *h = t->hdr;
+  horus__topic_header *h = t->hdr;
   uint64_t subs, pubs, ring;
   if (t->size < sizeof *h)
     return horus__err(HORUS_ECORRUPT, "%s/%s: too short", t->dir, t->seg_name);
@@ -276,9 +276,9 @@ static int validate(horus_topic *t) {
                       "(capacity %u, %" PRIu64 " bytes)", t->dir, t->seg_name, cap, t->size);
   t->capacity = cap;
   t->mask = cap - 1;
-  t->subs = (topic_participant *)(t->base + subs);
-  t->pubs = (topic_participant *)(t->base + pubs);
-  t->ring = (topic_entry *)(t->base + ring);
+  t->subs = (horus__topic_participant *)(t->base + subs);
+  t->pubs = (horus__topic_participant *)(t->base + pubs);
+  t->ring = (horus__topic_entry *)(t->base + ring);
   return 0;
 }
 
@@ -331,7 +331,7 @@ int horus_topic_open(const char *name, horus_msg_type type, uint32_t capacity,
   horus_topic *t = calloc(1, sizeof *t);
   if (!t) return horus__err(HORUS_ENOMEM, "out of process memory");
   snprintf(t->name, sizeof t->name, "%s", name);
-  snprintf(t->seg_name, sizeof t->seg_name, "topic.%s", name);
+  snprintf(t->seg_name, sizeof t->seg_name, HORUS__TOPIC_PREFIX "%s", name);
   t->sub = t->pub = -1;
   t->epoch = atomic_load(&horus__fork_epoch);
   t->fd = -1;
@@ -440,11 +440,11 @@ int horus_topic_send(horus_topic *t, const horus_msg *msg, const horus_tensor *t
   uint32_t holder;
   if ((r = ring_pool(t, d->pool_id, d->pool_nonce, &pool, &holder))) return r;
 
-  topic_header *h = t->hdr;
+  horus__topic_header *h = t->hdr;
   if ((r = topic_lock(t))) return r;
   uint64_t s = atomic_load_explicit(&h->write_seq, memory_order_relaxed);
-  topic_entry *e = &t->ring[s & t->mask];
-  topic_journal *j = &h->jn;
+  horus__topic_entry *e = &t->ring[s & t->mask];
+  horus__topic_journal *j = &h->jn;
   /* What the entry holds now is the oldest message: its reference goes. */
   uint64_t old_stamp = atomic_load_explicit(&e->stamp, memory_order_relaxed);
   j->has_old = old_stamp != 0 && !(old_stamp & 1) && e->msg.type != HORUS_MSG_NONE;
@@ -512,7 +512,7 @@ int horus_topic_send_bytes(horus_topic *t, const void *data, size_t len, uint32_
 /* ---- receive ------------------------------------------------------------ */
 
 static void account(horus_topic *t) {
-  topic_participant *p = &t->subs[t->sub];
+  horus__topic_participant *p = &t->subs[t->sub];
   atomic_store_explicit(&p->count, t->received, memory_order_relaxed);
   atomic_store_explicit(&p->dropped, t->dropped, memory_order_relaxed);
   atomic_store_explicit(&p->cursor, t->cursor, memory_order_relaxed);
@@ -545,7 +545,7 @@ int horus_topic_set_history(horus_topic *t, uint32_t n) {
 /* One attempt at the message at t->cursor: 0 and the message, HORUS_EAGAIN
  * when nothing is new; skipped messages are counted as dropped. */
 static int try_recv(horus_topic *t, horus_msg *msg, horus_tensor **tensor) {
-  topic_header *h = t->hdr;
+  horus__topic_header *h = t->hdr;
   for (;;) {
     uint64_t w = atomic_load_explicit(&h->write_seq, memory_order_acquire);
     if (t->cursor >= w) return HORUS_EAGAIN;
@@ -554,7 +554,7 @@ static int try_recv(horus_topic *t, horus_msg *msg, horus_tensor **tensor) {
       t->cursor = w - t->capacity;
     }
     uint64_t s = t->cursor;
-    topic_entry *e = &t->ring[s & t->mask];
+    horus__topic_entry *e = &t->ring[s & t->mask];
     uint64_t before = atomic_load_explicit(&e->stamp, memory_order_acquire);
     if (before == 2 * s + 2) {
       *msg = e->msg;
@@ -599,7 +599,7 @@ int horus_topic_recv(horus_topic *t, int64_t timeout_ns, horus_msg *msg,
                      horus_tensor **tensor) {
   int r = horus_topic_subscribe(t);
   if (r) return r;
-  topic_header *h = t->hdr;
+  horus__topic_header *h = t->hdr;
   r = try_recv(t, msg, tensor);
   if (r != HORUS_EAGAIN || timeout_ns == 0) {
     account(t);
@@ -651,7 +651,7 @@ int horus_topic_recv_latest(horus_topic *t, horus_msg *msg, horus_tensor **tenso
 /* ---- stats, listing, cleaning ------------------------------------------------ */
 
 /* Live entries; for the handle table, only those that receive. */
-static void count_live(const horus_topic *t, const topic_participant *table, int n,
+static void count_live(const horus_topic *t, const horus__topic_participant *table, int n,
                        bool receivers, uint32_t *out) {
   *out = 0;
   for (int i = 0; i < n; i++)
@@ -690,7 +690,7 @@ static int peek_topic(const char *dir, const char *seg, horus_topic *t) {
     unmap_topic(t);
     return r;
   }
-  snprintf(t->name, sizeof t->name, "%s", seg + 6);
+  snprintf(t->name, sizeof t->name, "%s", seg + HORUS__PREFIX_LEN(HORUS__TOPIC_PREFIX));
   return 0;
 }
 

@@ -9,7 +9,7 @@
 #include "horus/topic.h"
 #include "internal.h"
 
-typedef struct topic_participant {
+typedef struct horus__topic_participant {
   _Atomic uint32_t state; /* 0 free, 1 live */
   int32_t pid;
   uint64_t start_time;
@@ -20,18 +20,18 @@ typedef struct topic_participant {
   uint32_t reserved0;
   uint64_t node; /* liveness: the process's node (see internal.h) */
   uint64_t reserved;
-} topic_participant;
+} horus__topic_participant;
 
-typedef struct topic_journal {
+typedef struct horus__topic_journal {
   uint32_t stage; /* 0 idle, 1 new retained, 2 entry written, 3 old released */
   uint32_t has_old;
   uint64_t seq;
   uint32_t new_pool, new_slot, new_gen;
   uint32_t old_pool, old_slot, old_gen;
   uint64_t new_nonce, old_nonce; /* pool incarnations */
-} topic_journal;
+} horus__topic_journal;
 
-typedef struct topic_header {
+typedef struct horus__topic_header {
   horus__seg_header seg;
   uint32_t msg_type;
   uint32_t capacity;
@@ -39,21 +39,21 @@ typedef struct topic_header {
   uint64_t off_subs, off_pubs, off_ring;
   char name[HORUS_TOPIC_NAME_MAX + 8];
   horus__lock lock __attribute__((aligned(64)));
-  topic_journal jn;
+  horus__topic_journal jn;
   uint64_t repairs;
   _Atomic uint64_t write_seq __attribute__((aligned(64))); /* next sequence */
   _Atomic uint64_t last_send_ns;
   _Atomic uint32_t futex_word __attribute__((aligned(64))); /* bumped per send */
   _Atomic uint32_t waiters;
-} topic_header;
+} horus__topic_header;
 
-typedef struct topic_entry {
+typedef struct horus__topic_entry {
   _Atomic uint64_t stamp;
   uint64_t reserved[7];
   horus_msg msg;
-} __attribute__((aligned(64))) topic_entry;
+} __attribute__((aligned(64))) horus__topic_entry;
 
-_Static_assert(sizeof(topic_participant) == 64, "participant is one cache line");
+_Static_assert(sizeof(horus__topic_participant) == 64, "participant is one cache line");
 
 /* For namespace.c: the listing entry of topic segment `seg` of `dir`. */
 int horus__topic_info_at(const char *dir, const char *seg, horus_topic_info *out);

@@ -105,9 +105,11 @@ static void test_hostile_segments(void) {
   CHECK(truncate(path, 100) == 0);
   CHECK_RC(horus_pool_open(73, 0, 0, 0, &p), HORUS_ECORRUPT);
 
+  char ns[128];
+  snprintf(ns, sizeof ns, "%s", getenv("HORUS_NAMESPACE") ? getenv("HORUS_NAMESPACE") : "");
   setenv("HORUS_NAMESPACE", "../escape", 1);
   CHECK_RC(horus_pool_open(1, MB, 16, HORUS_POOL_CREATE, &p), HORUS_EINVAL);
-  setenv("HORUS_NAMESPACE", "ctest-test_pool", 1);
+  setenv("HORUS_NAMESPACE", ns, 1);
 }
 
 /* Child: allocate `n` blocks (optionally dying inside the allocator's

@@ -34,7 +34,7 @@ static int32_t vanished_tid(void) {
 
 /* The header of topic `name` as another process sees it (the mapping is the
  * test's own; unmap with munmap(hdr, *size)). */
-static topic_header *map_topic(const char *name, size_t *size) {
+static horus__topic_header *map_topic(const char *name, size_t *size) {
   char dir[512], path[700];
   if (horus_namespace_dir(dir, sizeof dir, true)) return NULL;
   snprintf(path, sizeof path, "%s/topic.%s", dir, name);
@@ -96,7 +96,7 @@ static void check_pool_works(horus_pool *pool) {
 typedef struct fixture {
   horus_pool *pool;
   horus_topic *pub, *sub;
-  topic_header *th; /* the topic's header, mapped as another process would */
+  horus__topic_header *th; /* the topic's header, mapped as another process would */
   size_t th_size;
 } fixture;
 

@@ -88,7 +88,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   pool_pristine = malloc(pool_meta_len);
   memcpy(pool_pristine, pool->base, pool_meta_len);
   pool_lock_hole = (fuzz_hole){offsetof(horus__pool_header, lock), sizeof(pthread_mutex_t)};
-  topic_lock_hole = (fuzz_hole){offsetof(topic_header, lock), sizeof(pthread_mutex_t)};
+  topic_lock_hole = (fuzz_hole){offsetof(horus__topic_header, lock), sizeof(pthread_mutex_t)};
   atexit(teardown);
   return 0;
 }
@@ -114,8 +114,8 @@ static void consume(int r, const horus_msg *m, horus_tensor *tensor) {
  * over one already there, or as the next one (then moving write_seq on,
  * without the lock and without a pool reference). */
 static void forge_entry(fuzz_in *in) {
-  topic_header *h = (topic_header *)seg;
-  topic_entry *ring = (topic_entry *)(seg + ((topic_header *)seg_pristine)->off_ring);
+  horus__topic_header *h = (horus__topic_header *)seg;
+  horus__topic_entry *ring = (horus__topic_entry *)(seg + ((horus__topic_header *)seg_pristine)->off_ring);
   uint8_t where = fuzz_u8(in);
   bool append = where % 2;
   uint64_t seq = atomic_load(&h->write_seq);
@@ -138,7 +138,7 @@ static void forge_entry(fuzz_in *in) {
       default: memcpy(m.meta.frame_id + f / 16 % 56, &v, sizeof v); break;
     }
   }
-  topic_entry *e = &ring[seq % CAPACITY];
+  horus__topic_entry *e = &ring[seq % CAPACITY];
   e->msg = m;
   atomic_store(&e->stamp, 2 * seq + 2 + (fuzz_u8(in) % 8 == 0)); /* sometimes odd */
   if (append) atomic_store(&h->write_seq, seq + 1);
@@ -151,7 +151,7 @@ static void open_damaged_copy(fuzz_in *in) {
   snprintf(path, sizeof path, "%s/topic.%s", dir, COPY);
   uint8_t *img = malloc(seg_len);
   memcpy(img, seg_pristine, seg_len);
-  topic_header *h = (topic_header *)img;
+  horus__topic_header *h = (horus__topic_header *)img;
   memset(h->name, 0, sizeof h->name);
   memcpy(h->name, COPY, sizeof COPY);
   int patches = 1 + fuzz_u8(in) % 8;
@@ -218,7 +218,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (n < 0) r = n;
         break;
       }
-      case 10: fuzz_lock_owner_dies(&((topic_header *)seg)->lock.mutex); break;
+      case 10: fuzz_lock_owner_dies(&((horus__topic_header *)seg)->lock.mutex); break;
       case 11: fuzz_lock_owner_dies(&pool->hdr->lock.mutex); break;
       case 9: {
         horus_pool_stats st;
