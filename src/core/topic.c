@@ -306,6 +306,22 @@ static void unmap_topic(horus_topic *t) {
   t->fd = -1;
 }
 
+/* True while any message in the ring is also held outside it (a receiver
+ * still has it): its type must not change under that receiver.  Under the
+ * topic lock; the pools are opened into the handle's cache. */
+static bool messages_held(horus_topic *t) {
+  for (uint32_t i = 0; i < t->capacity; i++) {
+    horus__topic_entry *e = &t->ring[i];
+    uint64_t stamp = atomic_load_explicit(&e->stamp, memory_order_acquire);
+    if (stamp == 0 || (stamp & 1) || e->msg.type == HORUS_MSG_NONE) continue;
+    const horus_tensor_desc *d = &e->msg.tensor;
+    int pi = 0;
+    if (cached_pool(t, d->pool_id, d->pool_nonce, &pi) != 0) continue; /* pool gone */
+    if (horus_pool_refcount(t->pools[pi].pool, d->slot, d->generation) > 1) return true;
+  }
+  return false;
+}
+
 static uint32_t round_pow2(uint32_t v) {
   uint32_t p = 1;
   while (p < v) p <<= 1;
@@ -366,19 +382,26 @@ int horus_topic_open(const char *name, horus_msg_type type, uint32_t capacity,
         unmap_topic(t);
         goto fail;
       }
-      if (!anyone_alive(t)) {
+      bool held = messages_held(t);
+      if (!anyone_alive(t) && !held) {
         char path[HORUS__PATH_MAX + 80];
         snprintf(path, sizeof path, "%s/%s", t->dir, t->seg_name);
         replaced = !still_linked(t) || unlink(path) == 0;
       }
       topic_unlock(t);
+      for (int i = 0; i < t->npools; i++) horus_pool_close(t->pools[i].pool);
+      t->npools = 0;
       if (replaced) {
         unmap_topic(t);
         continue;
       }
-      r = horus__err(HORUS_ETYPE, "topic '%s' carries %s messages, not %s", name,
-                     horus_msg_type_name((horus_msg_type)t->hdr->msg_type),
-                     horus_msg_type_name(type));
+      r = held ? horus__err(HORUS_ETYPE, "topic '%s' carries %s messages that are still held "
+                            "by a receiver; not retyped to %s", name,
+                            horus_msg_type_name((horus_msg_type)t->hdr->msg_type),
+                            horus_msg_type_name(type))
+               : horus__err(HORUS_ETYPE, "topic '%s' carries %s messages, not %s", name,
+                            horus_msg_type_name((horus_msg_type)t->hdr->msg_type),
+                            horus_msg_type_name(type));
       unmap_topic(t);
       goto fail;
     }

@@ -350,3 +350,38 @@ def test_drops_of_a_slow_subscriber_are_reported_by_topic_list():
     assert entry["dropped"] == 6 and entry["sent"] == 10
     sub.close()
     pub.close()
+
+
+def test_a_topic_is_not_retyped_while_its_messages_are_held(run_child):
+    """Topic(PointCloud, name) replaces a stale Image topic of that name only
+    when no receiver still holds one of its messages: a held frame keeps its
+    type (and its bytes) whoever opens the name next."""
+    pub = Topic(Image, "retype.held")
+    sub = Topic(Image, "retype.held")
+    img = Image(2, 2, "mono8")
+    img.fill([9])
+    pub.send(img)
+    held = sub.recv()
+    assert held is not None
+    del img
+    pub.close()
+    sub.close()  # no live handle: only the received frame holds the message
+    out = run_child("""
+        import horus
+        try:
+            horus.Topic(horus.PointCloud, "retype.held")
+        except TypeError as e:
+            print("refused:", e)
+        """)
+    assert "refused:" in out.stdout and "still held" in out.stdout
+    assert held.to_numpy().tolist() == [[9, 9], [9, 9]]
+    del held
+    import gc
+
+    gc.collect()
+    out = run_child("""
+        import horus
+        t = horus.Topic(horus.PointCloud, "retype.held")
+        print("retyped:", t.msg_type.__name__)
+        """)
+    assert "retyped: PointCloud" in out.stdout
