@@ -1,10 +1,8 @@
 """``python -m horus``: the commands whose work is Python run here (the
 demo: a PyTorch pipeline; bridge: Zenoh's binding; record, play, info: the
-mcap library; view: the Foxglove SDK); every other command is the C ``horus``
-tool installed beside Python."""
+mcap library; view: the Foxglove SDK).  Every other command is the C
+``horus`` tool's alone; this module names it and exits 2."""
 
-import os
-import shutil
 import sys
 
 
@@ -26,13 +24,17 @@ def main(argv=None):
 
         module, func = PYTHON_COMMANDS[argv[0]]
         return getattr(importlib.import_module(f"horus.{module}"), func)(argv[1:])
-    here = os.path.join(os.path.dirname(sys.executable), "horus")
-    tool = here if os.access(here, os.X_OK) else shutil.which("horus")
-    if not tool:
-        print("horus: the command-line tool is not installed; "
-              "'python -m horus demo' runs the demo", file=sys.stderr)
-        return 2
-    os.execv(tool, [tool, *argv])
+    # Every other command belongs to the C `horus` tool alone: one entry
+    # point per command, and the two programs never exec each other in a
+    # circle (the C tool execs this module for the commands above only).
+    names = ", ".join(PYTHON_COMMANDS)
+    if argv and not argv[0].startswith("-"):
+        print(f"python -m horus: '{argv[0]}' is a command of the horus tool: run "
+              f"'horus {' '.join(argv)}' (python -m horus runs {names})", file=sys.stderr)
+    else:
+        print(f"usage: python -m horus {{{names.replace(', ', ',')}}} [ARGS...]\n"
+              "(every command, these included, is also 'horus COMMAND')", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":
