@@ -301,3 +301,15 @@ def test_namespaces_lists_topics_and_pools_and_creates_nothing(tmp_path):
                          env=dict(os.environ, HORUS_SHM_DIR=str(empty)))
     assert out.returncode == 0 and "no namespaces" in out.stdout
     assert list(empty.iterdir()) == []
+
+
+def test_python_m_horus_runs_only_the_python_commands():
+    """Each command has one entry point: python -m horus names the horus
+    command line for C commands instead of exec'ing the C tool (which execs
+    python -m horus for the Python ones: no circle)."""
+    proc = subprocess.run([sys.executable, "-m", "horus", "topic", "list"], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2 and "run 'horus topic list'" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "horus"], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2 and "demo" in proc.stderr and "view" in proc.stderr
