@@ -227,6 +227,11 @@ static void release_slot_locked(horus_pool *p, uint32_t s, bool allocator_ok);
 static void reclaim_holder_locked(horus_pool *p, uint32_t h, bool allocator_ok);
 static bool holder_alive(horus_pool *p, const horus__holder *h);
 
+/* A slot whose block the allocator must not hand out. */
+static inline bool occupied(uint32_t state) {
+  return state == HORUS__SLOT_USED || state == HORUS__SLOT_ZEROING;
+}
+
 /* The previous lock owner died inside a critical section.  Recompute what
  * can be derived from the ledgers, drop the dead, rebuild the allocator and
  * the slot free list from the slot table. */
@@ -238,7 +243,10 @@ static void repair(horus_pool *p) {
   h->total_refs = 0;
   for (uint32_t s = 0; s < ms; s++) {
     horus__slot *sl = &p->slots[s];
-    bool used = atomic_load(&sl->state) == HORUS__SLOT_USED &&
+    /* A ZEROING block still belongs to its releaser, clearing it outside
+     * the lock right now: it stays out of the allocator until that ends
+     * (or the releaser is found dead below). */
+    bool used = occupied(atomic_load(&sl->state)) &&
                 sl->offset < p->data_size && sl->size <= p->data_size - sl->offset &&
                 sl->size > 0;
     uint32_t sum = 0;
@@ -265,7 +273,7 @@ static void repair(horus_pool *p) {
   uint32_t n = 0;
   if (order && offs && sizes && recs) {
     for (uint32_t s = 0; s < ms; s++)
-      if (atomic_load(&p->slots[s].state) == HORUS__SLOT_USED) order[n++] = s;
+      if (occupied(atomic_load(&p->slots[s].state))) order[n++] = s;
     qsort_r(order, n, sizeof *order, cmp_by_offset, p->slots);
     uint32_t kept = 0;
     uint64_t end = 0;
@@ -293,7 +301,7 @@ static void repair(horus_pool *p) {
   h->slot_free_head = NIL;
   h->allocated_slots = 0;
   for (uint32_t s = ms; s-- > 0;) {
-    if (atomic_load(&p->slots[s].state) == HORUS__SLOT_USED) {
+    if (occupied(atomic_load(&p->slots[s].state))) {
       h->allocated_slots++;
     } else {
       p->slots[s].rec = NIL;
