@@ -15,9 +15,9 @@
 #include "json.h"
 #include "png.h"
 
-/* Encodings of a generic (HORUS_MSG_BYTES) message, in meta.kind_data:
- * the same numbers as src/python/topic.c. */
-enum { GENERIC_BYTES = 0, GENERIC_PICKLE = 1, GENERIC_JSON = 2 };
+/* Encodings of a generic (HORUS_MSG_BYTES) message (horus/topic.h). */
+enum { GENERIC_BYTES = HORUS_BYTES_RAW, GENERIC_PICKLE = HORUS_BYTES_PICKLE,
+       GENERIC_JSON = HORUS_BYTES_JSON };
 
 static volatile sig_atomic_t interrupted;
 static void on_sigint(int sig) {

@@ -19,7 +19,7 @@ typedef enum horus_msg_type {
   HORUS_MSG_IMAGE = 2,      /* Image */
   HORUS_MSG_POINTCLOUD = 3, /* PointCloud */
   HORUS_MSG_DEPTH = 4,      /* DepthImage */
-  HORUS_MSG_BYTES = 5,      /* opaque bytes (pickled objects, small blobs) */
+  HORUS_MSG_BYTES = 5,      /* small blobs: raw, JSON or pickled values (horus_bytes_kind) */
 } horus_msg_type;
 
 #define HORUS_FRAME_ID_MAX 63 /* bytes of UTF-8, without the NUL */

@@ -56,10 +56,19 @@ HORUS_API void horus_topic_close(horus_topic *t);
 HORUS_API int horus_topic_send(horus_topic *t, const horus_msg *msg,
                                const horus_tensor *tensor, uint64_t *sequence);
 
+/* How the bytes of a HORUS_MSG_BYTES message are encoded, in
+ * msg.meta.kind_data: a contract between languages (the horus command reads
+ * and writes JSON; only Python reads pickles). */
+typedef enum horus_bytes_kind {
+  HORUS_BYTES_RAW = 0,    /* opaque bytes */
+  HORUS_BYTES_PICKLE = 1, /* a Python pickle: for values JSON cannot hold exactly */
+  HORUS_BYTES_JSON = 2,   /* UTF-8 JSON text (RFC 8259) */
+} horus_bytes_kind;
+
 /* Publish `len` bytes (<= HORUS_BYTES_MAX, HORUS_EINVAL beyond) on a
- * HORUS_MSG_BYTES topic: copied into a block of the global pool.  `kind` is
- * the sender's tag for how the bytes are encoded; receivers find it in
- * msg.meta.kind_data (the Python Topic uses 0 for raw bytes, 1 for pickle). */
+ * HORUS_MSG_BYTES topic: copied into a block of the global pool.  `kind`
+ * (a horus_bytes_kind) says how they are encoded; receivers find it in
+ * msg.meta.kind_data. */
 HORUS_API int horus_topic_send_bytes(horus_topic *t, const void *data, size_t len,
                                      uint32_t kind, uint64_t *sequence);
 

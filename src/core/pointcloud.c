@@ -48,8 +48,9 @@ int horus_pointcloud_point(const horus_pointcloud *pc, uint64_t i, float *out) {
     return horus__err(HORUS_ETYPE, "not a point cloud");
   const horus_tensor_desc *d = horus_tensor_get_desc(pc->tensor);
   if (d->dtype != HORUS_FLOAT32)
-    return horus__err(HORUS_ETYPE, "point_at reads float32 clouds; this one is %s "
-                      "(use to_numpy())", horus_dtype_name((horus_dtype)d->dtype));
+    return horus__err(HORUS_ETYPE, "reading a point as floats needs a float32 cloud; this "
+                      "one is %s (read its tensor instead)",
+                      horus_dtype_name((horus_dtype)d->dtype));
   if (i >= horus_pointcloud_count(pc))
     return horus__err(HORUS_ERANGE, "point %llu of a cloud of %llu points",
                       (unsigned long long)i, (unsigned long long)horus_pointcloud_count(pc));

@@ -12,8 +12,9 @@
 
 #include "horus_py.h"
 
-/* Payload flavours of a generic topic, kept in meta.kind_data. */
-enum { GENERIC_BYTES = 0, GENERIC_PICKLE = 1, GENERIC_JSON = 2 };
+/* Payload flavours of a generic topic, kept in meta.kind_data (topic.h). */
+enum { GENERIC_BYTES = HORUS_BYTES_RAW, GENERIC_PICKLE = HORUS_BYTES_PICKLE,
+       GENERIC_JSON = HORUS_BYTES_JSON };
 
 /* Nesting the JSON flavour allows; deeper values are pickled (the C
  * reader's parser is bounded to the same depth). */
