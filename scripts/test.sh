@@ -53,6 +53,9 @@ step "Python tests"
 # HORUS_BUILD_DIR lets the tests run the C examples (a C publisher feeding a
 # Python subscriber).
 export HORUS_BUILD_DIR="$PWD/build/ci"
+# The horus command under test is the one just installed into the venv,
+# whatever else PATH holds (a stale horus elsewhere must not answer).
+export PATH="$PWD/$VENV/bin:$PATH" HORUS_CLI="$PWD/$VENV/bin/horus"
 cd tests/python
 HORUS_REQUIRE_FRAMEWORKS=1 "../../$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"
 cd ../..
