@@ -27,16 +27,21 @@
 #define REPAIR_WAIT_NS 1000000000ull /* an odd repair_seq older than this is abandoned */
 #define TAKEN_OVER (-100000)         /* wait_for_owner freed a word that named no one */
 
-static _Thread_local int32_t cached_tid;
-static _Thread_local unsigned cached_tid_epoch;
+/* Who we are, for the owner record: cached per thread and fork epoch, since
+ * gettid() and getpid() are system calls and a lock is taken several times
+ * per message. */
+static _Thread_local int32_t cached_tid, cached_pid;
+static _Thread_local unsigned cached_epoch;
 
-static int32_t self_tid(void) {
+static void self_ids(int32_t *tid, int32_t *pid) {
   unsigned epoch = atomic_load_explicit(&horus__fork_epoch, memory_order_relaxed);
-  if (!cached_tid || cached_tid_epoch != epoch) {
+  if (!cached_tid || cached_epoch != epoch) {
     cached_tid = (int32_t)syscall(SYS_gettid);
-    cached_tid_epoch = epoch;
+    cached_pid = (int32_t)getpid();
+    cached_epoch = epoch;
   }
-  return cached_tid;
+  *tid = cached_tid;
+  *pid = cached_pid;
 }
 
 static _Atomic uint32_t *futex_word(horus__lock *l) {
@@ -144,8 +149,10 @@ int horus__lock_acquire(horus__lock *l, const char *user_dir, uint64_t self_node
     int r = pthread_mutex_trylock(&l->mutex);
     if (r == EBUSY) r = wait_for_owner(l, user_dir, timeout_s, what);
     if (r == 0 || r == EOWNERDEAD) {
-      atomic_store_explicit(&l->owner_tid, self_tid(), memory_order_relaxed);
-      atomic_store_explicit(&l->owner_pid, (int32_t)getpid(), memory_order_relaxed);
+      int32_t tid, pid;
+      self_ids(&tid, &pid);
+      atomic_store_explicit(&l->owner_tid, tid, memory_order_relaxed);
+      atomic_store_explicit(&l->owner_pid, pid, memory_order_relaxed);
       atomic_store_explicit(&l->owner_node, self_node, memory_order_relaxed);
       return r == EOWNERDEAD || rebuilt ? HORUS__OWNER_DIED : 0;
     }
