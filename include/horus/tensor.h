@@ -161,6 +161,24 @@ HORUS_API void horus_copy_strided(void *dst, const void *src,
                                   const int64_t *byte_strides, int ndim,
                                   size_t itemsize);
 
+/* Copy t's elements, row-major, into `dst`, a compact buffer of
+ * horus_tensor_nbytes(t) bytes owned by the caller.  Takes no lock and
+ * touches no shared state but the block's bytes, so bindings call it
+ * without their interpreter lock (the caller keeps t alive meanwhile). */
+HORUS_API void horus_tensor_pack(const horus_tensor *t, void *dst);
+
+/* A new compact tensor in `pool` (t's own pool when NULL) holding a copy of
+ * t's elements; t is unchanged.  *out is the caller's (horus_tensor_free).
+ * Errors: those of horus_tensor_alloc (HORUS_ENOMEM when the pool is full). */
+HORUS_API int horus_tensor_clone(horus_pool *pool, const horus_tensor *t,
+                                 horus_tensor **out);
+
+/* Make *t compact (row-major, no gaps): left as it is when it already is,
+ * else replaced by horus_tensor_clone(pool, *t) and the old handle freed.
+ * On error *t is unchanged and still the caller's.  Errors: those of
+ * horus_tensor_clone. */
+HORUS_API int horus_tensor_compact(horus_pool *pool, horus_tensor **t);
+
 #ifdef __cplusplus
 }
 #endif

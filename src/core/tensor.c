@@ -384,6 +384,33 @@ void horus_copy_strided(void *dst, const void *src, const int64_t *shape,
   }
 }
 
+void horus_tensor_pack(const horus_tensor *t, void *dst) {
+  const horus_tensor_desc *d = &t->desc;
+  size_t item = dtypes[d->dtype].size;
+  int64_t bstr[HORUS_MAX_DIMS];
+  for (int i = 0; i < d->ndim; i++) bstr[i] = d->strides[i] * (int64_t)item;
+  horus_copy_strided(dst, t->data, d->shape, bstr, d->ndim, item);
+}
+
+int horus_tensor_clone(horus_pool *pool, const horus_tensor *t, horus_tensor **out) {
+  const horus_tensor_desc *d = &t->desc;
+  int r = horus_tensor_alloc(pool ? pool : t->pool, d->shape, d->ndim,
+                             (horus_dtype)d->dtype, out);
+  if (r) return r;
+  horus_tensor_pack(t, (*out)->data);
+  return 0;
+}
+
+int horus_tensor_compact(horus_pool *pool, horus_tensor **t) {
+  if (horus_tensor_is_contiguous(*t)) return 0;
+  horus_tensor *c;
+  int r = horus_tensor_clone(pool, *t, &c);
+  if (r) return r;
+  horus_tensor_free(*t);
+  *t = c;
+  return 0;
+}
+
 /* Descriptor for a view at `data` inside block (pool, slot, gen), checked to
  * lie within the block. */
 static int view_in_block(horus_pool *pool, uint32_t slot, uint32_t gen,

@@ -383,15 +383,16 @@ PyObject *hpy_dlpack(horus_state *st, const horus_tensor *t, PyObject *const *ar
   /* copy=True: the consumer must get memory it does not share with us. */
   horus_pool *pool = hpy_global_pool(st);
   if (!pool) return NULL;
-  const horus_tensor_desc *d = horus_tensor_get_desc(t);
-  horus_tensor *c;
-  int r = horus_tensor_alloc(pool, d->shape, d->ndim, (horus_dtype)d->dtype, &c);
+  /* Our own reference to the block, so the copy can run without the GIL
+   * while another thread releases the exporting object. */
+  horus_tensor *own, *c = NULL;
+  int r = horus_tensor_ref(t, &own);
   if (r) return hpy_raise(r);
-  int64_t bstr[HORUS_MAX_DIMS];
-  size_t item = horus_dtype_size((horus_dtype)d->dtype);
-  for (int i = 0; i < d->ndim; i++) bstr[i] = d->strides[i] * (int64_t)item;
-  horus_copy_strided(horus_tensor_data(c), horus_tensor_data(t), d->shape, bstr,
-                     d->ndim, item);
+  Py_BEGIN_ALLOW_THREADS
+  r = horus_tensor_clone(pool, own, &c);
+  horus_tensor_free(own);
+  Py_END_ALLOW_THREADS
+  if (r) return hpy_raise(r);
   PyObject *cap = make_capsule(c, versioned);
   horus_tensor_free(c);
   if (cap && versioned) {

