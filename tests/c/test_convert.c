@@ -90,6 +90,49 @@ static void test_pack_clone_compact(void) {
   horus_tensor_free(t);
 }
 
+/* A strided tensor packed for the wire and rebuilt from header and payload
+ * is the same tensor, compact, in the receiving pool. */
+static void test_wire(void) {
+  horus_tensor *t = counting();
+  horus_tensor *v = t ? every_other_column(t) : NULL;
+  if (!v) {
+    horus_tensor_free(t);
+    return;
+  }
+  horus_msg m = {.type = HORUS_MSG_TENSOR, .tensor = *horus_tensor_get_desc(v)};
+  uint8_t header[HORUS_WIRE_HEADER_SIZE];
+  int32_t payload[12], want[12];
+  for (int i = 0; i < 12; i++) want[i] = (i / 3) * 6 + (i % 3) * 2;
+  CHECK_OK(horus_wire_encode(&m, 7, header));
+  CHECK_RC(horus_wire_pack(v, payload, sizeof payload - 1), HORUS_EINVAL);
+  CHECK_OK(horus_wire_pack(v, payload, sizeof payload));
+  CHECK(memcmp(payload, want, sizeof want) == 0);
+
+  horus_msg got;
+  uint64_t seq = 0;
+  horus_tensor *r = NULL;
+  CHECK_RC(horus_wire_rebuild(pool, header, sizeof header, payload, sizeof payload - 4,
+                              &got, &seq, &r), HORUS_EINVAL);
+  CHECK(strstr(horus_errmsg(), "payload of 44 bytes") != NULL);
+  CHECK(r == NULL);
+  CHECK_RC(horus_wire_rebuild(pool, header, sizeof header - 1, payload, sizeof payload,
+                              &got, &seq, &r), HORUS_EINVAL);
+  CHECK(r == NULL);
+  CHECK_OK(horus_wire_rebuild(pool, header, sizeof header, payload, sizeof payload, &got,
+                              &seq, &r));
+  if (r) {
+    const horus_tensor_desc *d = horus_tensor_get_desc(r);
+    CHECK(seq == 7 && got.type == HORUS_MSG_TENSOR);
+    CHECK(d->dtype == HORUS_INT32 && d->ndim == 2 && d->shape[0] == 4 && d->shape[1] == 3);
+    CHECK(horus_tensor_is_contiguous(r));
+    CHECK(memcmp(&got.tensor, d, sizeof *d) == 0);
+    CHECK(memcmp(horus_tensor_data(r), want, sizeof want) == 0);
+  }
+  horus_tensor_free(r);
+  horus_tensor_free(v);
+  horus_tensor_free(t);
+}
+
 int main(void) {
   check_remove_namespace();
   if (horus_pool_open(20, 4 * MB, 64, HORUS_POOL_CREATE, &pool)) {
@@ -97,6 +140,7 @@ int main(void) {
     return 1;
   }
   test_pack_clone_compact();
+  test_wire();
   horus_pool_close(pool);
   check_remove_namespace();
   return check_report("test_convert");
