@@ -78,23 +78,6 @@ static int Image_init(FrameObject *self, PyObject *args, PyObject *kwds) {
   return hpy_frame_replace(self, &f);
 }
 
-/* Encoding of an (H, W[, C]) tensor when the caller gave none (DESIGN.md). */
-static int infer_encoding(const horus_tensor_desc *d) {
-  if (d->ndim == 2) {
-    if (d->dtype == HORUS_UINT8) return HORUS_ENC_MONO8;
-    if (d->dtype == HORUS_UINT16) return HORUS_ENC_MONO16;
-    if (d->dtype == HORUS_FLOAT32) return HORUS_ENC_MONO32F;
-  } else if (d->ndim == 3) {
-    int c = (int)d->shape[2];
-    if (d->dtype == HORUS_UINT8 && c == 2) return HORUS_ENC_YUV422;
-    if (d->dtype == HORUS_UINT8 && c == 3) return HORUS_ENC_RGB8;
-    if (d->dtype == HORUS_FLOAT32 && c == 3) return HORUS_ENC_RGB32F;
-    if (d->dtype == HORUS_UINT8 && c == 4) return HORUS_ENC_RGBA8;
-    if (c == 1) return infer_encoding(&(horus_tensor_desc){.ndim = 2, .dtype = d->dtype});
-  }
-  return -1;
-}
-
 static PyObject *Image_from_array(PyTypeObject *cls, PyObject *const *args, Py_ssize_t nargs,
                                   PyObject *kwnames) {
   static const char *const kw[] = {"array", "encoding", NULL};
@@ -129,7 +112,7 @@ static PyObject *Image_from_array(PyTypeObject *cls, PyObject *const *args, Py_s
                         "pass arr.transpose(1, 2, 0) (NumPy) or t.permute(1, 2, 0) "
                         "(PyTorch), giving (%lld, %lld, %lld)", c, h, w, h, w, c);
   }
-  if (enc < 0 && (enc = infer_encoding(d)) < 0) {
+  if (enc < 0 && (enc = horus_encoding_infer(d)) < 0) {
     int ndim = d->ndim; /* d belongs to t */
     const char *dtype = horus_dtype_name((horus_dtype)d->dtype);
     horus_tensor_free(t);

@@ -133,6 +133,36 @@ static void test_wire(void) {
   horus_tensor_free(t);
 }
 
+static void test_encoding_infer(void) {
+  static const struct {
+    int ndim;
+    int64_t c;
+    horus_dtype dtype;
+    int want;
+  } cases[] = {
+      {2, 0, HORUS_UINT8, HORUS_ENC_MONO8},     {2, 0, HORUS_UINT16, HORUS_ENC_MONO16},
+      {2, 0, HORUS_FLOAT32, HORUS_ENC_MONO32F}, {3, 1, HORUS_UINT8, HORUS_ENC_MONO8},
+      {3, 1, HORUS_FLOAT32, HORUS_ENC_MONO32F}, {3, 2, HORUS_UINT8, HORUS_ENC_YUV422},
+      {3, 3, HORUS_UINT8, HORUS_ENC_RGB8},      {3, 3, HORUS_FLOAT32, HORUS_ENC_RGB32F},
+      {3, 4, HORUS_UINT8, HORUS_ENC_RGBA8},     {2, 0, HORUS_INT8, HORUS_EINVAL},
+      {2, 0, HORUS_FLOAT64, HORUS_EINVAL},      {3, 1, HORUS_INT32, HORUS_EINVAL},
+      {3, 2, HORUS_FLOAT32, HORUS_EINVAL},      {3, 4, HORUS_UINT16, HORUS_EINVAL},
+      {3, 5, HORUS_UINT8, HORUS_EINVAL},        {1, 0, HORUS_UINT8, HORUS_EINVAL},
+      {4, 0, HORUS_UINT8, HORUS_EINVAL},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    horus_tensor_desc d = {.ndim = (uint8_t)cases[i].ndim, .dtype = (uint8_t)cases[i].dtype};
+    for (int k = 0; k < d.ndim; k++) d.shape[k] = 5;
+    if (d.ndim == 3) d.shape[2] = cases[i].c;
+    int got = horus_encoding_infer(&d);
+    CHECK(got == cases[i].want);
+    if (got != cases[i].want) fprintf(stderr, "  case %zu: got %d\n", i, got);
+  }
+  horus_tensor_desc bad = {.ndim = 2, .dtype = HORUS_INT8};
+  CHECK_RC(horus_encoding_infer(&bad), HORUS_EINVAL);
+  CHECK(strstr(horus_errmsg(), "2-d int8") != NULL);
+}
+
 int main(void) {
   check_remove_namespace();
   if (horus_pool_open(20, 4 * MB, 64, HORUS_POOL_CREATE, &pool)) {
@@ -141,6 +171,7 @@ int main(void) {
   }
   test_pack_clone_compact();
   test_wire();
+  test_encoding_infer();
   horus_pool_close(pool);
   check_remove_namespace();
   return check_report("test_convert");
