@@ -163,6 +163,43 @@ static void test_encoding_infer(void) {
   CHECK(strstr(horus_errmsg(), "2-d int8") != NULL);
 }
 
+static void test_depth_to_float32(void) {
+  const int64_t shape[2] = {2, 3};
+  const double meters[6] = {0.0, 0.25, 1.5, 1e-3, 65.535, 1.0 / 3.0};
+  horus_tensor *t = NULL, *f = NULL;
+  CHECK_OK(horus_tensor_alloc(pool, shape, 2, HORUS_FLOAT64, &t));
+  if (!t) return;
+  memcpy(horus_tensor_data(t), meters, sizeof meters);
+  CHECK_OK(horus_depth_to_float32(pool, t, &f));
+  if (f) {
+    const horus_tensor_desc *d = horus_tensor_get_desc(f);
+    CHECK(d->dtype == HORUS_FLOAT32 && d->ndim == 2 && d->shape[0] == 2 && d->shape[1] == 3);
+    for (int i = 0; i < 6; i++) CHECK(((float *)horus_tensor_data(f))[i] == (float)meters[i]);
+    horus_depth dep;
+    CHECK_OK(horus_depth_wrap(f, &dep));
+    double m = 0;
+    CHECK_OK(horus_depth_get(&dep, 2, 0, &m));
+    CHECK(m == (double)1.5f);
+    horus_frame_clear(&dep); /* owns f now */
+  }
+  /* Not float64, or strided: refused, nothing allocated. */
+  horus_tensor *out = NULL;
+  horus_tensor_desc sd = *horus_tensor_get_desc(t);
+  sd.shape[1] = 2;
+  sd.strides[1] = 2;
+  horus_tensor *strided = NULL;
+  CHECK_OK(horus_tensor_open(&sd, &strided));
+  if (strided) CHECK_RC(horus_depth_to_float32(pool, strided, &out), HORUS_EINVAL);
+  CHECK(out == NULL);
+  horus_tensor_free(strided);
+  horus_tensor *u = NULL;
+  CHECK_OK(horus_tensor_alloc(pool, shape, 2, HORUS_UINT16, &u));
+  if (u) CHECK_RC(horus_depth_to_float32(pool, u, &out), HORUS_EINVAL);
+  CHECK(out == NULL);
+  horus_tensor_free(u);
+  horus_tensor_free(t);
+}
+
 int main(void) {
   check_remove_namespace();
   if (horus_pool_open(20, 4 * MB, 64, HORUS_POOL_CREATE, &pool)) {
@@ -172,6 +209,7 @@ int main(void) {
   test_pack_clone_compact();
   test_wire();
   test_encoding_infer();
+  test_depth_to_float32();
   horus_pool_close(pool);
   check_remove_namespace();
   return check_report("test_convert");
