@@ -2,9 +2,11 @@
  *
  * One source file per Python type; each exports hpy_<type>_init(), called
  * from module.c's exec slot, which creates its heap type and stores it in
- * the module state.  Shared machinery (NumPy views, DLPack capsules, the
- * buffer protocol, importing arrays) lives in export.c so that TensorHandle,
- * Image, PointCloud and DepthImage all convert the same way. */
+ * the module state.  Shared machinery, one file per concept, makes
+ * TensorHandle, Image, PointCloud and DepthImage all convert the same way:
+ * args.c (argument parsing), blockref.c (_BlockRef), numpy.c, dlpack.c
+ * (with PyTorch and JAX), buffer.c (buffer protocol, __array_interface__)
+ * and import.c (anything array-like in). */
 #ifndef HORUS_PY_H
 #define HORUS_PY_H
 
@@ -108,7 +110,7 @@ horus_pool *hpy_global_pool(horus_state *st);
  * failure frees `t` and returns NULL with an exception set. */
 PyObject *hpy_tensor_wrap(horus_state *st, horus_tensor *t);
 
-/* ---- conversions (export.c) -------------------------------------------- */
+/* ---- argument parsing (args.c) ------------------------------------------ */
 
 /* dtype name -> horus_dtype, accepting str, numpy dtypes, numpy scalar
  * types and torch dtypes ("float32", np.float32, torch.float32).
@@ -137,6 +139,23 @@ int hpy_parse_index(PyObject *obj, const char *what, uint32_t size, uint32_t *ou
  * requires grad (new reference); TypeError naming `owner`.from_numpy for
  * anything else. */
 PyObject *hpy_torch_input(PyObject *obj, const char *owner);
+
+/* ---- exports: _BlockRef (blockref.c), NumPy (numpy.c), DLPack, PyTorch and
+ * JAX (dlpack.c), buffer protocol and __array_interface__ (buffer.c) ----- */
+
+/* A new _BlockRef owning one reference to t's block (NULL with an
+ * exception set on failure). */
+PyObject *hpy_blockref_new(horus_state *st, const horus_tensor *t);
+
+/* The tensor a _BlockRef refers to (borrowed), or NULL (no exception) when
+ * obj is not a _BlockRef. */
+const horus_tensor *hpy_blockref_tensor(horus_state *st, PyObject *obj);
+
+/* NumPy's type number for a dtype, -1 when NumPy has none (bfloat16);
+ * and back, any integer spelling (NPY_LONG...) by kind and size, -1 when
+ * there is no horus dtype for it (no exception). */
+int hpy_npy_type(horus_dtype d);
+int hpy_dtype_from_npy(int type_num);
 
 /* Zero-copy NumPy view of `t` that holds its own block reference. */
 PyObject *hpy_to_numpy(horus_state *st, const horus_tensor *t);
@@ -177,6 +196,23 @@ PyObject *hpy_array(horus_state *st, const horus_tensor *t, PyObject *const *arg
  * for large copies).  `copied` (optional) tells which happened. */
 int hpy_import(horus_state *st, PyObject *obj, horus_pool *pool, horus_tensor **out,
                bool *copied);
+
+/* hpy_import's cases, each with its contract: an ndarray (numpy.c), an
+ * object with the buffer protocol (buffer.c), one with __dlpack__
+ * (dlpack.c).  0, or -1 with an exception set. */
+int hpy_import_ndarray(horus_state *st, PyArrayObject *arr, horus_pool *pool,
+                       horus_tensor **out, bool *copied);
+int hpy_import_buffer(PyObject *obj, horus_pool *pool, horus_tensor **out, bool *copied);
+int hpy_import_dlpack(PyObject *obj, horus_pool *pool, horus_tensor **out, bool *copied);
+
+/* GIL-free copies pay off once the copy outweighs a GIL hand-off. */
+#define HPY_NOGIL_COPY_BYTES (64 * 1024)
+
+/* horus_tensor_from_host with the GIL released for large copies; 0, or -1
+ * with an exception set. */
+int hpy_import_host(horus_pool *pool, const void *data, const int64_t *shape,
+                    const int64_t *bstr, int ndim, horus_dtype dtype,
+                    horus_tensor **out, bool *copied);
 
 /* ---- frames (frame.c): what Image, PointCloud, DepthImage share -------- */
 
