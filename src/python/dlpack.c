@@ -3,13 +3,23 @@
  * to_torch()/to_jax(), which hand our tensors to those frameworks. */
 #include "horus_py.h"
 
+/* The capsule names the DLPack Python specification fixes (NumPy's
+ * dlpack.c names them the same way).  A consumer renames the capsule to the
+ * used_ form when it takes the managed tensor over, so the destructor frees
+ * only capsules nobody consumed.  PyCapsule_SetName keeps the pointer: these
+ * must have static storage. */
+static const char DLPACK_CAPSULE[] = "dltensor";
+static const char DLPACK_USED_CAPSULE[] = "used_dltensor";
+static const char DLPACK_VERSIONED_CAPSULE[] = "dltensor_versioned";
+static const char DLPACK_USED_VERSIONED_CAPSULE[] = "used_dltensor_versioned";
+
 static void capsule_destructor(PyObject *cap) {
   /* Only a capsule nobody consumed still owns its managed tensor. */
-  if (PyCapsule_IsValid(cap, "dltensor")) {
-    DLManagedTensor *m = PyCapsule_GetPointer(cap, "dltensor");
+  if (PyCapsule_IsValid(cap, DLPACK_CAPSULE)) {
+    DLManagedTensor *m = PyCapsule_GetPointer(cap, DLPACK_CAPSULE);
     if (m && m->deleter) m->deleter(m);
-  } else if (PyCapsule_IsValid(cap, "dltensor_versioned")) {
-    DLManagedTensorVersioned *m = PyCapsule_GetPointer(cap, "dltensor_versioned");
+  } else if (PyCapsule_IsValid(cap, DLPACK_VERSIONED_CAPSULE)) {
+    DLManagedTensorVersioned *m = PyCapsule_GetPointer(cap, DLPACK_VERSIONED_CAPSULE);
     if (m && m->deleter) m->deleter(m);
   }
 }
@@ -18,7 +28,7 @@ static PyObject *make_capsule(const horus_tensor *t, bool versioned) {
   void *m;
   int r = horus_tensor_to_dlpack(t, versioned, &m);
   if (r) return hpy_raise(r);
-  PyObject *cap = PyCapsule_New(m, versioned ? "dltensor_versioned" : "dltensor",
+  PyObject *cap = PyCapsule_New(m, versioned ? DLPACK_VERSIONED_CAPSULE : DLPACK_CAPSULE,
                                 capsule_destructor);
   if (!cap) {
     if (versioned) ((DLManagedTensorVersioned *)m)->deleter(m);
@@ -95,7 +105,7 @@ PyObject *hpy_dlpack(horus_state *st, const horus_tensor *t, PyObject *const *ar
   PyObject *cap = make_capsule(c, versioned);
   horus_tensor_free(c);
   if (cap && versioned) {
-    DLManagedTensorVersioned *m = PyCapsule_GetPointer(cap, "dltensor_versioned");
+    DLManagedTensorVersioned *m = PyCapsule_GetPointer(cap, DLPACK_VERSIONED_CAPSULE);
     m->flags |= DLPACK_FLAG_BITMASK_IS_COPIED;
   }
   return cap;
@@ -189,8 +199,8 @@ int hpy_import_dlpack(PyObject *obj, horus_pool *pool, horus_tensor **out,
   DLManagedTensor *legacy = NULL;
   DLManagedTensorVersioned *versioned = NULL;
   const DLTensor *dl = NULL;
-  if (PyCapsule_IsValid(cap, "dltensor_versioned")) {
-    versioned = PyCapsule_GetPointer(cap, "dltensor_versioned");
+  if (PyCapsule_IsValid(cap, DLPACK_VERSIONED_CAPSULE)) {
+    versioned = PyCapsule_GetPointer(cap, DLPACK_VERSIONED_CAPSULE);
     if (versioned->version.major != DLPACK_MAJOR_VERSION) {
       PyErr_Format(PyExc_BufferError, "DLPack %u.%u capsule: this library reads %d.x",
                    versioned->version.major, versioned->version.minor,
@@ -199,8 +209,8 @@ int hpy_import_dlpack(PyObject *obj, horus_pool *pool, horus_tensor **out,
       goto done;
     }
     dl = &versioned->dl_tensor;
-  } else if (PyCapsule_IsValid(cap, "dltensor")) {
-    legacy = PyCapsule_GetPointer(cap, "dltensor");
+  } else if (PyCapsule_IsValid(cap, DLPACK_CAPSULE)) {
+    legacy = PyCapsule_GetPointer(cap, DLPACK_CAPSULE);
     dl = &legacy->dl_tensor;
   } else {
     PyErr_Format(PyExc_BufferError, "%.80s.__dlpack__() returned %.80s, not an "
@@ -209,7 +219,8 @@ int hpy_import_dlpack(PyObject *obj, horus_pool *pool, horus_tensor **out,
   }
   /* Consume the capsule first: from here on its managed tensor is ours to
    * delete, whatever happens. */
-  if (PyCapsule_SetName(cap, versioned ? "used_dltensor_versioned" : "used_dltensor") < 0)
+  if (PyCapsule_SetName(cap, versioned ? DLPACK_USED_VERSIONED_CAPSULE
+                                       : DLPACK_USED_CAPSULE) < 0)
     goto done;
   if (!dl->data && dl->ndim > 0) {
     int64_t n = 1;
