@@ -23,21 +23,29 @@
 
 #include "horus/horus.h"
 
+/* The module state's Python references, written once: X(type, name).
+ * The struct below, module.c's traverse and clear all expand it, so a new
+ * member cannot be forgotten in one of them. */
+#define HPY_STATE_OBJECTS(X)                                                  \
+  X(PyTypeObject, BlockRef_Type)                                              \
+  X(PyTypeObject, TensorPool_Type)                                            \
+  X(PyTypeObject, TensorHandle_Type)                                          \
+  X(PyTypeObject, Frame_Type) /* base of Image, PointCloud, DepthImage */     \
+  X(PyTypeObject, Image_Type)                                                 \
+  X(PyTypeObject, PointCloud_Type)                                            \
+  X(PyTypeObject, DepthImage_Type)                                            \
+  X(PyTypeObject, Topic_Type)                                                 \
+  X(PyTypeObject, Node_Type)                                                  \
+  X(PyTypeObject, Scheduler_Type)                                             \
+  X(PyObject, torch_from_numpy)  /* torch.from_numpy, imported on first use */ \
+  X(PyObject, torch_from_dlpack) /* torch.from_dlpack */                      \
+  X(PyObject, jax_from_dlpack)   /* jax.dlpack.from_dlpack */
+
 typedef struct horus_state {
-  PyTypeObject *BlockRef_Type;
-  PyTypeObject *TensorPool_Type;
-  PyTypeObject *TensorHandle_Type;
-  PyTypeObject *Frame_Type; /* base of Image, PointCloud, DepthImage */
-  PyTypeObject *Image_Type;
-  PyTypeObject *PointCloud_Type;
-  PyTypeObject *DepthImage_Type;
-  PyTypeObject *Topic_Type;
-  PyTypeObject *Node_Type;
-  PyTypeObject *Scheduler_Type;
-  horus_pool *global_pool;      /* opened on first use */
-  PyObject *torch_from_numpy;   /* torch.from_numpy, imported on first use */
-  PyObject *torch_from_dlpack;  /* torch.from_dlpack */
-  PyObject *jax_from_dlpack;    /* jax.dlpack.from_dlpack */
+#define HPY_STATE_MEMBER(type, name) type *name;
+  HPY_STATE_OBJECTS(HPY_STATE_MEMBER)
+#undef HPY_STATE_MEMBER
+  horus_pool *global_pool; /* opened on first use */
 } horus_state;
 
 extern PyModuleDef horus_module;
