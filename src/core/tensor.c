@@ -21,19 +21,9 @@ static const struct {
   uint8_t size;
   uint8_t dl_code;
 } dtypes[HORUS_DTYPE_COUNT] = {
-    [HORUS_BOOL] = {"bool", 1, kDLBool},
-    [HORUS_INT8] = {"int8", 1, kDLInt},
-    [HORUS_INT16] = {"int16", 2, kDLInt},
-    [HORUS_INT32] = {"int32", 4, kDLInt},
-    [HORUS_INT64] = {"int64", 8, kDLInt},
-    [HORUS_UINT8] = {"uint8", 1, kDLUInt},
-    [HORUS_UINT16] = {"uint16", 2, kDLUInt},
-    [HORUS_UINT32] = {"uint32", 4, kDLUInt},
-    [HORUS_UINT64] = {"uint64", 8, kDLUInt},
-    [HORUS_FLOAT16] = {"float16", 2, kDLFloat},
-    [HORUS_BFLOAT16] = {"bfloat16", 2, kDLBfloat},
-    [HORUS_FLOAT32] = {"float32", 4, kDLFloat},
-    [HORUS_FLOAT64] = {"float64", 8, kDLFloat},
+#define DTYPE_ENTRY(suffix, name, size, dl) [HORUS_##suffix] = {#name, size, dl},
+    HORUS_DTYPE_LIST(DTYPE_ENTRY)
+#undef DTYPE_ENTRY
 };
 
 const char *horus_dtype_name(horus_dtype d) {

@@ -3,9 +3,8 @@
 #include "horus_py.h"
 
 static PyObject *unknown_dtype(PyObject *obj) {
-  return PyErr_Format(PyExc_ValueError, "unknown dtype %R: expected one of bool, "
-                      "int8, int16, int32, int64, uint8, uint16, uint32, uint64, "
-                      "float16, bfloat16, float32, float64", obj);
+  return PyErr_Format(PyExc_ValueError, "unknown dtype %R: expected one of %s", obj,
+                      hpy_dtype_names);
 }
 
 int hpy_parse_dtype(PyObject *obj) {

@@ -3,24 +3,6 @@
  * object with the buffer protocol (bytes, memoryview, array.array...). */
 #include "horus_py.h"
 
-static const char *format_of(horus_dtype d) {
-  switch (d) {
-    case HORUS_BOOL: return "?";
-    case HORUS_INT8: return "b";
-    case HORUS_INT16: return "h";
-    case HORUS_INT32: return "i";
-    case HORUS_INT64: return "q";
-    case HORUS_UINT8: return "B";
-    case HORUS_UINT16: return "H";
-    case HORUS_UINT32: return "I";
-    case HORUS_UINT64: return "Q";
-    case HORUS_FLOAT16: return "e";
-    case HORUS_FLOAT32: return "f";
-    case HORUS_FLOAT64: return "d";
-    default: return NULL;
-  }
-}
-
 typedef struct view_info {
   horus_tensor *ref;
   Py_ssize_t shape[HORUS_MAX_DIMS];
@@ -30,7 +12,7 @@ typedef struct view_info {
 int hpy_getbuffer(const horus_tensor *t, PyObject *exporter, Py_buffer *view, int flags) {
   view->obj = NULL;
   const horus_tensor_desc *d = horus_tensor_get_desc(t);
-  const char *fmt = format_of((horus_dtype)d->dtype);
+  const char *fmt = hpy_dtype_format((horus_dtype)d->dtype);
   if (!fmt) {
     PyErr_Format(PyExc_BufferError, "the buffer protocol has no format for %s",
                  horus_dtype_name((horus_dtype)d->dtype));
@@ -99,24 +81,6 @@ void hpy_releasebuffer(PyObject *exporter, Py_buffer *view) {
 
 /* ---- __array_interface__ / __array__ -------------------------------------------- */
 
-static const char *typestr_of(horus_dtype d) {
-  switch (d) {
-    case HORUS_BOOL: return "|b1";
-    case HORUS_INT8: return "|i1";
-    case HORUS_INT16: return "<i2";
-    case HORUS_INT32: return "<i4";
-    case HORUS_INT64: return "<i8";
-    case HORUS_UINT8: return "|u1";
-    case HORUS_UINT16: return "<u2";
-    case HORUS_UINT32: return "<u4";
-    case HORUS_UINT64: return "<u8";
-    case HORUS_FLOAT16: return "<f2";
-    case HORUS_FLOAT32: return "<f4";
-    case HORUS_FLOAT64: return "<f8";
-    default: return NULL;
-  }
-}
-
 /* Keep a reference to t's block in *keep (a list, created on first use)
  * unless its last entry already names that block: the consumer of
  * __array_interface__ holds the exporting object, not the block, so the
@@ -144,7 +108,7 @@ static int keep_block(horus_state *st, const horus_tensor *t, PyObject **keep) {
 
 PyObject *hpy_array_interface(horus_state *st, const horus_tensor *t, PyObject **keep) {
   const horus_tensor_desc *d = horus_tensor_get_desc(t);
-  const char *typestr = typestr_of((horus_dtype)d->dtype);
+  const char *typestr = hpy_dtype_typestr((horus_dtype)d->dtype);
   if (!typestr)
     return PyErr_Format(PyExc_BufferError, "NumPy has no %s dtype",
                         horus_dtype_name((horus_dtype)d->dtype));
@@ -177,31 +141,12 @@ PyObject *hpy_array_interface(horus_state *st, const horus_tensor *t, PyObject *
 
 /* ---- importing ----------------------------------------------------------------- */
 
-static int dtype_from_format(const char *fmt, Py_ssize_t itemsize) {
-  if (!fmt) return HORUS_UINT8;
-  if (*fmt == '<' || *fmt == '=' || *fmt == '@' || *fmt == '|') fmt++;
-  if (fmt[0] == '\0' || fmt[1] != '\0') return -1;
-  switch (*fmt) {
-    case '?': return HORUS_BOOL;
-    case 'e': return HORUS_FLOAT16;
-    case 'f': return HORUS_FLOAT32;
-    case 'd': return HORUS_FLOAT64;
-    case 'b': case 'h': case 'i': case 'l': case 'q': case 'n':
-      return itemsize == 1 ? HORUS_INT8 : itemsize == 2 ? HORUS_INT16
-           : itemsize == 4 ? HORUS_INT32 : itemsize == 8 ? HORUS_INT64 : -1;
-    case 'B': case 'H': case 'I': case 'L': case 'Q': case 'N': case 'c':
-      return itemsize == 1 ? HORUS_UINT8 : itemsize == 2 ? HORUS_UINT16
-           : itemsize == 4 ? HORUS_UINT32 : itemsize == 8 ? HORUS_UINT64 : -1;
-    default: return -1;
-  }
-}
-
 int hpy_import_buffer(PyObject *obj, horus_pool *pool, horus_tensor **out,
                          bool *copied) {
   Py_buffer view;
   if (PyObject_GetBuffer(obj, &view, PyBUF_RECORDS_RO) < 0) return -1;
   int r = -1;
-  int dtype = dtype_from_format(view.format, view.itemsize);
+  int dtype = hpy_dtype_from_format(view.format, view.itemsize);
   if (dtype < 0 || (Py_ssize_t)horus_dtype_size((horus_dtype)dtype) != view.itemsize) {
     PyErr_Format(PyExc_TypeError, "unsupported buffer format '%s'",
                  view.format ? view.format : "B");

@@ -159,11 +159,25 @@ PyObject *hpy_blockref_new(horus_state *st, const horus_tensor *t);
  * obj is not a _BlockRef. */
 const horus_tensor *hpy_blockref_tensor(horus_state *st, PyObject *obj);
 
+/* ---- dtypes (dtypes.c), one table from HORUS_DTYPE_LIST ---------------- */
+
 /* NumPy's type number for a dtype, -1 when NumPy has none (bfloat16);
  * and back, any integer spelling (NPY_LONG...) by kind and size, -1 when
  * there is no horus dtype for it (no exception). */
 int hpy_npy_type(horus_dtype d);
 int hpy_dtype_from_npy(int type_num);
+
+/* The array-interface typestr ("<f4") and the buffer-protocol format ("f")
+ * of a dtype, NULL when there is none (bfloat16). */
+const char *hpy_dtype_typestr(horus_dtype d);
+const char *hpy_dtype_format(horus_dtype d);
+
+/* A buffer-protocol format (with an optional byte-order prefix, NULL for
+ * plain bytes) and item size as a dtype; -1 when none fits (no exception). */
+int hpy_dtype_from_format(const char *fmt, Py_ssize_t itemsize);
+
+/* Every dtype name, comma-separated, for error messages. */
+extern const char *const hpy_dtype_names;
 
 /* Zero-copy NumPy view of `t` that holds its own block reference. */
 PyObject *hpy_to_numpy(horus_state *st, const horus_tensor *t);

@@ -1,44 +1,6 @@
-/* numpy.c - NumPy both ways: the dtype correspondence, zero-copy ndarray views
- * of pool tensors (their base a _BlockRef), __array__, and importing an
+/* numpy.c - NumPy both ways: zero-copy ndarray views of pool tensors (their base a _BlockRef), __array__, and importing an
  * ndarray (no copy when it is a view of one of our blocks). */
 #include "horus_py.h"
-
-static const int npy_of[HORUS_DTYPE_COUNT] = {
-    [HORUS_BOOL] = NPY_BOOL,       [HORUS_INT8] = NPY_INT8,
-    [HORUS_INT16] = NPY_INT16,     [HORUS_INT32] = NPY_INT32,
-    [HORUS_INT64] = NPY_INT64,     [HORUS_UINT8] = NPY_UINT8,
-    [HORUS_UINT16] = NPY_UINT16,   [HORUS_UINT32] = NPY_UINT32,
-    [HORUS_UINT64] = NPY_UINT64,   [HORUS_FLOAT16] = NPY_FLOAT16,
-    [HORUS_BFLOAT16] = -1,         [HORUS_FLOAT32] = NPY_FLOAT32,
-    [HORUS_FLOAT64] = NPY_FLOAT64,
-};
-
-int hpy_npy_type(horus_dtype d) {
-  return (unsigned)d < HORUS_DTYPE_COUNT ? npy_of[d] : -1;
-}
-
-int hpy_dtype_from_npy(int type_num) {
-  /* NPY_LONG / NPY_LONGLONG etc. alias the sized names; compare by kind and
-   * size so every integer spelling maps. */
-  PyArray_Descr *d = PyArray_DescrFromType(type_num);
-  if (!d) {
-    PyErr_Clear();
-    return -1;
-  }
-  char kind = d->kind;
-  int size = (int)PyDataType_ELSIZE(d);
-  Py_DECREF(d);
-  switch (kind) {
-    case 'b': return size == 1 ? HORUS_BOOL : -1;
-    case 'i': return size == 1 ? HORUS_INT8 : size == 2 ? HORUS_INT16
-                   : size == 4 ? HORUS_INT32 : size == 8 ? HORUS_INT64 : -1;
-    case 'u': return size == 1 ? HORUS_UINT8 : size == 2 ? HORUS_UINT16
-                   : size == 4 ? HORUS_UINT32 : size == 8 ? HORUS_UINT64 : -1;
-    case 'f': return size == 2 ? HORUS_FLOAT16 : size == 4 ? HORUS_FLOAT32
-                   : size == 8 ? HORUS_FLOAT64 : -1;
-    default: return -1;
-  }
-}
 
 PyObject *hpy_to_numpy(horus_state *st, const horus_tensor *t) {
   const horus_tensor_desc *d = horus_tensor_get_desc(t);
