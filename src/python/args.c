@@ -1,5 +1,7 @@
 /* args.c - argument parsing shared by the types: dtypes, shapes, image
  * dimensions, pixel coordinates and indices, from_torch()'s input. */
+#include <assert.h>
+
 #include "horus_py.h"
 
 static PyObject *unknown_dtype(PyObject *obj) {
@@ -165,4 +167,72 @@ PyObject *hpy_torch_input(PyObject *obj, const char *owner) {
   Py_DECREF(grad);
   if (needs < 0) return NULL;
   return needs ? PyObject_CallMethod(obj, "detach", NULL) : Py_NewRef(obj);
+}
+
+/* Does keyword `k` name parameter `spec` ("a" or "a|b|...")? */
+static bool names_param(const char *spec, const char *k) {
+  size_t n = strlen(k);
+  for (const char *p = spec;; p++) {
+    const char *bar = strchr(p, '|');
+    size_t len = bar ? (size_t)(bar - p) : strlen(p);
+    if (len == n && strncmp(p, k, n) == 0) return true;
+    if (!bar) return false;
+    p = bar;
+  }
+}
+
+/* The name a parameter is reported by: its first spelling.  (PyErr_Format
+ * knows no %.*s.) */
+static const char *first_name(const char *spec, char *buf, size_t size) {
+  const char *bar = strchr(spec, '|');
+  snprintf(buf, size, "%.*s", bar ? (int)(bar - spec) : (int)strlen(spec), spec);
+  return buf;
+}
+
+int hpy_parse_args(const hpy_argspec *spec, PyObject *const *args, Py_ssize_t nargs,
+                   PyObject *kwnames, PyObject **out) {
+  Py_ssize_t nparams = 0;
+  while (spec->names[nparams]) nparams++;
+  if (nargs > spec->maxpos) {
+    if (spec->maxpos == 0)
+      PyErr_Format(PyExc_TypeError, "%s() takes keyword arguments only", spec->fname);
+    else
+      PyErr_Format(PyExc_TypeError, "%s() takes at most %d positional argument%s (%zd given)",
+                   spec->fname, spec->maxpos, spec->maxpos == 1 ? "" : "s", nargs);
+    return -1;
+  }
+  bool given[16] = {false};
+  assert(nparams <= 16);
+  for (Py_ssize_t i = 0; i < nargs; i++) {
+    out[i] = args[i];
+    given[i] = true;
+  }
+  Py_ssize_t nk = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+  for (Py_ssize_t i = 0; i < nk; i++) {
+    const char *k = hpy_utf8(PyTuple_GET_ITEM(kwnames, i), "keyword argument name", NULL);
+    if (!k) return -1;
+    Py_ssize_t j = 0;
+    while (j < nparams && !names_param(spec->names[j], k)) j++;
+    if (j == nparams) {
+      PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument '%s'",
+                   spec->fname, k);
+      return -1;
+    }
+    if (given[j]) {
+      char name[64];
+      PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%s'",
+                   spec->fname, first_name(spec->names[j], name, sizeof name));
+      return -1;
+    }
+    out[j] = args[nargs + i];
+    given[j] = true;
+  }
+  for (int j = 0; j < spec->required; j++)
+    if (!given[j]) {
+      char name[64];
+      PyErr_Format(PyExc_TypeError, "%s() missing required argument '%s'", spec->fname,
+                   first_name(spec->names[j], name, sizeof name));
+      return -1;
+    }
+  return 0;
 }

@@ -41,23 +41,11 @@ PyObject *hpy_dlpack_device(void) { return Py_BuildValue("(ii)", kDLCPU, 0); }
 
 PyObject *hpy_dlpack(horus_state *st, const horus_tensor *t, PyObject *const *args,
                      Py_ssize_t nargs, PyObject *kwnames) {
-  (void)args;
-  if (nargs > 0)
-    return PyErr_Format(PyExc_TypeError, "__dlpack__() takes keyword arguments only");
-  PyObject *stream = Py_None, *max_version = Py_None, *dl_device = Py_None,
-           *copy = Py_None;
-  Py_ssize_t nk = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-  for (Py_ssize_t i = 0; i < nk; i++) {
-    const char *k = hpy_utf8(PyTuple_GET_ITEM(kwnames, i), "keyword argument name", NULL);
-    if (!k) return NULL;
-    PyObject *v = args[nargs + i];
-    if (strcmp(k, "stream") == 0) stream = v;
-    else if (strcmp(k, "max_version") == 0) max_version = v;
-    else if (strcmp(k, "dl_device") == 0) dl_device = v;
-    else if (strcmp(k, "copy") == 0) copy = v;
-    else return PyErr_Format(PyExc_TypeError, "__dlpack__() got an unexpected "
-                             "keyword argument '%s'", k);
-  }
+  static const char *const names[] = {"stream", "max_version", "dl_device", "copy", NULL};
+  static const hpy_argspec spec = {"__dlpack__", names, 0, 0};
+  PyObject *v[4] = {Py_None, Py_None, Py_None, Py_None};
+  if (hpy_parse_args(&spec, args, nargs, kwnames, v) < 0) return NULL;
+  PyObject *stream = v[0], *max_version = v[1], *dl_device = v[2], *copy = v[3];
   if (stream != Py_None)
     return PyErr_Format(PyExc_BufferError, "stream=%R: CPU tensors take no "
                         "stream (pass None)", stream);

@@ -143,6 +143,24 @@ int hpy_parse_coord(PyObject *obj, const char *what, uint32_t *out);
  * non-int, IndexError naming `what` outside -size..size-1. */
 int hpy_parse_index(PyObject *obj, const char *what, uint32_t size, uint32_t *out);
 
+/* The parameters of a METH_FASTCALL | METH_KEYWORDS method, as Argument
+ * Clinic declares them: `names` (NULL-terminated, at most 16; "a|b" accepts
+ * either keyword for one parameter), of which the first `maxpos` may be
+ * passed by position and the first `required` must be passed. */
+typedef struct hpy_argspec {
+  const char *fname;
+  const char *const *names;
+  int maxpos;
+  int required;
+} hpy_argspec;
+
+/* Unpack a vectorcall's arguments by `spec` into out[] (borrowed), one
+ * slot per name; slots not passed keep what the caller put there (the
+ * default).  -1 with TypeError naming fname() for too many positional
+ * arguments, an unknown keyword, one passed twice or a missing one. */
+int hpy_parse_args(const hpy_argspec *spec, PyObject *const *args, Py_ssize_t nargs,
+                   PyObject *kwnames, PyObject **out);
+
 /* For from_torch(): `obj` if it is a torch.Tensor, detached when it
  * requires grad (new reference); TypeError naming `owner`.from_numpy for
  * anything else. */

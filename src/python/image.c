@@ -78,22 +78,10 @@ static int Image_init(FrameObject *self, PyObject *args, PyObject *kwds) {
   return hpy_frame_replace(self, &f);
 }
 
-static PyObject *Image_from_array(PyTypeObject *cls, PyObject *const *args, Py_ssize_t nargs,
-                                  PyObject *kwnames) {
-  static const char *const kw[] = {"array", "encoding", NULL};
-  PyObject *arr = NULL, *enc_obj = Py_None;
-  Py_ssize_t nk = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-  if (nargs > 2) return PyErr_Format(PyExc_TypeError, "from_numpy() takes at most 2 arguments");
-  if (nargs > 0) arr = args[0];
-  if (nargs > 1) enc_obj = args[1];
-  for (Py_ssize_t i = 0; i < nk; i++) {
-    const char *k = hpy_utf8(PyTuple_GET_ITEM(kwnames, i), "keyword argument name", NULL);
-    if (!k) return NULL;
-    if (strcmp(k, kw[1]) == 0) enc_obj = args[nargs + i];
-    else if (!arr && (strcmp(k, "array") == 0 || strcmp(k, "tensor") == 0)) arr = args[nargs + i];
-    else return PyErr_Format(PyExc_TypeError, "unexpected keyword argument '%s'", k);
-  }
-  if (!arr) return PyErr_Format(PyExc_TypeError, "missing the array argument");
+static const char *const from_array_names[] = {"array|tensor", "encoding", NULL};
+
+/* from_numpy(array, encoding=None) and from_torch(tensor, encoding=None). */
+static PyObject *image_from(PyTypeObject *cls, PyObject *arr, PyObject *enc_obj) {
   int enc = -1;
   if (enc_obj != Py_None && (enc = parse_encoding(enc_obj)) < 0) return NULL;
   horus_state *st = state_of_type(cls);
@@ -139,23 +127,25 @@ static PyObject *Image_from_array(PyTypeObject *cls, PyObject *const *args, Py_s
   return hpy_frame_new(cls, &f);
 }
 
+static PyObject *Image_from_array(PyTypeObject *cls, PyObject *const *args, Py_ssize_t nargs,
+                                  PyObject *kwnames) {
+  static const hpy_argspec spec = {"from_numpy", from_array_names, 2, 1};
+  PyObject *v[2] = {NULL, Py_None};
+  if (hpy_parse_args(&spec, args, nargs, kwnames, v) < 0) return NULL;
+  return image_from(cls, v[0], v[1]);
+}
+
 /* from_torch: from_numpy after checking it is given a torch.Tensor (and
  * detaching one that requires grad). */
 static PyObject *Image_from_torch(PyTypeObject *cls, PyObject *const *args, Py_ssize_t nargs,
                                   PyObject *kwnames) {
-  Py_ssize_t nk = kwnames ? PyTuple_GET_SIZE(kwnames) : 0, at = -1;
-  if (nargs > 0) at = 0;
-  for (Py_ssize_t i = 0; at < 0 && i < nk; i++) {
-    const char *k = hpy_utf8(PyTuple_GET_ITEM(kwnames, i), "keyword argument name", NULL);
-    if (!k) return NULL;
-    if (strcmp(k, "tensor") == 0 || strcmp(k, "array") == 0) at = nargs + i;
-  }
-  if (at < 0 || nargs + nk > 2) return Image_from_array(cls, args, nargs, kwnames);
-  PyObject *argv[2] = {args[0], nargs + nk > 1 ? args[1] : NULL};
-  PyObject *x = hpy_torch_input(args[at], "Image");
+  static const char *const names[] = {"tensor|array", "encoding", NULL};
+  static const hpy_argspec spec = {"from_torch", names, 2, 1};
+  PyObject *v[2] = {NULL, Py_None};
+  if (hpy_parse_args(&spec, args, nargs, kwnames, v) < 0) return NULL;
+  PyObject *x = hpy_torch_input(v[0], "Image");
   if (!x) return NULL;
-  argv[at] = x;
-  PyObject *res = Image_from_array(cls, argv, nargs, kwnames);
+  PyObject *res = image_from(cls, x, v[1]);
   Py_DECREF(x);
   return res;
 }

@@ -1,5 +1,6 @@
-/* numpy.c - NumPy both ways: zero-copy ndarray views of pool tensors (their base a _BlockRef), __array__, and importing an
- * ndarray (no copy when it is a view of one of our blocks). */
+/* numpy.c - NumPy both ways: zero-copy ndarray views of pool tensors
+ * (their base a _BlockRef), __array__, and importing an ndarray (no copy
+ * when it is a view of one of our blocks). */
 #include "horus_py.h"
 
 PyObject *hpy_to_numpy(horus_state *st, const horus_tensor *t) {
@@ -35,19 +36,11 @@ PyObject *hpy_to_numpy(horus_state *st, const horus_tensor *t) {
 
 PyObject *hpy_array(horus_state *st, const horus_tensor *t, PyObject *const *args,
                     Py_ssize_t nargs, PyObject *kwnames) {
-  PyObject *dtype = Py_None, *copy = Py_None;
-  if (nargs > 2) return PyErr_Format(PyExc_TypeError, "__array__() takes at most 2 arguments");
-  if (nargs > 0) dtype = args[0];
-  if (nargs > 1) copy = args[1];
-  Py_ssize_t nk = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-  for (Py_ssize_t i = 0; i < nk; i++) {
-    const char *k = hpy_utf8(PyTuple_GET_ITEM(kwnames, i), "keyword argument name", NULL);
-    if (!k) return NULL;
-    if (strcmp(k, "dtype") == 0) dtype = args[nargs + i];
-    else if (strcmp(k, "copy") == 0) copy = args[nargs + i];
-    else return PyErr_Format(PyExc_TypeError, "__array__() got an unexpected "
-                             "keyword argument '%s'", k);
-  }
+  static const char *const names[] = {"dtype", "copy", NULL};
+  static const hpy_argspec spec = {"__array__", names, 2, 0};
+  PyObject *v[2] = {Py_None, Py_None};
+  if (hpy_parse_args(&spec, args, nargs, kwnames, v) < 0) return NULL;
+  PyObject *dtype = v[0], *copy = v[1];
   PyObject *arr = hpy_to_numpy(st, t);
   if (!arr) return NULL;
   int want_copy = copy == Py_None ? 0 : PyObject_IsTrue(copy);
