@@ -25,6 +25,14 @@ HORUS_API int horus_depth_create(horus_pool *pool, uint32_t height, uint32_t wid
 /* A depth image of an existing compact (H, W) float32 or uint16 tensor. */
 HORUS_API int horus_depth_wrap(horus_tensor *t, horus_depth *d);
 
+/* float64 depth in meters as float32 meters (DESIGN.md): a new compact
+ * float32 tensor of t's shape in `pool` (*out, the caller's), converted in
+ * one pass; t is unchanged.  t must be a compact float64 tensor
+ * (horus_tensor_compact).  Errors: HORUS_EINVAL for another dtype or a
+ * strided t, those of horus_tensor_alloc. */
+HORUS_API int horus_depth_to_float32(horus_pool *pool, const horus_tensor *t,
+                                     horus_tensor **out);
+
 HORUS_API uint32_t horus_depth_height(const horus_depth *d);
 HORUS_API uint32_t horus_depth_width(const horus_depth *d);
 HORUS_API double horus_depth_scale(const horus_depth *d);

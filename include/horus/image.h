@@ -40,6 +40,13 @@ HORUS_API int horus_encoding_channels(horus_encoding e);
 HORUS_API int horus_encoding_bytes_per_pixel(horus_encoding e);
 HORUS_API horus_dtype horus_encoding_dtype(horus_encoding e);
 
+/* The encoding an (H, W[, C]) tensor means when its producer named none
+ * (DESIGN.md): (H, W) uint8 mono8, uint16 mono16, float32 mono32f;
+ * (H, W, 1) as (H, W); (H, W, 2) uint8 yuv422; (H, W, 3) uint8 rgb8,
+ * float32 rgb32f; (H, W, 4) uint8 rgba8.  Reads only ndim, dtype and
+ * shape.  HORUS_EINVAL for any other descriptor. */
+HORUS_API int horus_encoding_infer(const horus_tensor_desc *desc);
+
 /* A new image, its pixels uninitialised (pool memory is reused), of
  * of height x width in `pool`.  *img receives one block reference.
  * Errors: HORUS_EINVAL (a zero dimension, unknown encoding), HORUS_EOVERFLOW,

@@ -23,20 +23,32 @@ extern "C" {
 
 #define HORUS_MAX_DIMS 8
 
+/* Every dtype, once: X(SUFFIX, name, itemsize, DLPack type code).  The
+ * enum below, the core's dtype table and the Python extension's tables
+ * (NumPy type, array-interface typestr, buffer format) all expand this
+ * list, so a dtype is added in one place.  The order gives the enum values,
+ * which the wire format and shared descriptors carry: append only.
+ * Values: 0 bool, 1 int8, 2 int16, 3 int32, 4 int64, 5 uint8, 6 uint16,
+ * 7 uint32, 8 uint64, 9 float16, 10 bfloat16, 11 float32, 12 float64. */
+#define HORUS_DTYPE_LIST(X)           \
+  X(BOOL, bool, 1, kDLBool)           \
+  X(INT8, int8, 1, kDLInt)            \
+  X(INT16, int16, 2, kDLInt)          \
+  X(INT32, int32, 4, kDLInt)          \
+  X(INT64, int64, 8, kDLInt)          \
+  X(UINT8, uint8, 1, kDLUInt)         \
+  X(UINT16, uint16, 2, kDLUInt)       \
+  X(UINT32, uint32, 4, kDLUInt)       \
+  X(UINT64, uint64, 8, kDLUInt)       \
+  X(FLOAT16, float16, 2, kDLFloat)    \
+  X(BFLOAT16, bfloat16, 2, kDLBfloat) \
+  X(FLOAT32, float32, 4, kDLFloat)    \
+  X(FLOAT64, float64, 8, kDLFloat)
+
 typedef enum horus_dtype {
-  HORUS_BOOL = 0,
-  HORUS_INT8,
-  HORUS_INT16,
-  HORUS_INT32,
-  HORUS_INT64,
-  HORUS_UINT8,
-  HORUS_UINT16,
-  HORUS_UINT32,
-  HORUS_UINT64,
-  HORUS_FLOAT16,
-  HORUS_BFLOAT16,
-  HORUS_FLOAT32,
-  HORUS_FLOAT64,
+#define HORUS__DTYPE_ENUM(suffix, name, size, dl) HORUS_##suffix,
+  HORUS_DTYPE_LIST(HORUS__DTYPE_ENUM)
+#undef HORUS__DTYPE_ENUM
   HORUS_DTYPE_COUNT
 } horus_dtype;
 
@@ -160,6 +172,24 @@ HORUS_API void horus_copy_strided(void *dst, const void *src,
                                   const int64_t *shape,
                                   const int64_t *byte_strides, int ndim,
                                   size_t itemsize);
+
+/* Copy t's elements, row-major, into `dst`, a compact buffer of
+ * horus_tensor_nbytes(t) bytes owned by the caller.  Takes no lock and
+ * touches no shared state but the block's bytes, so bindings call it
+ * without their interpreter lock (the caller keeps t alive meanwhile). */
+HORUS_API void horus_tensor_pack(const horus_tensor *t, void *dst);
+
+/* A new compact tensor in `pool` (t's own pool when NULL) holding a copy of
+ * t's elements; t is unchanged.  *out is the caller's (horus_tensor_free).
+ * Errors: those of horus_tensor_alloc (HORUS_ENOMEM when the pool is full). */
+HORUS_API int horus_tensor_clone(horus_pool *pool, const horus_tensor *t,
+                                 horus_tensor **out);
+
+/* Make *t compact (row-major, no gaps): left as it is when it already is,
+ * else replaced by horus_tensor_clone(pool, *t) and the old handle freed.
+ * On error *t is unchanged and still the caller's.  Errors: those of
+ * horus_tensor_clone. */
+HORUS_API int horus_tensor_compact(horus_pool *pool, horus_tensor **t);
 
 #ifdef __cplusplus
 }

@@ -58,6 +58,25 @@ HORUS_API int horus_wire_encode(const horus_msg *msg, uint64_t sequence,
 HORUS_API int horus_wire_decode(const uint8_t *header, size_t len, horus_msg *msg,
                                 uint64_t *sequence, uint64_t *payload_len);
 
+/* The payload for a message whose tensor is t: t's elements packed
+ * row-major into `payload`, the caller's buffer of `len` bytes, which must
+ * be horus_tensor_nbytes(t).  Needs no lock, so bindings run it without
+ * their interpreter lock.  Errors: HORUS_EINVAL for a wrong `len`. */
+HORUS_API int horus_wire_pack(const horus_tensor *t, void *payload, size_t len);
+
+/* Rebuild a message that arrived from the network: checks the header as
+ * horus_wire_decode does and that `payload_len` is exactly what its shape
+ * needs, copies the payload into a new compact tensor in `pool` (*out, the
+ * caller's: horus_tensor_free) and points msg->tensor at it; *sequence is
+ * the sender's.  Whether the metadata fits the type is left to
+ * horus_frame_from_msg, as for horus_wire_decode.  Nothing is left
+ * allocated on failure.  Errors: those of horus_wire_decode, HORUS_EINVAL
+ * for a payload of the wrong size, those of horus_tensor_alloc
+ * (HORUS_ENOMEM when the pool is full). */
+HORUS_API int horus_wire_rebuild(horus_pool *pool, const uint8_t *header, size_t header_len,
+                                 const void *payload, size_t payload_len, horus_msg *msg,
+                                 uint64_t *sequence, horus_tensor **out);
+
 #ifdef __cplusplus
 }
 #endif

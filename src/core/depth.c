@@ -63,6 +63,22 @@ int horus_depth_wrap(horus_tensor *t, horus_depth *d) {
   return 0;
 }
 
+int horus_depth_to_float32(horus_pool *pool, const horus_tensor *t, horus_tensor **out) {
+  const horus_tensor_desc *td = horus_tensor_get_desc(t);
+  if (td->dtype != HORUS_FLOAT64 || !horus_tensor_is_contiguous(t))
+    return horus__err(HORUS_EINVAL, "converting to float32 meters needs a compact "
+                      "float64 tensor, got a %s one%s",
+                      horus_dtype_name((horus_dtype)td->dtype),
+                      horus_tensor_is_contiguous(t) ? "" : " (strided)");
+  int r = horus_tensor_alloc(pool, td->shape, td->ndim, HORUS_FLOAT32, out);
+  if (r) return r;
+  const double *src = horus_tensor_data(t);
+  float *dst = horus_tensor_data(*out);
+  int64_t n = horus_tensor_numel(t);
+  for (int64_t i = 0; i < n; i++) dst[i] = (float)src[i];
+  return 0;
+}
+
 uint32_t horus_depth_height(const horus_depth *d) {
   return (uint32_t)horus_tensor_get_desc(d->tensor)->shape[0];
 }

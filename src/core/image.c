@@ -59,6 +59,22 @@ static bool name_eq(const char *a, const char *b) {
   }
 }
 
+int horus_encoding_infer(const horus_tensor_desc *d) {
+  int c = d->ndim == 3 ? (int)d->shape[2] : d->ndim == 2 ? 1 : 0;
+  if (d->ndim == 2 || c == 1) {
+    if (d->dtype == HORUS_UINT8) return HORUS_ENC_MONO8;
+    if (d->dtype == HORUS_UINT16) return HORUS_ENC_MONO16;
+    if (d->dtype == HORUS_FLOAT32) return HORUS_ENC_MONO32F;
+  } else if (d->ndim == 3) {
+    if (d->dtype == HORUS_UINT8 && c == 2) return HORUS_ENC_YUV422;
+    if (d->dtype == HORUS_UINT8 && c == 3) return HORUS_ENC_RGB8;
+    if (d->dtype == HORUS_FLOAT32 && c == 3) return HORUS_ENC_RGB32F;
+    if (d->dtype == HORUS_UINT8 && c == 4) return HORUS_ENC_RGBA8;
+  }
+  return horus__err(HORUS_EINVAL, "cannot infer an encoding for a %d-d %s tensor",
+                    d->ndim, horus_dtype_name((horus_dtype)d->dtype));
+}
+
 int horus_encoding_from_name(const char *name) {
   if (!name) return HORUS_EINVAL;
   for (int i = 0; i < HORUS_ENC_COUNT; i++)

@@ -21,19 +21,9 @@ static const struct {
   uint8_t size;
   uint8_t dl_code;
 } dtypes[HORUS_DTYPE_COUNT] = {
-    [HORUS_BOOL] = {"bool", 1, kDLBool},
-    [HORUS_INT8] = {"int8", 1, kDLInt},
-    [HORUS_INT16] = {"int16", 2, kDLInt},
-    [HORUS_INT32] = {"int32", 4, kDLInt},
-    [HORUS_INT64] = {"int64", 8, kDLInt},
-    [HORUS_UINT8] = {"uint8", 1, kDLUInt},
-    [HORUS_UINT16] = {"uint16", 2, kDLUInt},
-    [HORUS_UINT32] = {"uint32", 4, kDLUInt},
-    [HORUS_UINT64] = {"uint64", 8, kDLUInt},
-    [HORUS_FLOAT16] = {"float16", 2, kDLFloat},
-    [HORUS_BFLOAT16] = {"bfloat16", 2, kDLBfloat},
-    [HORUS_FLOAT32] = {"float32", 4, kDLFloat},
-    [HORUS_FLOAT64] = {"float64", 8, kDLFloat},
+#define DTYPE_ENTRY(suffix, name, size, dl) [HORUS_##suffix] = {#name, size, dl},
+    HORUS_DTYPE_LIST(DTYPE_ENTRY)
+#undef DTYPE_ENTRY
 };
 
 const char *horus_dtype_name(horus_dtype d) {
@@ -382,6 +372,33 @@ void horus_copy_strided(void *dst, const void *src, const int64_t *shape,
     }
     if (i < 0) return;
   }
+}
+
+void horus_tensor_pack(const horus_tensor *t, void *dst) {
+  const horus_tensor_desc *d = &t->desc;
+  size_t item = dtypes[d->dtype].size;
+  int64_t bstr[HORUS_MAX_DIMS];
+  for (int i = 0; i < d->ndim; i++) bstr[i] = d->strides[i] * (int64_t)item;
+  horus_copy_strided(dst, t->data, d->shape, bstr, d->ndim, item);
+}
+
+int horus_tensor_clone(horus_pool *pool, const horus_tensor *t, horus_tensor **out) {
+  const horus_tensor_desc *d = &t->desc;
+  int r = horus_tensor_alloc(pool ? pool : t->pool, d->shape, d->ndim,
+                             (horus_dtype)d->dtype, out);
+  if (r) return r;
+  horus_tensor_pack(t, (*out)->data);
+  return 0;
+}
+
+int horus_tensor_compact(horus_pool *pool, horus_tensor **t) {
+  if (horus_tensor_is_contiguous(*t)) return 0;
+  horus_tensor *c;
+  int r = horus_tensor_clone(pool, *t, &c);
+  if (r) return r;
+  horus_tensor_free(*t);
+  *t = c;
+  return 0;
 }
 
 /* Descriptor for a view at `data` inside block (pool, slot, gen), checked to

@@ -123,3 +123,31 @@ int horus_wire_decode(const uint8_t *h, size_t len, horus_msg *msg, uint64_t *se
   memcpy(&msg->meta.depth_scale, &scale, 8);
   return 0;
 }
+
+int horus_wire_pack(const horus_tensor *t, void *payload, size_t len) {
+  uint64_t need = horus_tensor_nbytes(t);
+  if ((uint64_t)len != need)
+    return horus__err(HORUS_EINVAL, "payload buffer of %zu bytes, the tensor has %llu",
+                      len, (unsigned long long)need);
+  horus_tensor_pack(t, payload);
+  return 0;
+}
+
+int horus_wire_rebuild(horus_pool *pool, const uint8_t *header, size_t header_len,
+                       const void *payload, size_t payload_len, horus_msg *msg,
+                       uint64_t *sequence, horus_tensor **out) {
+  uint64_t want;
+  int r = horus_wire_decode(header, header_len, msg, sequence, &want);
+  if (r) return r;
+  if ((uint64_t)payload_len != want)
+    return horus__err(HORUS_EINVAL, "payload of %zu bytes, the header's shape needs %llu",
+                      payload_len, (unsigned long long)want);
+  horus_tensor *t;
+  r = horus_tensor_alloc(pool, msg->tensor.shape, msg->tensor.ndim,
+                         (horus_dtype)msg->tensor.dtype, &t);
+  if (r) return r;
+  if (want) memcpy(horus_tensor_data(t), payload, (size_t)want);
+  msg->tensor = *horus_tensor_get_desc(t);
+  *out = t;
+  return 0;
+}

@@ -44,24 +44,19 @@ static int Depth_init(FrameObject *self, PyObject *args, PyObject *kwds) {
   return hpy_frame_replace(self, &f);
 }
 
-/* float64 depth becomes float32 meters (DESIGN.md): one converting pass. */
+/* float64 depth becomes float32 meters (DESIGN.md), without the GIL.
+ * Consumes t, as hpy_compact does. */
 static horus_tensor *to_float32(horus_state *st, horus_tensor *t) {
-  const horus_tensor_desc *d = horus_tensor_get_desc(t);
   horus_pool *pool = hpy_global_pool(st);
   horus_tensor *c = NULL;
-  int r = pool ? horus_tensor_alloc(pool, d->shape, d->ndim, HORUS_FLOAT32, &c) : 0;
-  if (!pool || r) {
-    horus_tensor_free(t);
-    if (r) hpy_raise(r);
-    return NULL;
+  int r = 0;
+  if (pool) {
+    Py_BEGIN_ALLOW_THREADS
+    r = horus_depth_to_float32(pool, t, &c);
+    Py_END_ALLOW_THREADS
   }
-  const double *src = horus_tensor_data(t);
-  float *dst = horus_tensor_data(c);
-  int64_t n = horus_tensor_numel(t);
-  Py_BEGIN_ALLOW_THREADS
-  for (int64_t i = 0; i < n; i++) dst[i] = (float)src[i];
-  Py_END_ALLOW_THREADS
   horus_tensor_free(t);
+  if (r) hpy_raise(r);
   return c;
 }
 

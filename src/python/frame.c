@@ -62,43 +62,35 @@ int hpy_frame_replace(FrameObject *self, horus_frame *f) {
 }
 
 horus_tensor *hpy_tensor_clone(const horus_tensor *t, hpy_busy *busy, const char *what) {
-  const horus_tensor_desc *d = horus_tensor_get_desc(t);
   horus_tensor *c;
-  int r = horus_tensor_alloc(horus_tensor_pool(t), d->shape, d->ndim, (horus_dtype)d->dtype, &c);
+  int r;
+  hpy_busy_enter(busy, what);
+  Py_BEGIN_ALLOW_THREADS
+  r = horus_tensor_clone(NULL, t, &c);
+  Py_END_ALLOW_THREADS
+  hpy_busy_leave(busy);
   if (r) {
     hpy_raise(r);
     return NULL;
   }
-  size_t item = horus_dtype_size((horus_dtype)d->dtype);
-  int64_t bstr[HORUS_MAX_DIMS];
-  for (int i = 0; i < d->ndim; i++) bstr[i] = d->strides[i] * (int64_t)item;
-  hpy_busy_enter(busy, what);
-  Py_BEGIN_ALLOW_THREADS
-  horus_copy_strided(horus_tensor_data(c), horus_tensor_data(t), d->shape, bstr, d->ndim, item);
-  Py_END_ALLOW_THREADS
-  hpy_busy_leave(busy);
   return c;
 }
 
 horus_tensor *hpy_compact(horus_state *st, horus_tensor *t) {
   if (horus_tensor_is_contiguous(t)) return t;
   horus_pool *pool = hpy_global_pool(st);
-  const horus_tensor_desc *d = horus_tensor_get_desc(t);
-  horus_tensor *c = NULL;
-  int r = pool ? horus_tensor_alloc(pool, d->shape, d->ndim, (horus_dtype)d->dtype, &c) : 0;
+  int r = 0;
+  if (pool) {
+    Py_BEGIN_ALLOW_THREADS
+    r = horus_tensor_compact(pool, &t);
+    Py_END_ALLOW_THREADS
+  }
   if (!pool || r) {
     horus_tensor_free(t);
     if (r) hpy_raise(r);
     return NULL;
   }
-  size_t item = horus_dtype_size((horus_dtype)d->dtype);
-  int64_t bstr[HORUS_MAX_DIMS];
-  for (int i = 0; i < d->ndim; i++) bstr[i] = d->strides[i] * (int64_t)item;
-  Py_BEGIN_ALLOW_THREADS
-  horus_copy_strided(horus_tensor_data(c), horus_tensor_data(t), d->shape, bstr, d->ndim, item);
-  Py_END_ALLOW_THREADS
-  horus_tensor_free(t);
-  return c;
+  return t;
 }
 
 void hpy_frame_dealloc(FrameObject *self) {

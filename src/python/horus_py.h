@@ -2,9 +2,11 @@
  *
  * One source file per Python type; each exports hpy_<type>_init(), called
  * from module.c's exec slot, which creates its heap type and stores it in
- * the module state.  Shared machinery (NumPy views, DLPack capsules, the
- * buffer protocol, importing arrays) lives in export.c so that TensorHandle,
- * Image, PointCloud and DepthImage all convert the same way. */
+ * the module state.  Shared machinery, one file per concept, makes
+ * TensorHandle, Image, PointCloud and DepthImage all convert the same way:
+ * args.c (argument parsing), blockref.c (_BlockRef), numpy.c, dlpack.c
+ * (with PyTorch and JAX), buffer.c (buffer protocol, __array_interface__)
+ * and import.c (anything array-like in). */
 #ifndef HORUS_PY_H
 #define HORUS_PY_H
 
@@ -21,21 +23,29 @@
 
 #include "horus/horus.h"
 
+/* The module state's Python references, written once: X(type, name).
+ * The struct below, module.c's traverse and clear all expand it, so a new
+ * member cannot be forgotten in one of them. */
+#define HPY_STATE_OBJECTS(X)                                                  \
+  X(PyTypeObject, BlockRef_Type)                                              \
+  X(PyTypeObject, TensorPool_Type)                                            \
+  X(PyTypeObject, TensorHandle_Type)                                          \
+  X(PyTypeObject, Frame_Type) /* base of Image, PointCloud, DepthImage */     \
+  X(PyTypeObject, Image_Type)                                                 \
+  X(PyTypeObject, PointCloud_Type)                                            \
+  X(PyTypeObject, DepthImage_Type)                                            \
+  X(PyTypeObject, Topic_Type)                                                 \
+  X(PyTypeObject, Node_Type)                                                  \
+  X(PyTypeObject, Scheduler_Type)                                             \
+  X(PyObject, torch_from_numpy)  /* torch.from_numpy, imported on first use */ \
+  X(PyObject, torch_from_dlpack) /* torch.from_dlpack */                      \
+  X(PyObject, jax_from_dlpack)   /* jax.dlpack.from_dlpack */
+
 typedef struct horus_state {
-  PyTypeObject *BlockRef_Type;
-  PyTypeObject *TensorPool_Type;
-  PyTypeObject *TensorHandle_Type;
-  PyTypeObject *Frame_Type; /* base of Image, PointCloud, DepthImage */
-  PyTypeObject *Image_Type;
-  PyTypeObject *PointCloud_Type;
-  PyTypeObject *DepthImage_Type;
-  PyTypeObject *Topic_Type;
-  PyTypeObject *Node_Type;
-  PyTypeObject *Scheduler_Type;
-  horus_pool *global_pool;      /* opened on first use */
-  PyObject *torch_from_numpy;   /* torch.from_numpy, imported on first use */
-  PyObject *torch_from_dlpack;  /* torch.from_dlpack */
-  PyObject *jax_from_dlpack;    /* jax.dlpack.from_dlpack */
+#define HPY_STATE_MEMBER(type, name) type *name;
+  HPY_STATE_OBJECTS(HPY_STATE_MEMBER)
+#undef HPY_STATE_MEMBER
+  horus_pool *global_pool; /* opened on first use */
 } horus_state;
 
 extern PyModuleDef horus_module;
@@ -108,7 +118,7 @@ horus_pool *hpy_global_pool(horus_state *st);
  * failure frees `t` and returns NULL with an exception set. */
 PyObject *hpy_tensor_wrap(horus_state *st, horus_tensor *t);
 
-/* ---- conversions (export.c) -------------------------------------------- */
+/* ---- argument parsing (args.c) ------------------------------------------ */
 
 /* dtype name -> horus_dtype, accepting str, numpy dtypes, numpy scalar
  * types and torch dtypes ("float32", np.float32, torch.float32).
@@ -133,10 +143,59 @@ int hpy_parse_coord(PyObject *obj, const char *what, uint32_t *out);
  * non-int, IndexError naming `what` outside -size..size-1. */
 int hpy_parse_index(PyObject *obj, const char *what, uint32_t size, uint32_t *out);
 
+/* The parameters of a METH_FASTCALL | METH_KEYWORDS method, as Argument
+ * Clinic declares them: `names` (NULL-terminated, at most 16; "a|b" accepts
+ * either keyword for one parameter), of which the first `maxpos` may be
+ * passed by position and the first `required` must be passed. */
+typedef struct hpy_argspec {
+  const char *fname;
+  const char *const *names;
+  int maxpos;
+  int required;
+} hpy_argspec;
+
+/* Unpack a vectorcall's arguments by `spec` into out[] (borrowed), one
+ * slot per name; slots not passed keep what the caller put there (the
+ * default).  -1 with TypeError naming fname() for too many positional
+ * arguments, an unknown keyword, one passed twice or a missing one. */
+int hpy_parse_args(const hpy_argspec *spec, PyObject *const *args, Py_ssize_t nargs,
+                   PyObject *kwnames, PyObject **out);
+
 /* For from_torch(): `obj` if it is a torch.Tensor, detached when it
  * requires grad (new reference); TypeError naming `owner`.from_numpy for
  * anything else. */
 PyObject *hpy_torch_input(PyObject *obj, const char *owner);
+
+/* ---- exports: _BlockRef (blockref.c), NumPy (numpy.c), DLPack, PyTorch and
+ * JAX (dlpack.c), buffer protocol and __array_interface__ (buffer.c) ----- */
+
+/* A new _BlockRef owning one reference to t's block (NULL with an
+ * exception set on failure). */
+PyObject *hpy_blockref_new(horus_state *st, const horus_tensor *t);
+
+/* The tensor a _BlockRef refers to (borrowed), or NULL (no exception) when
+ * obj is not a _BlockRef. */
+const horus_tensor *hpy_blockref_tensor(horus_state *st, PyObject *obj);
+
+/* ---- dtypes (dtypes.c), one table from HORUS_DTYPE_LIST ---------------- */
+
+/* NumPy's type number for a dtype, -1 when NumPy has none (bfloat16);
+ * and back, any integer spelling (NPY_LONG...) by kind and size, -1 when
+ * there is no horus dtype for it (no exception). */
+int hpy_npy_type(horus_dtype d);
+int hpy_dtype_from_npy(int type_num);
+
+/* The array-interface typestr ("<f4") and the buffer-protocol format ("f")
+ * of a dtype, NULL when there is none (bfloat16). */
+const char *hpy_dtype_typestr(horus_dtype d);
+const char *hpy_dtype_format(horus_dtype d);
+
+/* A buffer-protocol format (with an optional byte-order prefix, NULL for
+ * plain bytes) and item size as a dtype; -1 when none fits (no exception). */
+int hpy_dtype_from_format(const char *fmt, Py_ssize_t itemsize);
+
+/* Every dtype name, comma-separated, for error messages. */
+extern const char *const hpy_dtype_names;
 
 /* Zero-copy NumPy view of `t` that holds its own block reference. */
 PyObject *hpy_to_numpy(horus_state *st, const horus_tensor *t);
@@ -177,6 +236,23 @@ PyObject *hpy_array(horus_state *st, const horus_tensor *t, PyObject *const *arg
  * for large copies).  `copied` (optional) tells which happened. */
 int hpy_import(horus_state *st, PyObject *obj, horus_pool *pool, horus_tensor **out,
                bool *copied);
+
+/* hpy_import's cases, each with its contract: an ndarray (numpy.c), an
+ * object with the buffer protocol (buffer.c), one with __dlpack__
+ * (dlpack.c).  0, or -1 with an exception set. */
+int hpy_import_ndarray(horus_state *st, PyArrayObject *arr, horus_pool *pool,
+                       horus_tensor **out, bool *copied);
+int hpy_import_buffer(PyObject *obj, horus_pool *pool, horus_tensor **out, bool *copied);
+int hpy_import_dlpack(PyObject *obj, horus_pool *pool, horus_tensor **out, bool *copied);
+
+/* GIL-free copies pay off once the copy outweighs a GIL hand-off. */
+#define HPY_NOGIL_COPY_BYTES (64 * 1024)
+
+/* horus_tensor_from_host with the GIL released for large copies; 0, or -1
+ * with an exception set. */
+int hpy_import_host(horus_pool *pool, const void *data, const int64_t *shape,
+                    const int64_t *bstr, int ndim, horus_dtype dtype,
+                    horus_tensor **out, bool *copied);
 
 /* ---- frames (frame.c): what Image, PointCloud, DepthImage share -------- */
 

@@ -78,39 +78,10 @@ static int Image_init(FrameObject *self, PyObject *args, PyObject *kwds) {
   return hpy_frame_replace(self, &f);
 }
 
-/* Encoding of an (H, W[, C]) tensor when the caller gave none (DESIGN.md). */
-static int infer_encoding(const horus_tensor_desc *d) {
-  if (d->ndim == 2) {
-    if (d->dtype == HORUS_UINT8) return HORUS_ENC_MONO8;
-    if (d->dtype == HORUS_UINT16) return HORUS_ENC_MONO16;
-    if (d->dtype == HORUS_FLOAT32) return HORUS_ENC_MONO32F;
-  } else if (d->ndim == 3) {
-    int c = (int)d->shape[2];
-    if (d->dtype == HORUS_UINT8 && c == 2) return HORUS_ENC_YUV422;
-    if (d->dtype == HORUS_UINT8 && c == 3) return HORUS_ENC_RGB8;
-    if (d->dtype == HORUS_FLOAT32 && c == 3) return HORUS_ENC_RGB32F;
-    if (d->dtype == HORUS_UINT8 && c == 4) return HORUS_ENC_RGBA8;
-    if (c == 1) return infer_encoding(&(horus_tensor_desc){.ndim = 2, .dtype = d->dtype});
-  }
-  return -1;
-}
+static const char *const from_array_names[] = {"array|tensor", "encoding", NULL};
 
-static PyObject *Image_from_array(PyTypeObject *cls, PyObject *const *args, Py_ssize_t nargs,
-                                  PyObject *kwnames) {
-  static const char *const kw[] = {"array", "encoding", NULL};
-  PyObject *arr = NULL, *enc_obj = Py_None;
-  Py_ssize_t nk = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-  if (nargs > 2) return PyErr_Format(PyExc_TypeError, "from_numpy() takes at most 2 arguments");
-  if (nargs > 0) arr = args[0];
-  if (nargs > 1) enc_obj = args[1];
-  for (Py_ssize_t i = 0; i < nk; i++) {
-    const char *k = hpy_utf8(PyTuple_GET_ITEM(kwnames, i), "keyword argument name", NULL);
-    if (!k) return NULL;
-    if (strcmp(k, kw[1]) == 0) enc_obj = args[nargs + i];
-    else if (!arr && (strcmp(k, "array") == 0 || strcmp(k, "tensor") == 0)) arr = args[nargs + i];
-    else return PyErr_Format(PyExc_TypeError, "unexpected keyword argument '%s'", k);
-  }
-  if (!arr) return PyErr_Format(PyExc_TypeError, "missing the array argument");
+/* from_numpy(array, encoding=None) and from_torch(tensor, encoding=None). */
+static PyObject *image_from(PyTypeObject *cls, PyObject *arr, PyObject *enc_obj) {
   int enc = -1;
   if (enc_obj != Py_None && (enc = parse_encoding(enc_obj)) < 0) return NULL;
   horus_state *st = state_of_type(cls);
@@ -129,7 +100,7 @@ static PyObject *Image_from_array(PyTypeObject *cls, PyObject *const *args, Py_s
                         "pass arr.transpose(1, 2, 0) (NumPy) or t.permute(1, 2, 0) "
                         "(PyTorch), giving (%lld, %lld, %lld)", c, h, w, h, w, c);
   }
-  if (enc < 0 && (enc = infer_encoding(d)) < 0) {
+  if (enc < 0 && (enc = horus_encoding_infer(d)) < 0) {
     int ndim = d->ndim; /* d belongs to t */
     const char *dtype = horus_dtype_name((horus_dtype)d->dtype);
     horus_tensor_free(t);
@@ -156,23 +127,25 @@ static PyObject *Image_from_array(PyTypeObject *cls, PyObject *const *args, Py_s
   return hpy_frame_new(cls, &f);
 }
 
+static PyObject *Image_from_array(PyTypeObject *cls, PyObject *const *args, Py_ssize_t nargs,
+                                  PyObject *kwnames) {
+  static const hpy_argspec spec = {"from_numpy", from_array_names, 2, 1};
+  PyObject *v[2] = {NULL, Py_None};
+  if (hpy_parse_args(&spec, args, nargs, kwnames, v) < 0) return NULL;
+  return image_from(cls, v[0], v[1]);
+}
+
 /* from_torch: from_numpy after checking it is given a torch.Tensor (and
  * detaching one that requires grad). */
 static PyObject *Image_from_torch(PyTypeObject *cls, PyObject *const *args, Py_ssize_t nargs,
                                   PyObject *kwnames) {
-  Py_ssize_t nk = kwnames ? PyTuple_GET_SIZE(kwnames) : 0, at = -1;
-  if (nargs > 0) at = 0;
-  for (Py_ssize_t i = 0; at < 0 && i < nk; i++) {
-    const char *k = hpy_utf8(PyTuple_GET_ITEM(kwnames, i), "keyword argument name", NULL);
-    if (!k) return NULL;
-    if (strcmp(k, "tensor") == 0 || strcmp(k, "array") == 0) at = nargs + i;
-  }
-  if (at < 0 || nargs + nk > 2) return Image_from_array(cls, args, nargs, kwnames);
-  PyObject *argv[2] = {args[0], nargs + nk > 1 ? args[1] : NULL};
-  PyObject *x = hpy_torch_input(args[at], "Image");
+  static const char *const names[] = {"tensor|array", "encoding", NULL};
+  static const hpy_argspec spec = {"from_torch", names, 2, 1};
+  PyObject *v[2] = {NULL, Py_None};
+  if (hpy_parse_args(&spec, args, nargs, kwnames, v) < 0) return NULL;
+  PyObject *x = hpy_torch_input(v[0], "Image");
   if (!x) return NULL;
-  argv[at] = x;
-  PyObject *res = Image_from_array(cls, argv, nargs, kwnames);
+  PyObject *res = image_from(cls, x, v[1]);
   Py_DECREF(x);
   return res;
 }

@@ -82,37 +82,17 @@ static int exec_module(PyObject *m) {
 
 static int traverse_module(PyObject *m, visitproc visit, void *arg) {
   horus_state *st = hpy_state(m);
-  Py_VISIT(st->BlockRef_Type);
-  Py_VISIT(st->TensorPool_Type);
-  Py_VISIT(st->TensorHandle_Type);
-  Py_VISIT(st->Frame_Type);
-  Py_VISIT(st->Image_Type);
-  Py_VISIT(st->PointCloud_Type);
-  Py_VISIT(st->DepthImage_Type);
-  Py_VISIT(st->Topic_Type);
-  Py_VISIT(st->Node_Type);
-  Py_VISIT(st->Scheduler_Type);
-  Py_VISIT(st->torch_from_numpy);
-  Py_VISIT(st->torch_from_dlpack);
-  Py_VISIT(st->jax_from_dlpack);
+#define VISIT(type, name) Py_VISIT(st->name);
+  HPY_STATE_OBJECTS(VISIT)
+#undef VISIT
   return 0;
 }
 
 static int clear_module(PyObject *m) {
   horus_state *st = hpy_state(m);
-  Py_CLEAR(st->BlockRef_Type);
-  Py_CLEAR(st->TensorPool_Type);
-  Py_CLEAR(st->TensorHandle_Type);
-  Py_CLEAR(st->Frame_Type);
-  Py_CLEAR(st->Image_Type);
-  Py_CLEAR(st->PointCloud_Type);
-  Py_CLEAR(st->DepthImage_Type);
-  Py_CLEAR(st->Topic_Type);
-  Py_CLEAR(st->Node_Type);
-  Py_CLEAR(st->Scheduler_Type);
-  Py_CLEAR(st->torch_from_numpy);
-  Py_CLEAR(st->torch_from_dlpack);
-  Py_CLEAR(st->jax_from_dlpack);
+#define CLEAR(type, name) Py_CLEAR(st->name);
+  HPY_STATE_OBJECTS(CLEAR)
+#undef CLEAR
   return 0;
 }
 

@@ -356,15 +356,10 @@ static int parse_timeout(PyObject *obj, int64_t *ns) {
 
 static PyObject *Topic_recv(TopicObject *self, PyObject *const *args, Py_ssize_t nargs,
                             PyObject *kwnames) {
+  static const char *const names[] = {"timeout", NULL};
+  static const hpy_argspec spec = {"recv", names, 1, 0};
   PyObject *timeout_obj = Py_None;
-  Py_ssize_t nk = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-  if (nargs + nk > 1) return PyErr_Format(PyExc_TypeError, "recv() takes one argument, timeout");
-  if (nargs == 1) timeout_obj = args[0];
-  if (nk == 1) {
-    if (PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "timeout") != 0)
-      return PyErr_Format(PyExc_TypeError, "recv() got an unexpected keyword argument");
-    timeout_obj = args[nargs];
-  }
+  if (hpy_parse_args(&spec, args, nargs, kwnames, &timeout_obj) < 0) return NULL;
   int64_t timeout;
   if (parse_timeout(timeout_obj, &timeout) < 0) return NULL;
   /* Only now: parsing may run Python code (an int subclass's __float__),

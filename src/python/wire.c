@@ -27,15 +27,14 @@ static PyObject *py_wire_encode(PyObject *m, PyObject *const *args, Py_ssize_t n
     hpy_busy_leave(busy);
     return NULL;
   }
-  const horus_tensor_desc *d = horus_tensor_get_desc(t);
-  size_t item = horus_dtype_size((horus_dtype)d->dtype);
-  int64_t bstr[HORUS_MAX_DIMS];
-  for (int i = 0; i < d->ndim; i++) bstr[i] = d->strides[i] * (int64_t)item;
   Py_BEGIN_ALLOW_THREADS
-  horus_copy_strided(PyBytes_AS_STRING(payload), horus_tensor_data(t), d->shape, bstr,
-                     d->ndim, item);
+  r = horus_wire_pack(t, PyBytes_AS_STRING(payload), (size_t)nbytes);
   Py_END_ALLOW_THREADS
   hpy_busy_leave(busy);
+  if (r) {
+    Py_DECREF(payload);
+    return hpy_raise(r);
+  }
   PyObject *h = PyBytes_FromStringAndSize((const char *)header, sizeof header);
   if (!h) {
     Py_DECREF(payload);
@@ -61,30 +60,23 @@ static PyObject *py_wire_decode(PyObject *m, PyObject *const *args, Py_ssize_t n
   }
   PyObject *result = NULL;
   horus_msg msg;
-  uint64_t seq, want;
+  uint64_t seq;
   horus_tensor *t = NULL;
-  int r = horus_wire_decode(hb.buf, (size_t)hb.len, &msg, &seq, &want);
-  if (r) { /* whatever is wrong with bytes from the network is a bad value */
+  horus_pool *pool = hpy_global_pool(st);
+  if (!pool) goto done;
+  int r;
+  Py_BEGIN_ALLOW_THREADS
+  r = horus_wire_rebuild(pool, hb.buf, (size_t)hb.len, pb.buf, (size_t)pb.len, &msg, &seq, &t);
+  Py_END_ALLOW_THREADS
+  if (r == HORUS_EINVAL || r == HORUS_EVERSION) {
+    /* whatever is wrong with bytes from the network is a bad value */
     PyErr_SetString(PyExc_ValueError, horus_errmsg());
     goto done;
   }
-  if ((uint64_t)pb.len != want) {
-    PyErr_Format(PyExc_ValueError, "payload of %zd bytes, the header's shape needs %llu",
-                 pb.len, (unsigned long long)want);
-    goto done;
-  }
-  horus_pool *pool = hpy_global_pool(st);
-  if (!pool) goto done;
-  r = horus_tensor_alloc(pool, msg.tensor.shape, msg.tensor.ndim,
-                         (horus_dtype)msg.tensor.dtype, &t);
   if (r) {
     hpy_raise(r);
     goto done;
   }
-  Py_BEGIN_ALLOW_THREADS
-  memcpy(horus_tensor_data(t), pb.buf, (size_t)want);
-  Py_END_ALLOW_THREADS
-  msg.tensor = *horus_tensor_get_desc(t);
   PyObject *obj = hpy_msg_to_object(st, &msg, t); /* owns t, even on failure */
   t = NULL;
   if (!obj && PyErr_ExceptionMatches(PyExc_TypeError)) {

@@ -381,3 +381,24 @@ def test_depth_statistics_ignore_invalid():
     z = DepthImage(2, 2, "uint16")
     z.to_numpy()[:] = 0
     assert z.depth_statistics() is None
+
+
+def test_keyword_errors_name_the_method_and_parameter():
+    # One argument parser (args.c) for the vectorcall methods: a TypeError
+    # that says which call and which parameter, never a silent overwrite.
+    a = np.zeros((4, 5, 3), np.uint8)
+    img = Image.from_numpy(tensor=a, encoding="bgr8")
+    assert img.encoding == "bgr8"
+    with pytest.raises(TypeError, match=r"from_numpy\(\) missing required argument 'array'"):
+        Image.from_numpy()
+    with pytest.raises(TypeError, match=r"from_numpy\(\) got multiple values for argument 'arr"):
+        Image.from_numpy(a, array=a)
+    with pytest.raises(TypeError, match=r"from_numpy\(\) takes at most 2 positional"):
+        Image.from_numpy(a, "rgb8", 3)
+    with pytest.raises(TypeError, match=r"from_numpy\(\) got an unexpected keyword argument"):
+        Image.from_numpy(a, foo=1)
+    with pytest.raises(TypeError, match=r"__dlpack__\(\) takes keyword arguments only"):
+        img.__dlpack__(None)
+    with pytest.raises(TypeError, match=r"__array__\(\) got multiple values for argument 'copy'"):
+        img.__array__(None, True, copy=True)
+    assert np.asarray(img).shape == (4, 5, 3)
