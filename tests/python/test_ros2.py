@@ -128,6 +128,38 @@ def test_gid_is_xxh3_of_the_token():
     assert rz.gid_for(DESIGN_PUB) == struct.pack("<QQ", v & (2**64 - 1), v >> 64)
 
 
+def test_a_second_reading_of_the_protocol_agrees():
+    # zenoh-ros2-sdk (PyPI) is an independent Python implementation of
+    # rmw_zenoh's dialect; its builders must produce our strings.  (Its
+    # publishers fetch message definitions from git, so only its pure parts
+    # are used here.)
+    sdk = pytest.importorskip("zenoh_ros2_sdk") if not os.environ.get("HORUS_REQUIRE_FRAMEWORKS") \
+        else __import__("zenoh_ros2_sdk")
+    from zenoh_ros2_sdk import attachment as sa, entity as se, keyexpr as sk, qos as sq
+
+    node = se.NodeEntity(domain_id=7, session_id="0123abcd", node_id=0, node_name="horus_bridge",
+                         namespace="/")
+    assert sk.node_liveliness_keyexpr(node) == rz.node_token(7, "0123abcd", 0, "/", "horus_bridge")
+    prof = sq.QosProfile(reliability=sq.QosReliability.BEST_EFFORT, history_depth=4)
+    qos = rz.qos_string(rz.BEST_EFFORT, rz.VOLATILE, rz.KEEP_LAST, 4)
+    assert prof.encode() == qos
+    assert sq.QosProfile.decode(qos) == prof
+    ep = se.EndpointEntity(node=node, entity_id=3, kind=se.EntityKind.PUBLISHER,
+                           name="/camera/front", dds_type_name="sensor_msgs::msg::dds_::Image_",
+                           type_hash=IMAGE_HASH, qos=prof.encode())
+    tok = rz.endpoint_token(7, "0123abcd", 0, 3, rz.PUBLISHER, "/", "horus_bridge",
+                            "/camera/front", "sensor_msgs/msg/Image", IMAGE_HASH, qos)
+    assert sk.endpoint_liveliness_keyexpr(ep) == tok
+    assert sk.topic_keyexpr(7, "/camera/front", "sensor_msgs::msg::dds_::Image_", IMAGE_HASH) == \
+        rz.data_key(7, "/camera/front", "sensor_msgs/msg/Image", IMAGE_HASH)
+    gid = rz.gid_for(tok)
+    a = sa.Attachment.from_bytes(rz.attachment(42, 123456789, gid))
+    assert (a.sequence_id, a.timestamp_ns, a.gid) == (42, 123456789, gid)
+    assert sa.Attachment(sequence_id=42, timestamp_ns=123456789, gid=gid).to_bytes() == \
+        rz.attachment(42, 123456789, gid)
+    assert sdk is not None
+
+
 def test_names_map_as_everywhere_else():
     assert rz.ros_topic_for("camera.front") == "/camera/front"
     assert rz.horus_topic_for("/camera/front") == "camera.front"
