@@ -57,6 +57,17 @@ TYPE_HASH = {
         "RIHS01_15640771531571185e2efc8a100baf923961a4d15d5569652e6cb6691e8e371a",
 }
 
+DISTROS = ("jazzy", "kilted", "humble")
+
+
+def type_hash_for(type_name: str, distro: str = "jazzy") -> str:
+    """The hash part of keys and tokens: RIHS01 from Jazzy on, the literal
+    TypeHashNotSupported on Humble (whose rmw_zenoh has no type hashes)."""
+    if distro not in DISTROS:
+        raise ValueError(f"--ros-distro {distro!r}: one of {', '.join(DISTROS)}")
+    return HUMBLE_HASH if distro == "humble" else TYPE_HASH[type_name]
+
+
 # Entity kinds of a liveliness token.
 NODE, PUBLISHER, SUBSCRIPTION, SERVICE, CLIENT = "NN", "MP", "MS", "SS", "SC"
 _KINDS = (NODE, PUBLISHER, SUBSCRIPTION, SERVICE, CLIENT)
@@ -320,7 +331,8 @@ class Ros2Bridge(Bridge):
     def __init__(self, out: list[str] | tuple[str, ...] = (), inputs: list[str] | tuple[str, ...] = (),
                  *, domain_id: int | None = None, connect: list[str] | tuple[str, ...] = (),
                  mode: str = "peer", node_name: str = "horus_bridge", namespace: str = "/",
-                 queue: int = 8, reliable: bool = False, connect_timeout: float = 3.0,
+                 queue: int = 8, reliable: bool = False, distro: str = "jazzy",
+                 connect_timeout: float = 3.0,
                  retries: int = 3, _for_list: bool = False) -> None:
         if not out and not inputs and not _for_list:
             raise ValueError("nothing to bridge: give at least one --out topic or --in /ROS/TOPIC")
@@ -337,6 +349,8 @@ class Ros2Bridge(Bridge):
             raise ValueError(f"--node-name {node_name!r} is not a ROS 2 node name")
         if namespace != "/" and not _ROS_NAME.match(namespace):
             raise ValueError(f"namespace {namespace!r} is not a ROS 2 namespace")
+        type_hash_for(ros2msg.IMAGE, distro)  # validates it
+        self._distro = distro
         self._domain = domain_id
         self._node = node_name
         self._ns = "/" + namespace.strip("/") if namespace.strip("/") else "/"
@@ -443,7 +457,7 @@ class Ros2Bridge(Bridge):
             # i.e. keep-last depth = its capacity, volatile, best effort.
             qos = qos_string(RELIABLE if self._reliable else BEST_EFFORT, VOLATILE, KEEP_LAST,
                              topic.capacity)
-            type_hash = TYPE_HASH[type_name]
+            type_hash = type_hash_for(type_name, self._distro)
             token = endpoint_token(self._domain, self._zid, self._nid, self._entity_id(),
                                    PUBLISHER, self._ns, self._node, ros_name, type_name,
                                    type_hash, qos)
@@ -672,6 +686,9 @@ def main(argv: list[str] | None = None) -> int:
                     metavar="/ROS/TOPIC[=TOPIC]", help="publish a ROS 2 topic as a horus topic")
     ap.add_argument("--list", action="store_true", help="print the ROS 2 graph and exit")
     ap.add_argument("--qos", choices=("best_effort", "reliable"), default="best_effort")
+    ap.add_argument("--ros-distro", choices=DISTROS, default="jazzy",
+                    help="humble: keys and tokens carry TypeHashNotSupported instead of "
+                         "RIHS01 hashes (jazzy and kilted are the same wire)")
     ap.add_argument("--namespace", help="horus namespace (default: HORUS_NAMESPACE or default)")
     ap.add_argument("--queue", type=int, default=8, help="samples kept per --in before dropping")
     ap.add_argument("--seconds", type=float, help="stop after this long")
@@ -685,7 +702,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         bridge = Ros2Bridge(args.out, args.inputs, domain_id=args.domain_id, connect=args.connect,
                             mode=args.mode, node_name=args.node_name, queue=args.queue,
-                            reliable=args.qos == "reliable", connect_timeout=args.connect_timeout,
+                            reliable=args.qos == "reliable", distro=args.ros_distro,
+                            connect_timeout=args.connect_timeout,
                             retries=args.retries, _for_list=args.list)
     except ImportError as e:
         print(f"horus bridge: {e}", file=sys.stderr)

@@ -109,6 +109,13 @@ def test_type_hashes_agree_with_rosbags():
             rz.dds_type(bad)
 
 
+def test_humble_keys_carry_no_type_hash():
+    assert rz.type_hash_for("sensor_msgs/msg/Image", "humble") == "TypeHashNotSupported"
+    assert rz.type_hash_for("sensor_msgs/msg/Image", "kilted") == IMAGE_HASH
+    with pytest.raises(ValueError):
+        rz.type_hash_for("sensor_msgs/msg/Image", "foxy")
+
+
 def test_attachment_is_zenoh_ext_serialization():
     # rmw_zenoh writes it with zenoh::ext::Serializer (int64, int64,
     # std::array<uint8_t, 16>); zenoh-python's serializer is that format.
