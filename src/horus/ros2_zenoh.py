@@ -376,7 +376,7 @@ class Ros2Bridge(Bridge):
         self._lock = threading.Lock()
         self._out_stats = {topic: _Counter() for topic, _ in self._outs}
         self._in_stats: dict[str, _Counter] = {ros: _Counter() for ros, _ in self._ins}
-        self._bad_tokens = 0
+        self._bad_tokens: set[str] = set()
         self._threads: list[threading.Thread] = []
         self._errors: list[BaseException] = []
         self._subscribers: list[Any] = []
@@ -426,9 +426,14 @@ class Ros2Bridge(Bridge):
         try:
             ent = parse_token(key)
         except ValueError as e:
+            # Counted once per token: a token can reach us twice (history,
+            # then again over a new direct link to its peer).
             with self._lock:
-                self._bad_tokens += 1
-                n = self._bad_tokens
+                if key in self._bad_tokens:
+                    return
+                if len(self._bad_tokens) < 100_000:
+                    self._bad_tokens.add(key)
+                n = len(self._bad_tokens)
             self._complain(n, f"ignored a liveliness token rmw_zenoh would reject: {e}")
             return
         with self._lock:
@@ -600,7 +605,7 @@ class Ros2Bridge(Bridge):
     def stats(self) -> dict[str, Any]:
         s: dict[str, Any] = super().stats()
         with self._lock:
-            s["tokens"] = {"rejected": self._bad_tokens}
+            s["tokens"] = {"rejected": len(self._bad_tokens)}
         return s
 
     def report(self) -> str:
