@@ -576,6 +576,11 @@ def test_bad_input_from_the_network_is_counted_never_published(ros):
             dict(payload=payload,                                          # hash mismatch
                  key="0/bad/in/sensor_msgs::msg::dds_::Image_/RIHS01_" + "0" * 64),
             dict(payload=b"garbage"),                                      # not CDR
+            # 100000 x 100000 with step 0 and no data: consistent, but no
+            # pool holds it (MemoryError, counted like the rest).
+            dict(payload=bytes(TS.serialize_cdr(TS.types["sensor_msgs/msg/Image"](
+                header=ros_header(6), height=100000, width=100000, encoding="rgb8",
+                is_bigendian=0, step=0, data=np.zeros(0, np.uint8)), "sensor_msgs/msg/Image"))),
         ]
         for kw in bad:
             pub.put(kw["payload"], key=kw.get("key"), att=kw.get("att", True))
@@ -592,7 +597,7 @@ def test_bad_input_from_the_network_is_counted_never_published(ros):
         assert m is not None and m.frame_id == "r9" and np.array_equal(m.to_numpy(), good)
         del m
         # Every bad sample is counted; the bridge lives on and says so.
-        wait_report(b, "published, 0 lost, 6 malformed | 3 bad tokens")
+        wait_report(b, "published, 0 lost, 7 malformed | 3 bad tokens")
         assert b.p.poll() is None
         assert t.recv(timeout=0.2) is None  # nothing malformed reached the topic
         for k in bad_tokens:
