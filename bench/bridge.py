@@ -1,7 +1,7 @@
 """Bridge benchmark: images across two namespaces joined by two `horus bridge`
 processes over Zenoh on loopback, against plain Zenoh moving the same bytes.
 
-  python bench/bridge.py [--quick]
+  python bench/bridge.py [--quick] [--ros2]
 
 1. 640x480 rgb8 at 30 Hz: end-to-end latency (publish in namespace A to
    receipt in namespace B, CLOCK_MONOTONIC), p50/p99, and frames lost.
@@ -14,6 +14,9 @@ processes over Zenoh on loopback, against plain Zenoh moving the same bytes.
    two cores on frames nobody receives; it is offered Zenoh's maximum, then
    10% less at each step, and its maximum is the first rate it sustains
    (at least 97% of the offered frames delivered).
+With --ros2 the same two cases also run through two `horus bridge --ros2`
+(horus -> sensor_msgs/msg/Image CDR over rmw_zenoh's keys -> horus) and a
+Zenoh router standing in for rmw_zenohd, in the same run.
 Ratios are within this run; the machine is shared and noisy.
 """
 
@@ -58,9 +61,9 @@ def role_pub(w: int, h: int, rate: float, seconds: float) -> None:
     print(json.dumps({"sent": sent}), flush=True)
 
 
-def role_sub(seconds: float) -> None:
+def role_sub(seconds: float, name: str = "a.cam") -> None:
     import horus
-    topic = horus.Topic(horus.Image, "a.cam")
+    topic = horus.Topic(horus.Image, name)
     print("ready", flush=True)
     lat = []
     first = last = None
@@ -105,6 +108,21 @@ def role_zpub(port: int, w: int, h: int, seconds: float) -> None:
     s.close()
 
 
+def role_router(port: int) -> None:
+    """A Zenoh router as rmw_zenohd runs it (no brokering between peers)."""
+    import zenoh
+    conf = zenoh.Config()
+    conf.insert_json5("mode", '"router"')
+    conf.insert_json5("scouting/multicast/enabled", "false")
+    conf.insert_json5("transport/shared_memory/enabled", "false")
+    conf.insert_json5("listen/endpoints", f'["tcp/127.0.0.1:{port}"]')
+    conf.insert_json5("routing/router/peers_failover_brokering", "false")
+    s = zenoh.open(conf)
+    print("ready", flush=True)
+    sys.stdin.read()  # until the orchestrator closes our stdin
+    s.close()
+
+
 def role_zsub(port: int, seconds: float) -> None:
     import zenoh
     s = _zsession(f"tcp/127.0.0.1:{port}", False)
@@ -142,18 +160,33 @@ def last_json(p: subprocess.Popen[str], timeout: float) -> dict:  # type: ignore
     return json.loads([line for line in out.splitlines() if line.startswith("{")][-1])
 
 
-def horus_case(w: int, h: int, rate: float, seconds: float) -> dict:  # type: ignore[type-arg]
+def horus_case(w: int, h: int, rate: float, seconds: float,
+               ros2: bool = False) -> dict:  # type: ignore[type-arg]
     tag = f"bench-bridge-{os.getpid()}"
     ns_a, ns_b, port = tag + "-a", tag + "-b", free_port()
     me = os.path.abspath(__file__)
-    bridges = [
-        spawn(["-m", "horus", "bridge", "--out", "cam", "--prefix", "a", "--report", "0",
-               "--listen", f"tcp/127.0.0.1:{port}"], ns_a),
-        spawn(["-m", "horus", "bridge", "--in", "a/**", "--report", "0",
-               "--connect", f"tcp/127.0.0.1:{port}"], ns_b),
-    ]
+    router = None
+    if ros2:
+        router = subprocess.Popen([sys.executable, me, "router", str(port)], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
+        assert router.stdout is not None
+        router.stdout.readline()
+        ep = f"tcp/127.0.0.1:{port}"
+        bridges = [
+            spawn(["-m", "horus", "bridge", "--ros2", "--out", "cam", "--report", "0",
+                   "--connect", ep], ns_a),
+            spawn(["-m", "horus", "bridge", "--ros2", "--in", "/cam", "--report", "0",
+                   "--connect", ep], ns_b),
+        ]
+    else:
+        bridges = [
+            spawn(["-m", "horus", "bridge", "--out", "cam", "--prefix", "a", "--report", "0",
+                   "--listen", f"tcp/127.0.0.1:{port}"], ns_a),
+            spawn(["-m", "horus", "bridge", "--in", "a/**", "--report", "0",
+                   "--connect", f"tcp/127.0.0.1:{port}"], ns_b),
+        ]
     try:
-        sub = spawn([me, "sub", str(seconds + 3)], ns_b)
+        sub = spawn([me, "sub", str(seconds + 3), "cam" if ros2 else "a.cam"], ns_b)
         assert sub.stdout is not None
         sub.stdout.readline()
         time.sleep(1.0)
@@ -164,6 +197,8 @@ def horus_case(w: int, h: int, rate: float, seconds: float) -> dict:  # type: ig
         for b in bridges:
             b.terminate()
             b.wait(timeout=30)
+        if router is not None:
+            router.communicate("", timeout=30)
         for ns in (ns_a, ns_b):  # nothing of the run stays in /dev/shm
             subprocess.run([sys.executable, "-c", "import horus; horus.clean(all=True)"],
                            env={**os.environ, "HORUS_NAMESPACE": ns}, check=True, timeout=60)
@@ -207,16 +242,36 @@ def main() -> int:
     print(f"1080p rgb8 sustained through two bridges: "
           f"{best['rate'] if best else 0.0:.1f} frames/s vs plain zenoh {z['rate']:.1f}; "
           f"ratio {ratio:.2f} (goal >= 0.90: {'met' if ratio >= 0.9 else 'NOT met'})")
+    if "--ros2" in sys.argv:
+        vga = horus_case(640, 480, 30.0, secs, ros2=True)
+        print(f"--ros2: 640x480 rgb8 at 30 Hz through two ROS 2 bridges and a router: "
+              f"{vga['received']}/{vga['sent']} frames, lost {vga['lost']}, latency p50 "
+              f"{vga['p50_ms']:.2f} ms, p99 {vga['p99_ms']:.2f} ms")
+        best = None
+        for step in range(6):
+            offered = z["rate"] * (1.0 - 0.1 * step)
+            hd = horus_case(1920, 1080, offered, secs, ros2=True)
+            kept = hd["received"] / hd["sent"] if hd["sent"] else 0.0
+            print(f"  --ros2 offered {offered:.0f} frames/s: {hd['rate']:.1f} delivered "
+                  f"({hd['received']}/{hd['sent']}), p50 {hd['p50_ms']:.1f} ms", flush=True)
+            if kept >= 0.97:
+                best = hd
+                break
+        ratio = best["rate"] / z["rate"] if best and z["rate"] else 0.0
+        print(f"--ros2: 1080p rgb8 sustained: {best['rate'] if best else 0.0:.1f} frames/s vs "
+              f"plain zenoh {z['rate']:.1f}; ratio {ratio:.2f}")
     return 0
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] in ("pub", "sub", "zpub", "zsub"):
+    if len(sys.argv) > 1 and sys.argv[1] in ("pub", "sub", "zpub", "zsub", "router"):
         role, rest = sys.argv[1], sys.argv[2:]
         if role == "pub":
             role_pub(int(rest[0]), int(rest[1]), float(rest[2]), float(rest[3]))
         elif role == "sub":
-            role_sub(float(rest[0]))
+            role_sub(float(rest[0]), *rest[1:2])
+        elif role == "router":
+            role_router(int(rest[0]))
         elif role == "zpub":
             role_zpub(int(rest[0]), int(rest[1]), int(rest[2]), float(rest[3]))
         else:

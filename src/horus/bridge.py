@@ -362,9 +362,15 @@ class Bridge:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--ros2" in argv:  # the rmw_zenoh dialect has its own options
+        from . import ros2_zenoh
+
+        return ros2_zenoh.main([a for a in argv if a != "--ros2"])
     ap = argparse.ArgumentParser(
         prog="horus bridge",
-        description="Forward local topics to Zenoh and Zenoh keys to local topics.",
+        description="Forward local topics to Zenoh and Zenoh keys to local topics "
+                    "(with --ros2: to and from ROS 2 over rmw_zenoh; see --ros2 --help).",
         epilog="example: horus bridge --out camera.front --in 'robot2/**' "
                "--connect tcp/127.0.0.1:7447")
     ap.add_argument("--out", action="append", default=[], metavar="TOPIC[=KEY]",
