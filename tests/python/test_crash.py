@@ -9,8 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
-import time
 
 import pytest
 
@@ -101,13 +99,11 @@ def test_killed_inside_critical_section(op, pidns, numbers):
     # Nothing is wedged: the next lock holder repairs or completes what the
     # dead process left, and every operation finishes promptly.
     topic.recv_all()  # what this handle saw before (the recv case's message)
-    start = time.monotonic()
     probe = pool.alloc([4 << 20], dtype="uint8")
     topic.send(probe)
-    got = topic.recv(timeout=5)
+    got = topic.recv(timeout=0)  # sent just above: there whatever the scheduling
     assert got is not None and got.nbytes == 4 << 20
     del probe, got
-    assert time.monotonic() - start < 5
 
     # A restarted process works.
     again = actor("alloc", None)
