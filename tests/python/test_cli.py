@@ -118,11 +118,77 @@ def test_clean_removes_dead_and_keeps_live(publisher, run_child):
 
 @pytest.mark.smoke
 def test_pool_command():
-    Image(2, 2, "mono8")  # make sure the global pool exists
+    img = Image(2, 2, "mono8")  # make sure the global pool exists, with a reference held
     out = cli("pool")
-    assert out.returncode == 0 and "pool 0" in out.stdout and "holder: process" in out.stdout
+    assert out.returncode == 0, out
+    header, row = out.stdout.splitlines()[:2]
+    assert header.split()[:5] == ["POOL", "SIZE(MB)", "USED(MB)", "FREE(MB)", "LARGEST(MB)"]
+    assert row.split()[0] == "0" and "holder: process" in out.stdout
     data = json.loads(cli("--json", "pool").stdout)
     assert any(p["pool_id"] == 0 for p in data)
+    del img
+
+
+HOLDER = """
+import sys
+from horus import Image
+img = Image(64, 64, "rgb8")
+print("holding", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_pool_names_holders_one_unit_per_column_and_not_itself(tmp_path):
+    script = tmp_path / "holder.py"
+    script.write_text(HOLDER)
+    child = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "holding"
+        with open(f"/proc/{child.pid}/comm") as f:
+            comm = f.read().strip()
+        me = subprocess.Popen([horus_exe(), "pool"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+        out, err = me.communicate(timeout=30)
+        assert me.returncode == 0, err
+        assert f"holder: process {comm} (pid {child.pid}), " in out, out
+        assert f"pid {me.pid})" not in out and "this command" not in out, out
+        lines = out.splitlines()
+        cols = lines[0].split()
+        row = dict(zip(cols, lines[1].split()))
+        assert "bytes" not in out
+        size_mb, used_mb = float(row["SIZE(MB)"]), float(row["USED(MB)"])
+
+        me = subprocess.Popen([horus_exe(), "--json", "pool"], stdout=subprocess.PIPE,
+                              text=True)
+        data = json.loads(me.communicate(timeout=30)[0])
+        pool = next(p for p in data if p["pool_id"] == int(row["POOL"]))
+        assert size_mb == pytest.approx(pool["size_bytes"] / 2**20, abs=0.01)
+        assert used_mb > 0 and pool["used_bytes"] >= 64 * 64 * 3
+        procs = [h for h in pool["holders"] if h["kind"] == "process"]
+        assert {"pid": child.pid, "name": comm} in [{"pid": h["pid"], "name": h["name"]}
+                                                    for h in procs]
+        assert all(h["pid"] != me.pid for h in procs)
+    finally:
+        child.stdin.close()
+        child.wait(timeout=60)
+
+
+def test_pool_reports_a_pool_it_cannot_open_and_not_no_pools():
+    ns_dir = os.path.join("/dev/shm", f"horus-{os.getuid()}", os.environ["HORUS_NAMESPACE"])
+    Image(2, 2, "mono8")  # the namespace directory exists
+    bad = os.path.join(ns_dir, "pool.77")
+    with open(bad, "wb") as f:
+        f.write(b"not a pool")
+    try:
+        out = cli("pool")
+        assert out.returncode == 1
+        assert "pool.77" in out.stderr and "no pools" not in out.stdout
+        out = cli("--json", "pool")
+        assert out.returncode == 1 and "pool.77" in out.stderr
+        assert "no pools" not in out.stdout
+    finally:
+        os.unlink(bad)
 
 
 @pytest.mark.parametrize("args, code", [
