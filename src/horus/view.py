@@ -61,7 +61,7 @@ def _import_foxglove() -> Any:
         import foxglove.channels
         import foxglove.messages
     except ImportError as e:
-        raise ImportError(f"horus view needs the Foxglove SDK: {INSTALL_HINT} ({e})") from None
+        raise ImportError(f"the Foxglove SDK is needed: {INSTALL_HINT} ({e})") from None
     return foxglove
 
 

@@ -63,7 +63,7 @@ def _import_rerun() -> Any:
     try:
         import rerun
     except ImportError as e:
-        raise ImportError(f"horus view --rerun needs the Rerun SDK: {INSTALL_HINT} ({e})") from None
+        raise ImportError(f"--rerun: the Rerun SDK is needed: {INSTALL_HINT} ({e})") from None
     return rerun
 
 
