@@ -18,13 +18,10 @@ static void help(FILE *out) {
           "listed.\n");
 }
 
-/* The name of process `pid`: from its node file in the namespace directory
- * ("<pid> <comm>", written by libhorus when the process first used it; it
- * outlives a crashed process until `horus clean`), else /proc/<pid>/comm,
- * else "?". */
-static void process_name(const char *dir, int32_t pid, char *out, size_t len) {
+void cli_process_name(int32_t pid, char *out, size_t len) {
   snprintf(out, len, "?");
-  DIR *d = dir ? opendir(dir) : NULL;
+  char dir[512];
+  DIR *d = horus_namespace_dir(dir, sizeof dir, false) == 0 ? opendir(dir) : NULL;
   struct dirent *e;
   char path[1024], buf[96];
   while (d && (e = readdir(d))) {
@@ -58,7 +55,7 @@ static void process_name(const char *dir, int32_t pid, char *out, size_t len) {
 
 static double mb(uint64_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
 
-static int print_pool(const cli_opts *o, const char *dir, horus_pool *p, bool first) {
+static int print_pool(const cli_opts *o, horus_pool *p, bool first) {
   horus_pool_stats s;
   horus_pool_holder h[HORUS_POOL_MAX_HOLDERS];
   int r = horus_pool_stats_get(p, &s);
@@ -80,7 +77,7 @@ static int print_pool(const cli_opts *o, const char *dir, horus_pool *p, bool fi
     for (int i = 0, k = 0; i < n; i++) {
       bool proc = h[i].kind == HORUS_HOLDER_PROCESS;
       if (proc && h[i].pid == self) continue;
-      if (proc) process_name(dir, h[i].pid, name, sizeof name);
+      if (proc) cli_process_name(h[i].pid, name, sizeof name);
       printf("%s{\"kind\": \"%s\", \"pid\": %d, \"name\": ", k++ ? ", " : "",
              proc ? "process" : "segment", proc ? (int)h[i].pid : 0);
       cli_json_string(stdout, proc ? name : h[i].name);
@@ -99,7 +96,7 @@ static int print_pool(const cli_opts *o, const char *dir, horus_pool *p, bool fi
   for (int i = 0; i < n; i++) {
     if (h[i].kind == HORUS_HOLDER_PROCESS) {
       if (h[i].pid == self) continue; /* this command, looking */
-      process_name(dir, h[i].pid, name, sizeof name);
+      cli_process_name(h[i].pid, name, sizeof name);
       printf("      holder: process %s (pid %d), %llu refs%s\n", name, (int)h[i].pid,
              (unsigned long long)h[i].refs, h[i].alive ? "" : " (dead: will be reclaimed)");
     } else {
@@ -112,7 +109,6 @@ static int print_pool(const cli_opts *o, const char *dir, horus_pool *p, bool fi
 
 typedef struct listing {
   const cli_opts *o;
-  const char *dir;
   int found, rc;
 } listing;
 
@@ -124,7 +120,7 @@ static int show_pool(uint32_t id, const char *path, void *arg) {
     l->rc = cli_fail("pool", r, path);
     return 0;
   }
-  r = print_pool(l->o, l->dir, p, l->found == 0);
+  r = print_pool(l->o, p, l->found == 0);
   if (r) l->rc = cli_fail("pool", r, path);
   else l->found++;
   horus_pool_close(p);
@@ -137,7 +133,7 @@ static int run(const cli_opts *o, int argc, char **argv) {
   char dir[512];
   int r = horus_namespace_dir(dir, sizeof dir, false);
   if (r && r != HORUS_ENOENT) return cli_fail("pool", r, "namespace");
-  listing l = {o, dir, 0, CLI_OK};
+  listing l = {o, 0, CLI_OK};
   if (o->json) printf("[");
   if (r == 0 && (r = horus_namespace_pools(show_pool, &l))) l.rc = cli_fail("pool", r, dir);
   if (o->json) printf("]\n");

@@ -38,7 +38,9 @@ static void help(FILE *out) {
           "list: every topic of the namespace, sorted by name, with its type, live\n"
           "      publishers and subscribers, messages sent and dropped, rate (Hz,\n"
           "      measured over half a second) and age of the last message.\n"
-          "info: one topic: type, capacity, publishers, subscribers, drops.\n"
+          "info: one topic: type, capacity, counts, and every publisher and\n"
+          "      subscriber by process name and PID with what it sent, received\n"
+          "      and dropped (dead ones marked).\n"
           "echo: each message: metadata, a human timestamp (raw ns with --json) and\n"
           "      the data: a generic topic's value (JSON), min/max/mean per channel\n"
           "      of an image or depth image, the bounds of a point cloud;\n"
@@ -149,6 +151,46 @@ static int open_existing(const char *cmd, const char *name, horus_topic **t) {
   return r ? cli_fail(cmd, r, name) : CLI_OK;
 }
 
+typedef struct who {
+  const cli_opts *o;
+  horus_topic_role role;
+  int n;
+} who;
+
+/* One participant of `topic info`, if it has the role being listed. */
+static int show_participant(const horus_topic_participant *p, void *arg) {
+  who *w = arg;
+  if (p->role != w->role) return 0;
+  char proc[96];
+  cli_process_name(p->pid, proc, sizeof proc);
+  bool pub = p->role == HORUS_TOPIC_PUBLISHER;
+  if (w->o->json) {
+    printf("%s{\"role\": \"%s\", \"pid\": %d, \"process\": ", w->n ? ", " : "",
+           pub ? "publisher" : "subscriber", (int)p->pid);
+    cli_json_string(stdout, proc);
+    printf(", \"%s\": %llu, \"dropped\": %llu, \"alive\": %s}", pub ? "sent" : "received",
+           (unsigned long long)p->count, (unsigned long long)p->dropped,
+           p->alive ? "true" : "false");
+  } else if (pub) {
+    printf("  %s (pid %d): %llu sent%s\n", proc, (int)p->pid, (unsigned long long)p->count,
+           p->alive ? "" : " (dead)");
+  } else {
+    printf("  %s (pid %d): %llu received, %llu dropped%s\n", proc, (int)p->pid,
+           (unsigned long long)p->count, (unsigned long long)p->dropped,
+           p->alive ? "" : " (dead)");
+  }
+  w->n++;
+  return 0;
+}
+
+static int list_participants(const cli_opts *o, const char *name, horus_topic_role role) {
+  who w = {o, role, 0};
+  int r = horus_topic_participants(name, show_participant, &w);
+  if (r) return cli_fail("topic info", r, name);
+  if (!o->json && w.n == 0) printf("  (none)\n");
+  return CLI_OK;
+}
+
 static int info_cmd(const cli_opts *o, const char *name) {
   horus_topic_info i;
   int r = find("topic info", name, &i);
@@ -162,9 +204,15 @@ static int info_cmd(const cli_opts *o, const char *name) {
            "\"sent\": %llu, \"dropped\": %llu, \"last_message_age_s\": ",
            horus_msg_type_name(i.type), i.capacity, i.publishers, i.subscribers,
            (unsigned long long)i.sent, (unsigned long long)i.dropped);
-    if (age < 0) printf("null}\n");
-    else printf("%.3f}\n", age);
-    return CLI_OK;
+    if (age < 0) printf("null");
+    else printf("%.3f", age);
+    printf(", \"participants\": [");
+    who w = {o, HORUS_TOPIC_PUBLISHER, 0};
+    r = horus_topic_participants(name, show_participant, &w);
+    w.role = HORUS_TOPIC_SUBSCRIBER;
+    if (r == 0) r = horus_topic_participants(name, show_participant, &w);
+    printf("]}\n");
+    return r ? cli_fail("topic info", r, name) : CLI_OK;
   }
   printf("Topic: %s\nType: %s%s\nCapacity: %u messages\nPublisher count: %u\n"
          "Subscription count: %u\nMessages sent: %llu\nDropped by live subscribers: %llu\n",
@@ -173,7 +221,10 @@ static int info_cmd(const cli_opts *o, const char *name) {
          i.publishers, i.subscribers, (unsigned long long)i.sent, (unsigned long long)i.dropped);
   if (age < 0) printf("Last message: never\n");
   else printf("Last message: %.1f s ago\n", age);
-  return CLI_OK;
+  printf("Publishers:\n");
+  if ((r = list_participants(o, name, HORUS_TOPIC_PUBLISHER))) return r;
+  printf("Subscribers:\n");
+  return list_participants(o, name, HORUS_TOPIC_SUBSCRIBER);
 }
 
 /* Receive the next message, waiting in short slices so Ctrl-C works.

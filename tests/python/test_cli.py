@@ -367,3 +367,43 @@ def test_namespaces_lists_topics_and_pools_and_creates_nothing(tmp_path):
                          env=dict(os.environ, HORUS_SHM_DIR=str(empty)))
     assert out.returncode == 0 and "no namespaces" in out.stdout
     assert list(empty.iterdir()) == []
+
+
+SUBSCRIBER = """
+import sys
+from horus import Image, Topic
+t = Topic(Image, sys.argv[1])
+m = t.recv(timeout=60)
+assert m is not None
+del m
+print("received", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_info_lists_every_publisher_and_subscriber_with_process_and_drops(publisher, tmp_path):
+    pub = publisher("cam.parts")
+    script = tmp_path / "sub.py"
+    script.write_text(SUBSCRIBER)
+    sub = subprocess.Popen([sys.executable, str(script), "cam.parts"], stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        assert sub.stdout.readline().strip() == "received"
+        comm = {p.pid: open(f"/proc/{p.pid}/comm").read().strip() for p in (pub, sub)}
+        out = cli("topic", "info", "cam.parts")
+        assert out.returncode == 0, out
+        text = out.stdout
+        pubs = text[text.index("Publishers:"):text.index("Subscribers:")]
+        subs = text[text.index("Subscribers:"):]
+        assert f"{comm[pub.pid]} (pid {pub.pid}): " in pubs and " sent" in pubs, text
+        assert f"{comm[sub.pid]} (pid {sub.pid}): " in subs and " dropped" in subs, text
+        data = json.loads(cli("--json", "topic", "info", "cam.parts").stdout)
+        parts = {(p["role"], p["pid"]): p for p in data["participants"]}
+        p = parts[("publisher", pub.pid)]
+        assert p["process"] == comm[pub.pid] and p["sent"] >= 1 and p["alive"] is True
+        s = parts[("subscriber", sub.pid)]
+        assert s["process"] == comm[sub.pid] and s["received"] == 1 and s["alive"] is True
+        assert s["dropped"] >= 0 and len(data["participants"]) == 2
+    finally:
+        sub.stdin.close()
+        sub.wait(timeout=60)
