@@ -407,3 +407,117 @@ def test_info_lists_every_publisher_and_subscriber_with_process_and_drops(publis
     finally:
         sub.stdin.close()
         sub.wait(timeout=60)
+
+
+@pytest.mark.parametrize("mode, shape, dtype, encoding", [
+    ("RGB", (30, 40, 3), np.uint8, "rgb8"),
+    ("RGBA", (7, 5, 4), np.uint8, "rgba8"),
+    ("L", (9, 11), np.uint8, "mono8"),
+    (None, (6, 13), np.uint16, "mono16"),  # Pillow's I;16, inferred
+])
+def test_pub_file_publishes_a_png_as_an_image(tmp_path, mode, shape, dtype, encoding):
+    from PIL import Image as PILImage
+    rng = np.random.default_rng(len(shape) * 100 + shape[0])
+    arr = rng.integers(0, np.iinfo(dtype).max, shape, dtype=dtype)
+    path = tmp_path / "pic.png"
+    # Uncompressed (stored) deflate, with whatever row filters Pillow picks.
+    PILImage.fromarray(arr, mode=mode).save(path, compress_level=0)
+    with Topic(Image, f"pic.{encoding}") as sub:
+        out = cli("topic", "pub", f"pic.{encoding}", "--file", str(path), "--once")
+        assert out.returncode == 0, out
+        assert f"{shape[1]}x{shape[0]} {encoding} image from {path}" in out.stdout
+        img = sub.recv(timeout=30)
+        assert img is not None and img.encoding == encoding
+        got = img.to_numpy()
+        assert np.array_equal(got.reshape(arr.shape), arr)
+        assert img.timestamp_ns > 0
+
+
+def test_pub_file_refuses_what_it_cannot_read_by_name(tmp_path):
+    from PIL import Image as PILImage
+    arr = np.full((8, 8, 3), 77, np.uint8)
+    compressed = tmp_path / "small.png"
+    PILImage.fromarray(arr).save(compressed)  # zlib-compressed, Pillow's default
+    out = cli("topic", "pub", "pic.refuse", "--file", str(compressed), "--once")
+    assert out.returncode == 1 and "compressed PNG" in out.stderr and "zlib" in out.stderr
+    (tmp_path / "not.png").write_bytes(b"GIF89a" + bytes(100))
+    out = cli("topic", "pub", "pic.refuse", "--file", str(tmp_path / "not.png"), "--once")
+    assert out.returncode == 1 and "not a PNG file" in out.stderr
+    truncated = tmp_path / "cut.png"
+    PILImage.fromarray(arr).save(truncated, compress_level=0)
+    truncated.write_bytes(truncated.read_bytes()[:60])
+    out = cli("topic", "pub", "pic.refuse", "--file", str(truncated), "--once")
+    assert out.returncode == 1 and str(truncated) in out.stderr
+    with Topic("pic.generic") as t:
+        t.send(1)
+        out = cli("topic", "pub", "pic.generic", "--file", str(compressed), "--once")
+    assert out.returncode == 1 and "--file publishes an Image" in out.stderr
+    out = cli("topic", "pub", "pic.refuse", "1", "--file", str(compressed))
+    assert out.returncode == 2
+
+
+def test_save_then_pub_file_round_trips(tmp_path):
+    frame = np.random.default_rng(5).integers(0, 256, (12, 16, 3), dtype=np.uint8)
+    path = tmp_path / "saved.png"
+    with Topic(Image, "pic.src") as src, Topic(Image, "pic.dst") as dst:
+        saver = subprocess.Popen([horus_exe(), "topic", "save", "pic.src", str(path),
+                                  "--timeout", "60"], stdout=subprocess.PIPE, text=True)
+        while saver.poll() is None:  # until the saver has subscribed and saved one
+            src.send(Image.from_numpy(frame, "rgb8"))
+            try:
+                saver.wait(timeout=0.05)
+            except subprocess.TimeoutExpired:
+                pass
+        assert saver.returncode == 0, saver.stdout.read()
+        saver.stdout.close()
+        out = cli("topic", "pub", "pic.dst", "--file", str(path), "--once")
+        assert out.returncode == 0, out
+        got = dst.recv(timeout=30)
+        assert np.array_equal(got.to_numpy(), frame)
+
+
+def _png_stored(arr, filters):
+    """An RGB PNG of `arr` written by hand: row y uses filter filters[y % len]
+    (0 None, 1 Sub, 2 Up, 3 Average, 4 Paeth), and the zlib stream is stored
+    blocks (level 0), more than one when the image exceeds 64 KiB."""
+    import struct
+    import zlib
+    h, w, c = arr.shape
+    a = arr.astype(np.int32).reshape(h, w * c)
+    raw = bytearray()
+    for y in range(h):
+        f = filters[y % len(filters)]
+        cur = a[y]
+        up = a[y - 1] if y else np.zeros_like(cur)
+        left = np.concatenate([np.zeros(c, np.int32), cur[:-c]])
+        ul = np.concatenate([np.zeros(c, np.int32), up[:-c]])
+        if f == 0:
+            pred = np.zeros_like(cur)
+        elif f == 1:
+            pred = left
+        elif f == 2:
+            pred = up
+        elif f == 3:
+            pred = (left + up) // 2
+        else:
+            p = left + up - ul
+            pa, pb, pc = abs(p - left), abs(p - up), abs(p - ul)
+            pred = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, up, ul))
+        raw += bytes([f]) + ((cur - pred) % 256).astype(np.uint8).tobytes()
+
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(bytes(raw), 0)) + chunk(b"IEND", b""))
+
+
+def test_pub_file_undoes_every_row_filter_across_stored_blocks(tmp_path):
+    arr = np.random.default_rng(9).integers(0, 256, (120, 200, 3), dtype=np.uint8)
+    path = tmp_path / "filters.png"
+    path.write_bytes(_png_stored(arr, [0, 1, 2, 3, 4]))
+    with Topic(Image, "pic.filters") as sub:
+        out = cli("topic", "pub", "pic.filters", "--file", str(path), "--once")
+        assert out.returncode == 0, out
+        got = sub.recv(timeout=30)
+        assert np.array_equal(got.to_numpy(), arr)
