@@ -222,7 +222,7 @@ def colour_share(png, rgb, tol=40):
     return near.mean()
 
 
-def test_a_real_browser_shows_the_published_frame(rerun_view, publish, tmp_path):
+def test_a_real_browser_shows_the_published_frame(rerun_view, publish, tmp_path, capsys):
     exe = chromium()
     frame = np.zeros((120, 160, 3), np.uint8)
     frame[:, :80] = RED
@@ -239,7 +239,9 @@ def test_a_real_browser_shows_the_published_frame(rerun_view, publish, tmp_path)
          "--no-first-run", "--no-default-browser-check", "--disable-extensions",
          f"--user-data-dir={profile}", "--window-size=1280,800",
          "--remote-debugging-port=0", url],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        # The browser is not under test: no sanitizer runtime preloaded into it.
+        env={k: v for k, v in os.environ.items() if k != "LD_PRELOAD"})
     shot = tmp_path / "horus-view-rerun.png"
     try:
         for line in browser.stderr:  # its readiness line names the DevTools port
@@ -272,7 +274,8 @@ def test_a_real_browser_shows_the_published_frame(rerun_view, publish, tmp_path)
         browser.terminate()
         browser.wait(timeout=60)
         browser.stderr.close()
-    print(f"\nhorus view --rerun screenshot: {shot}")
+    with capsys.disabled():  # the artifact's path, shown even when the test passes
+        print(f"\nhorus view --rerun screenshot: {shot}")
     assert red > 0.02 and green > 0.02, (
         f"the frame is not on screen: {red:.1%} red, {green:.1%} green; see {shot}")
     rc, out = v.stop()
