@@ -21,8 +21,9 @@ static void help(FILE *out) {
           "viewer (offline); open the printed http:// URL in a browser.  Images,\n"
           "depth images (with their meter scale), point clouds as 3-D points,\n"
           "numbers as scalars, other values as text.  The newest --history bytes\n"
-          "of log data (default 256MB) are kept for viewers, older dropped.  SDK\n"
-          "telemetry stays off unless TELEMETRY_ENABLED is set.\n"
+          "of log data (default 256MB) are kept for viewers, older dropped.\n"
+          "Telemetry is off unless RERUN_TELEMETRY=1: the SDK's, and the web\n"
+          "viewer's analytics, blocked by the page's Content-Security-Policy.\n"
           "Needs the Rerun SDK: pip install 'horus-shm[rerun]'.\n");
 }
 

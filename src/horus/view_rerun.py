@@ -21,10 +21,12 @@ RAM, ``10%``).  The viewer is a subscriber like any other: one thread per
 topic takes the newest message at most ``--max-rate`` times a second; what
 it skips is counted as its drops, and a publisher never waits for it.
 
-Telemetry: the SDK's OpenTelemetry export is switched off
-(``TELEMETRY_ENABLED=false``) unless the user set ``TELEMETRY_ENABLED``
-themselves; Rerun's own usage analytics follow the user's Rerun settings
-(``rerun analytics disable``).
+Telemetry is off unless ``RERUN_TELEMETRY=1``: the SDK's OpenTelemetry
+export is switched off (``TELEMETRY_ENABLED=false``), and the bundled web
+viewer, which otherwise posts usage analytics from the browser to
+tel.rerun.io (and fetches Rerun's example list and release feed), is served
+behind a small proxy that adds a Content-Security-Policy letting the page
+talk only to this machine's viewer and gRPC ports.
 
     python -m horus view --rerun [--web-port 9090] [--grpc-port 9876] [TOPIC...]
 """
@@ -36,6 +38,7 @@ import json
 import math
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -58,8 +61,14 @@ def entity_path(topic: str) -> str:
     return "/" + topic.replace(".", "/")
 
 
+def telemetry_allowed() -> bool:
+    """The user turned Rerun's telemetry on (RERUN_TELEMETRY=1/true/on)."""
+    return os.environ.get("RERUN_TELEMETRY", "").strip().lower() in ("1", "true", "on", "yes")
+
+
 def _import_rerun() -> Any:
-    os.environ.setdefault("TELEMETRY_ENABLED", "false")
+    if not telemetry_allowed():
+        os.environ["TELEMETRY_ENABLED"] = "false"
     try:
         import rerun
     except ImportError as e:
@@ -169,6 +178,64 @@ class _Forwarder:
                 next_at = time.monotonic() + self.period
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class _ViewerProxy:
+    """Serves the SDK's web viewer (running on a private loopback port) on
+    the user's port, adding a Content-Security-Policy that keeps the page's
+    requests on this machine: no analytics, no calls to rerun.io or GitHub."""
+
+    def __init__(self, host: str, port: int, upstream: int, grpc_port: int) -> None:
+        import http.server
+        import urllib.error
+        import urllib.request
+
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only
+
+        policy = ("default-src 'self' 'unsafe-inline' 'unsafe-eval' 'wasm-unsafe-eval' "
+                  "blob: data:; "
+                  f"connect-src 'self' http://127.0.0.1:{grpc_port} http://localhost:{grpc_port} "
+                  f"http://{host}:{grpc_port} blob: data:")
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                try:
+                    with opener.open(f"http://127.0.0.1:{upstream}{self.path}",
+                                     timeout=30) as r:
+                        body, status, headers = r.read(), r.status, r.headers
+                except urllib.error.HTTPError as e:
+                    body, status, headers = e.read(), e.code, e.headers
+                except OSError:
+                    self.send_error(502)
+                    return
+                self.send_response(status)
+                for k in ("Content-Type", "Content-Encoding", "Cache-Control"):
+                    if headers.get(k):
+                        self.send_header(k, headers[k])
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Content-Security-Policy", policy)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1" if host in ("localhost",)
+                                                       else host, port), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, name="view:web",
+                                       daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class RerunViewer:
     """Forward topics to a Rerun recording served to the web viewer until stop()."""
 
@@ -182,7 +249,13 @@ class RerunViewer:
         ns = os.environ.get("HORUS_NAMESPACE") or "default"
         self.rec = rr.RecordingStream(f"horus {ns}", make_default=True)
         self.grpc_uri = self.rec.serve_grpc(grpc_port=grpc_port, server_memory_limit=history)
-        rr.serve_web_viewer(web_port=web_port, open_browser=False, connect_to=self.grpc_uri)
+        self.proxy: _ViewerProxy | None = None
+        if telemetry_allowed():
+            rr.serve_web_viewer(web_port=web_port, open_browser=False, connect_to=self.grpc_uri)
+        else:  # the viewer on a private port, served to the user through the policy
+            inner = _free_port()
+            rr.serve_web_viewer(web_port=inner, open_browser=False, connect_to=self.grpc_uri)
+            self.proxy = _ViewerProxy(host, web_port, inner, grpc_port)
         h = f"[{host}]" if ":" in host else host
         self.url = (f"http://{h}:{web_port}/?url="
                     + urllib.parse.quote(self.grpc_uri, safe=""))
@@ -209,6 +282,8 @@ class RerunViewer:
         for fw in self.forwarders.values():
             fw.thread.join(timeout=5)
         self.rec.flush()
+        if self.proxy:
+            self.proxy.close()
 
     def report(self) -> str:
         lines = [f"horus view: {len(self.forwarders)} topic(s) streamed to Rerun"]
@@ -284,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
           f"  open in a browser: {viewer.url}\n"
           f"  or in the native viewer: rerun {viewer.grpc_uri}\n"
           f"  history: the newest {args.history} of log data (--history to change)\n"
+          f"  telemetry: {'on (RERUN_TELEMETRY)' if telemetry_allowed() else 'off (RERUN_TELEMETRY=1 turns it on)'}\n"
           "  Ctrl-C stops", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: viewer.stop_event.set())
     try:

@@ -58,6 +58,7 @@ class RerunView:
         self.web_port, self.grpc_port = free_ports(2)
         env = dict(os.environ, HORUS_PYTHON=sys.executable)
         env.pop("TELEMETRY_ENABLED", None)
+        env.pop("RERUN_TELEMETRY", None)
         self.p = subprocess.Popen([horus_exe(), "view", "--rerun", "--web-port",
                                    str(self.web_port), "--grpc-port", str(self.grpc_port), *args],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -126,12 +127,16 @@ def test_prints_the_url_to_open_first_and_a_summary_at_exit(rerun_view, publish)
     # The web viewer's page is served (the SDK's bundled, offline one).
     with urllib.request.urlopen(f"http://127.0.0.1:{v.web_port}/", timeout=60) as r:
         assert r.status == 200 and b"<html" in r.read().lower()
+        # Telemetry off: the page may talk to this machine's ports only.
+        policy = r.headers["Content-Security-Policy"]
+        assert f"connect-src 'self' http://127.0.0.1:{v.grpc_port}" in policy, policy
     rc, out = v.stop()
     assert rc == 0, out
     url = first_http_url(out)
     assert url.startswith(f"http://127.0.0.1:{v.web_port}/?url=")
     assert f"127.0.0.1%3A{v.grpc_port}%2Fproxy" in url  # the viewer connects to the stream
     assert "history: the newest 256MB" in out
+    assert "telemetry: off" in out
     assert re.search(r"cam: \d+ sent, \d+ dropped", out), out
 
 
@@ -238,6 +243,7 @@ def test_a_real_browser_shows_the_published_frame(rerun_view, publish, tmp_path,
          "--enable-unsafe-swiftshader", "--enable-webgl", "--ignore-gpu-blocklist",
          "--no-first-run", "--no-default-browser-check", "--disable-extensions",
          f"--user-data-dir={profile}", "--window-size=1280,800",
+         f"--log-net-log={tmp_path / 'netlog.json'}",
          "--remote-debugging-port=0", url],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         # The browser is not under test: no sanitizer runtime preloaded into it.
@@ -276,6 +282,10 @@ def test_a_real_browser_shows_the_published_frame(rerun_view, publish, tmp_path,
         browser.stderr.close()
     with capsys.disabled():  # the artifact's path, shown even when the test passes
         print(f"\nhorus view --rerun screenshot: {shot}")
+    # Telemetry off: the page never reached Rerun's analytics endpoint (the
+    # browser's own log of every request it made).
+    netlog = (tmp_path / "netlog.json").read_text(errors="replace")
+    assert "rerun.io" not in netlog and "api.github.com" not in netlog
     assert red > 0.02 and green > 0.02, (
         f"the frame is not on screen: {red:.1%} red, {green:.1%} green; see {shot}")
     rc, out = v.stop()
