@@ -34,6 +34,7 @@ talk only to this machine's viewer and gRPC ports.
 from __future__ import annotations
 
 import argparse
+import http.server
 import json
 import math
 import os
@@ -42,7 +43,9 @@ import socket
 import sys
 import threading
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 from typing import Any
 
 from . import _horus
@@ -184,49 +187,56 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class _PolicyHandler(http.server.BaseHTTPRequestHandler):
+    """GET from the SDK's web server, answered with the policy header."""
+
+    server: _PolicyServer
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        srv = self.server
+        try:
+            with srv.opener.open(f"http://127.0.0.1:{srv.upstream}{self.path}", timeout=30) as r:
+                body, status, headers = r.read(), r.status, r.headers
+        except urllib.error.HTTPError as e:
+            body, status, headers = e.read(), e.code, e.headers
+        except OSError:
+            self.send_error(502)
+            return
+        self.send_response(status)
+        for k in ("Content-Type", "Content-Encoding", "Cache-Control"):
+            if headers.get(k):
+                self.send_header(k, headers[k])
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Security-Policy", srv.policy)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base's name
+        pass
+
+
+class _PolicyServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, addr: tuple[str, int], upstream: int, policy: str) -> None:
+        super().__init__(addr, _PolicyHandler)
+        self.upstream, self.policy = upstream, policy
+        # Loopback only: never through an http_proxy of the environment.
+        self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 class _ViewerProxy:
     """Serves the SDK's web viewer (running on a private loopback port) on
     the user's port, adding a Content-Security-Policy that keeps the page's
     requests on this machine: no analytics, no calls to rerun.io or GitHub."""
 
     def __init__(self, host: str, port: int, upstream: int, grpc_port: int) -> None:
-        import http.server
-        import urllib.error
-        import urllib.request
-
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only
-
         policy = ("default-src 'self' 'unsafe-inline' 'unsafe-eval' 'wasm-unsafe-eval' "
                   "blob: data:; "
                   f"connect-src 'self' http://127.0.0.1:{grpc_port} http://localhost:{grpc_port} "
                   f"http://{host}:{grpc_port} blob: data:")
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
-                try:
-                    with opener.open(f"http://127.0.0.1:{upstream}{self.path}",
-                                     timeout=30) as r:
-                        body, status, headers = r.read(), r.status, r.headers
-                except urllib.error.HTTPError as e:
-                    body, status, headers = e.read(), e.code, e.headers
-                except OSError:
-                    self.send_error(502)
-                    return
-                self.send_response(status)
-                for k in ("Content-Type", "Content-Encoding", "Cache-Control"):
-                    if headers.get(k):
-                        self.send_header(k, headers[k])
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Content-Security-Policy", policy)
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1" if host in ("localhost",)
-                                                       else host, port), Handler)
-        self.server.daemon_threads = True
+        bind = "127.0.0.1" if host == "localhost" else host
+        self.server = _PolicyServer((bind, port), upstream, policy)
         self.thread = threading.Thread(target=self.server.serve_forever, name="view:web",
                                        daemon=True)
         self.thread.start()
