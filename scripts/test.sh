@@ -47,6 +47,22 @@ step "Python package (pip install .)"
 "$VENV/bin/python" -m pip install -q --no-build-isolation \
   -Ccmake.define.HORUS_WERROR=ON .
 
+step "A browser for the horus view --rerun test (Debian chromium)"
+# tests/python/test_view_rerun.py opens Rerun's web viewer in headless
+# chromium.  As with clang for fuzzing: CI (CI=true) installs it, a person's
+# machine only with HORUS_INSTALL_DEPS=1; otherwise that test skips and says so.
+if ! command -v chromium >/dev/null; then
+  if { [ "${CI:-}" = true ] || [ "${HORUS_INSTALL_DEPS:-}" = 1 ]; } &&
+     [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing chromium (Debian package) for the browser test"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "chromium not installed: the horus view --rerun browser test will skip" \
+         "(Debian: apt-get install chromium, or HORUS_INSTALL_DEPS=1 as root)"
+  fi
+fi
+
 step "Python tests"
 # Torch and JAX tests must run here, not skip: conftest.py turns a missing
 # framework into a failure when HORUS_REQUIRE_FRAMEWORKS is set.

@@ -45,6 +45,12 @@ const char *cli_namespace(void);
  * first because the library creates the directory on first use. */
 bool cli_namespace_exists(void);
 
+/* The name of process `pid` (cmd_pool.c): from its node file in the
+ * namespace directory ("<pid> <comm>", written by libhorus when the process
+ * first used it, kept after a crash until `horus clean`), else
+ * /proc/<pid>/comm, else "?". */
+void cli_process_name(int32_t pid, char *out, size_t len);
+
 extern const cli_command cli_cmd_pool;
 extern const cli_command cli_cmd_demo;
 

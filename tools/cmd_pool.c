@@ -1,5 +1,7 @@
 /* cmd_pool.c - `horus pool`: every pool of the namespace with its accounting
  * and who holds references in it. */
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -9,50 +11,100 @@
 static void help(FILE *out) {
   fprintf(out,
           "usage: horus pool [--json]\n\n"
-          "List the pools of the namespace: size, used and free bytes, live\n"
-          "blocks and slots, the largest free block, and the holders of\n"
-          "references (processes, and topic rings) with their counts.\n");
+          "List the pools of the namespace, one line each: size, used, free and\n"
+          "largest free block in MB (bytes with --json), live blocks of slots,\n"
+          "references; then the holders of references: processes by name and\n"
+          "PID, and topic rings, with their counts.  This command itself is not\n"
+          "listed.\n");
 }
 
-static void print_pool(const cli_opts *o, horus_pool *p, bool first) {
+void cli_process_name(int32_t pid, char *out, size_t len) {
+  snprintf(out, len, "?");
+  char dir[512];
+  DIR *d = horus_namespace_dir(dir, sizeof dir, false) == 0 ? opendir(dir) : NULL;
+  struct dirent *e;
+  char path[1024], buf[96];
+  while (d && (e = readdir(d))) {
+    if (strncmp(e->d_name, "node.", 5) != 0) continue;
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) continue;
+    ssize_t k = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    buf[k > 0 ? k : 0] = '\0';
+    char *rest;
+    long who = strtol(buf, &rest, 10);
+    if (who != pid || *rest != ' ') continue;
+    rest[strcspn(rest, "\n")] = '\0';
+    if (rest[1]) {
+      snprintf(out, len, "%s", rest + 1);
+      closedir(d);
+      return;
+    }
+  }
+  if (d) closedir(d);
+  snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ssize_t k = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  buf[k > 0 ? k : 0] = '\0';
+  buf[strcspn(buf, "\n")] = '\0';
+  if (buf[0]) snprintf(out, len, "%s", buf);
+}
+
+static double mb(uint64_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
+
+static int print_pool(const cli_opts *o, horus_pool *p, bool first) {
   horus_pool_stats s;
   horus_pool_holder h[HORUS_POOL_MAX_HOLDERS];
-  if (horus_pool_stats_get(p, &s) != 0) return;
+  int r = horus_pool_stats_get(p, &s);
+  if (r) return r;
   int n = horus_pool_holders(p, h, HORUS_POOL_MAX_HOLDERS);
-  if (n < 0) n = 0;
+  if (n < 0) return n;
   if (n > HORUS_POOL_MAX_HOLDERS) n = HORUS_POOL_MAX_HOLDERS;
+  int32_t self = (int32_t)getpid();
+  char name[96];
   if (o->json) {
-    printf("%s{\"pool_id\": %u, \"size_bytes\": %llu, \"used_bytes\": %llu, "
+    printf("%s{\"pool_id\": %u, \"path\": ", first ? "" : ", ", s.pool_id);
+    cli_json_string(stdout, horus_pool_path(p));
+    printf(", \"size_bytes\": %llu, \"used_bytes\": %llu, "
            "\"free_bytes\": %llu, \"largest_free_block\": %llu, "
-           "\"allocated_slots\": %u, \"max_slots\": %u, \"holders\": [",
-           first ? "" : ", ", s.pool_id, (unsigned long long)s.size_bytes,
-           (unsigned long long)s.used_bytes, (unsigned long long)s.free_bytes,
-           (unsigned long long)s.largest_free_block, s.allocated_slots, s.max_slots);
-    for (int i = 0; i < n; i++) {
-      printf("%s{\"kind\": \"%s\", \"pid\": %d, \"name\": ", i ? ", " : "",
-             h[i].kind == HORUS_HOLDER_PROCESS ? "process" : "segment", (int)h[i].pid);
-      cli_json_string(stdout, h[i].name);
+           "\"allocated_slots\": %u, \"max_slots\": %u, \"total_refs\": %llu, \"holders\": [",
+           (unsigned long long)s.size_bytes, (unsigned long long)s.used_bytes,
+           (unsigned long long)s.free_bytes, (unsigned long long)s.largest_free_block,
+           s.allocated_slots, s.max_slots, (unsigned long long)s.total_refs);
+    for (int i = 0, k = 0; i < n; i++) {
+      bool proc = h[i].kind == HORUS_HOLDER_PROCESS;
+      if (proc && h[i].pid == self) continue;
+      if (proc) cli_process_name(h[i].pid, name, sizeof name);
+      printf("%s{\"kind\": \"%s\", \"pid\": %d, \"name\": ", k++ ? ", " : "",
+             proc ? "process" : "segment", proc ? (int)h[i].pid : 0);
+      cli_json_string(stdout, proc ? name : h[i].name);
       printf(", \"refs\": %llu, \"alive\": %s}", (unsigned long long)h[i].refs,
              h[i].alive ? "true" : "false");
     }
     printf("]}");
-    return;
+    return 0;
   }
-  printf("pool %u  %s\n", s.pool_id, horus_pool_path(p));
-  printf("  size %llu MB, used %llu bytes, free %llu bytes, largest free block "
-         "%llu bytes\n  blocks %u of %u slots, %llu references\n",
-         (unsigned long long)(s.size_bytes >> 20), (unsigned long long)s.used_bytes,
-         (unsigned long long)s.free_bytes, (unsigned long long)s.largest_free_block,
-         s.allocated_slots, s.max_slots, (unsigned long long)s.total_refs);
+  if (first)
+    printf("%-5s %9s %9s %9s %12s %8s %8s %8s  %s\n", "POOL", "SIZE(MB)", "USED(MB)",
+           "FREE(MB)", "LARGEST(MB)", "BLOCKS", "SLOTS", "REFS", "PATH");
+  printf("%-5u %9.2f %9.2f %9.2f %12.2f %8u %8u %8llu  %s\n", s.pool_id, mb(s.size_bytes),
+         mb(s.used_bytes), mb(s.free_bytes), mb(s.largest_free_block), s.allocated_slots,
+         s.max_slots, (unsigned long long)s.total_refs, horus_pool_path(p));
   for (int i = 0; i < n; i++) {
-    if (h[i].kind == HORUS_HOLDER_PROCESS)
-      printf("  holder: process %d%s, %llu refs%s\n", (int)h[i].pid,
-             h[i].pid == (int32_t)getpid() ? " (this command)" : "",
+    if (h[i].kind == HORUS_HOLDER_PROCESS) {
+      if (h[i].pid == self) continue; /* this command, looking */
+      cli_process_name(h[i].pid, name, sizeof name);
+      printf("      holder: process %s (pid %d), %llu refs%s\n", name, (int)h[i].pid,
              (unsigned long long)h[i].refs, h[i].alive ? "" : " (dead: will be reclaimed)");
-    else
-      printf("  holder: %s, %llu refs%s\n", h[i].name, (unsigned long long)h[i].refs,
+    } else {
+      printf("      holder: %s, %llu refs%s\n", h[i].name, (unsigned long long)h[i].refs,
              h[i].alive ? "" : " (gone: will be reclaimed)");
+    }
   }
+  return 0;
 }
 
 typedef struct listing {
@@ -68,8 +120,9 @@ static int show_pool(uint32_t id, const char *path, void *arg) {
     l->rc = cli_fail("pool", r, path);
     return 0;
   }
-  print_pool(l->o, p, l->found == 0);
-  l->found++;
+  r = print_pool(l->o, p, l->found == 0);
+  if (r) l->rc = cli_fail("pool", r, path);
+  else l->found++;
   horus_pool_close(p);
   return 0;
 }

@@ -31,6 +31,7 @@ static void help(FILE *out) {
           "       horus topic info NAME\n"
           "       horus topic echo NAME [--once] [--count N] [--no-data]\n"
           "       horus topic pub NAME VALUE [--rate HZ] [--times N] [--once]\n"
+          "       horus topic pub NAME --file PICTURE.png [--rate HZ] [--times N] [--once]\n"
           "       horus topic hz NAME [--window N] [--seconds S]\n"
           "       horus topic bw NAME [--seconds S]\n"
           "       horus topic save NAME FILE.png [--timeout S]\n"
@@ -38,13 +39,18 @@ static void help(FILE *out) {
           "list: every topic of the namespace, sorted by name, with its type, live\n"
           "      publishers and subscribers, messages sent and dropped, rate (Hz,\n"
           "      measured over half a second) and age of the last message.\n"
-          "info: one topic: type, capacity, publishers, subscribers, drops.\n"
+          "info: one topic: type, capacity, counts, and every publisher and\n"
+          "      subscriber by process name and PID with what it sent, received\n"
+          "      and dropped (dead ones marked).\n"
           "echo: each message: metadata, a human timestamp (raw ns with --json) and\n"
           "      the data: a generic topic's value (JSON), min/max/mean per channel\n"
           "      of an image or depth image, the bounds of a point cloud;\n"
           "      --no-data for metadata only, --once for one message.\n"
           "pub:  publish VALUE (JSON, e.g. '{\"speed\": 1.5}') on a generic topic,\n"
-          "      --rate HZ (default 1) until Ctrl-C or --times N.\n"
+          "      --rate HZ (default 1) until Ctrl-C or --times N.  --file publishes a\n"
+          "      PNG on an image topic (8-bit gray/RGB/RGBA, 16-bit gray); this\n"
+          "      command has no zlib, so it reads uncompressed PNGs (as save writes)\n"
+          "      and refuses compressed ones by name.\n"
           "hz:   message rate and interval jitter, once a second (like ros2 topic hz).\n"
           "bw:   bytes per second, message count and mean/min/max size.\n"
           "save: write the next image as a PNG (depth images colour-mapped, the\n"
@@ -149,6 +155,46 @@ static int open_existing(const char *cmd, const char *name, horus_topic **t) {
   return r ? cli_fail(cmd, r, name) : CLI_OK;
 }
 
+typedef struct who {
+  const cli_opts *o;
+  horus_topic_role role;
+  int n;
+} who;
+
+/* One participant of `topic info`, if it has the role being listed. */
+static int show_participant(const horus_topic_participant *p, void *arg) {
+  who *w = arg;
+  if (p->role != w->role) return 0;
+  char proc[96];
+  cli_process_name(p->pid, proc, sizeof proc);
+  bool pub = p->role == HORUS_TOPIC_PUBLISHER;
+  if (w->o->json) {
+    printf("%s{\"role\": \"%s\", \"pid\": %d, \"process\": ", w->n ? ", " : "",
+           pub ? "publisher" : "subscriber", (int)p->pid);
+    cli_json_string(stdout, proc);
+    printf(", \"%s\": %llu, \"dropped\": %llu, \"alive\": %s}", pub ? "sent" : "received",
+           (unsigned long long)p->count, (unsigned long long)p->dropped,
+           p->alive ? "true" : "false");
+  } else if (pub) {
+    printf("  %s (pid %d): %llu sent%s\n", proc, (int)p->pid, (unsigned long long)p->count,
+           p->alive ? "" : " (dead)");
+  } else {
+    printf("  %s (pid %d): %llu received, %llu dropped%s\n", proc, (int)p->pid,
+           (unsigned long long)p->count, (unsigned long long)p->dropped,
+           p->alive ? "" : " (dead)");
+  }
+  w->n++;
+  return 0;
+}
+
+static int list_participants(const cli_opts *o, const char *name, horus_topic_role role) {
+  who w = {o, role, 0};
+  int r = horus_topic_participants(name, show_participant, &w);
+  if (r) return cli_fail("topic info", r, name);
+  if (!o->json && w.n == 0) printf("  (none)\n");
+  return CLI_OK;
+}
+
 static int info_cmd(const cli_opts *o, const char *name) {
   horus_topic_info i;
   int r = find("topic info", name, &i);
@@ -162,9 +208,15 @@ static int info_cmd(const cli_opts *o, const char *name) {
            "\"sent\": %llu, \"dropped\": %llu, \"last_message_age_s\": ",
            horus_msg_type_name(i.type), i.capacity, i.publishers, i.subscribers,
            (unsigned long long)i.sent, (unsigned long long)i.dropped);
-    if (age < 0) printf("null}\n");
-    else printf("%.3f}\n", age);
-    return CLI_OK;
+    if (age < 0) printf("null");
+    else printf("%.3f", age);
+    printf(", \"participants\": [");
+    who w = {o, HORUS_TOPIC_PUBLISHER, 0};
+    r = horus_topic_participants(name, show_participant, &w);
+    w.role = HORUS_TOPIC_SUBSCRIBER;
+    if (r == 0) r = horus_topic_participants(name, show_participant, &w);
+    printf("]}\n");
+    return r ? cli_fail("topic info", r, name) : CLI_OK;
   }
   printf("Topic: %s\nType: %s%s\nCapacity: %u messages\nPublisher count: %u\n"
          "Subscription count: %u\nMessages sent: %llu\nDropped by live subscribers: %llu\n",
@@ -173,7 +225,10 @@ static int info_cmd(const cli_opts *o, const char *name) {
          i.publishers, i.subscribers, (unsigned long long)i.sent, (unsigned long long)i.dropped);
   if (age < 0) printf("Last message: never\n");
   else printf("Last message: %.1f s ago\n", age);
-  return CLI_OK;
+  printf("Publishers:\n");
+  if ((r = list_participants(o, name, HORUS_TOPIC_PUBLISHER))) return r;
+  printf("Subscribers:\n");
+  return list_participants(o, name, HORUS_TOPIC_SUBSCRIBER);
 }
 
 /* Receive the next message, waiting in short slices so Ctrl-C works.
@@ -611,6 +666,70 @@ static int pub(const cli_opts *o, const char *name, const char *value, double hz
   return r;
 }
 
+/* `pub NAME --file PICTURE`: a PNG published as an Image, `times` times. */
+static int pub_file(const cli_opts *o, const char *name, const char *path, double hz,
+                    long times) {
+  static horus_topic_info info[LIST_MAX];
+  int n, r = snapshot("topic pub", info, LIST_MAX, &n);
+  if (r) return r;
+  for (int i = 0; i < n; i++)
+    if (strcmp(info[i].name, name) == 0 && info[i].type != HORUS_MSG_IMAGE) {
+      fprintf(stderr, "horus topic pub: '%s' carries %s messages; --file publishes an "
+              "Image\n", name, horus_msg_type_name(info[i].type));
+      return CLI_FAIL;
+    }
+  uint32_t w, h;
+  int type, depth;
+  uint8_t *px;
+  char why[160];
+  if (png_read(path, &w, &h, &type, &depth, &px, why, sizeof why) != 0) {
+    fprintf(stderr, "horus topic pub: %s: %s\n", path, why);
+    return CLI_FAIL;
+  }
+  horus_encoding enc = type == PNG_RGB ? HORUS_ENC_RGB8 : type == PNG_RGBA ? HORUS_ENC_RGBA8
+                       : depth == 16 ? HORUS_ENC_MONO16 : HORUS_ENC_MONO8;
+  size_t nbytes = (size_t)w * h * (size_t)horus_encoding_bytes_per_pixel(enc);
+  horus_pool *pool = NULL;
+  horus_topic *t = NULL;
+  if ((r = horus_pool_global(&pool)) || (r = horus_topic_open(name, HORUS_MSG_IMAGE, 0, &t)))
+    r = cli_fail("topic pub", r, name);
+  for (long i = 0; r == CLI_OK && !interrupted && (times < 0 || i < times); i++) {
+    horus_image img;
+    memset(&img, 0, sizeof img);
+    uint64_t seq;
+    int e = horus_image_create(pool, h, w, enc, &img);
+    if (!e) e = horus_image_copy_from(&img, px, nbytes);
+    if (!e) {
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      img.meta.timestamp_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+      horus_msg m;
+      horus_frame_to_msg(&img, &m);
+      e = horus_topic_send(t, &m, img.tensor, &seq);
+    }
+    horus_frame_clear(&img); /* the topic holds its own reference */
+    if (e) {
+      r = cli_fail("topic pub", e, name);
+      break;
+    }
+    if (o->json) {
+      printf("{\"sequence\": %llu, \"width\": %u, \"height\": %u, \"encoding\": \"%s\", "
+             "\"file\": ", (unsigned long long)seq, w, h, horus_encoding_name(enc));
+      cli_json_string(stdout, path);
+      printf("}\n");
+    } else {
+      printf("publishing #%ld: %ux%u %s image from %s\n", i + 1, w, h, horus_encoding_name(enc),
+             path);
+    }
+    fflush(stdout);
+    if (times < 0 || i + 1 < times) pause_s(1.0 / hz);
+  }
+  horus_topic_close(t);
+  if (pool) horus_pool_close(pool);
+  free(px);
+  return r;
+}
+
 /* A number option: finite and in [lo, hi]; a usage error otherwise (NaN,
  * infinity, negative or absurd values would make a run that cannot end). */
 static bool parse_num(const char *opt, const char *v, double lo, double hi, bool integer,
@@ -635,7 +754,7 @@ static int run(const cli_opts *o, int argc, char **argv) {
   static const struct { const char *name, *flags; int args; } subs[] = {
       {"list", "", 0},          {"info", "", 1},
       {"echo", " --once --count --no-data ", 1},
-      {"pub", " --once --rate --times ", 2},
+      {"pub", " --once --rate --times --file ", 2},
       {"hz", " --window --seconds ", 1}, {"bw", " --seconds ", 1},
       {"save", " --timeout ", 2},
   };
@@ -648,6 +767,7 @@ static int run(const cli_opts *o, int argc, char **argv) {
   long count = -1, window = -1, times = -1;
   double seconds = -1, timeout = 10, hz = 1, v;
   bool data = true, dashdash = false;
+  const char *file = NULL;
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
     bool flag = !dashdash && a[0] == '-' && a[1] && !isdigit((unsigned char)a[1]) && a[1] != '.';
@@ -656,7 +776,7 @@ static int run(const cli_opts *o, int argc, char **argv) {
       continue;
     }
     if (!flag) {
-      if (npos >= subs[which].args)
+      if (npos >= subs[which].args - (file != NULL))
         return cli_usage("topic", "%s: unexpected argument '%s'", sub, a);
       pos[npos++] = a;
       continue;
@@ -668,7 +788,11 @@ static int run(const cli_opts *o, int argc, char **argv) {
       return cli_usage("topic", "%s: unknown option '%s'", sub, a);
     if (strcmp(a, "--once") == 0) count = times = 1;
     else if (strcmp(a, "--no-data") == 0) data = false;
-    else {
+    else if (strcmp(a, "--file") == 0) {
+      if (!val || !*val) return cli_usage("topic", "pub: --file needs a PICTURE (a .png file)");
+      if (npos > 1) return cli_usage("topic", "pub: give a VALUE or --file PICTURE, not both");
+      file = argv[++i];
+    } else {
       i++;
       if (strcmp(a, "--seconds") == 0 || strcmp(a, "--timeout") == 0) {
         if (!parse_num(a, val, 0.001, 1e6, false, &v)) return CLI_USAGE;
@@ -682,15 +806,16 @@ static int run(const cli_opts *o, int argc, char **argv) {
       }
     }
   }
-  if (npos < subs[which].args) {
+  if (npos < subs[which].args - (file != NULL)) {
     return cli_usage("topic", "%s needs %s", sub,
-                     which == 3 ? "NAME VALUE" : which == 6 ? "NAME FILE.png" : "a topic name");
+                     which == 3 ? "NAME VALUE or NAME --file PICTURE" : which == 6 ? "NAME FILE.png" : "a topic name");
   }
   const char *name = pos[0];
   signal(SIGINT, on_sigint);
   signal(SIGTERM, on_sigint);
   if (which == 0) return list(o);
   if (which == 1) return info_cmd(o, name);
+  if (which == 3 && file) return pub_file(o, name, file, hz, times);
   if (which == 3) return pub(o, name, pos[1], hz, times);
   if (which == 6) {
     const char *dot = strrchr(pos[1], '.');

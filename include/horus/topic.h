@@ -123,6 +123,32 @@ typedef struct horus_topic_info {
   uint64_t last_send_ns;
 } horus_topic_info;
 
+/* One publisher or subscriber of a topic, for `horus topic info`. */
+typedef enum horus_topic_role {
+  HORUS_TOPIC_PUBLISHER = 1,
+  HORUS_TOPIC_SUBSCRIBER = 2
+} horus_topic_role;
+
+typedef struct horus_topic_participant {
+  horus_topic_role role;
+  int32_t pid;      /* as the process recorded it (its PID namespace's) */
+  uint64_t node;    /* the process's liveness node id */
+  uint64_t count;   /* messages sent (publishers) or received (subscribers) */
+  uint64_t dropped; /* subscribers: overwritten before they read them */
+  bool alive;       /* false: the process died; its entry awaits reuse */
+} horus_topic_participant;
+
+/* Call visit(p, arg) for every publisher and every subscriber (a handle
+ * that has received) of topic `name` in the namespace, publishers first,
+ * stopping at the first non-zero return, which is returned.  Read-only: it
+ * creates nothing and joins nothing; `p` is valid during the call only.
+ * Errors: HORUS_EINVAL (name, visit), HORUS_ENOENT (no such topic),
+ * HORUS_ECORRUPT or another negative code when the topic cannot be read. */
+HORUS_API int horus_topic_participants(const char *name,
+                                       int (*visit)(const horus_topic_participant *p,
+                                                    void *arg),
+                                       void *arg);
+
 #ifdef __cplusplus
 }
 #endif

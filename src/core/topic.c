@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "horus/namespace.h"
 #include "horus/topic.h"
 #include "pool_internal.h"
 #include "topic_internal.h"
@@ -763,4 +764,46 @@ int horus__topic_clean(const char *dir, const char *name, bool all,
   }
   unpeek_topic(&t);
   return count;
+}
+
+/* ---- participants, for `horus topic info` ---------------------------------- */
+
+int horus_topic_participants(const char *name,
+                             int (*visit)(const horus_topic_participant *p, void *arg),
+                             void *arg) {
+  if (!name || !topic_name_valid(name) || !visit)
+    return horus__err(HORUS_EINVAL, "invalid topic name '%.80s' or no visitor",
+                      name ? name : "(null)");
+  char dir[HORUS__PATH_MAX], seg[HORUS_NAME_MAX + 1];
+  /* Looked up without creating the namespace: a read-only question. */
+  int r = horus_namespace_dir(dir, sizeof dir, false);
+  if (r == HORUS_ENOENT) return horus__err(HORUS_ENOENT, "no topic '%s'", name);
+  if (r) return r;
+  snprintf(seg, sizeof seg, "topic.%s", name);
+  horus_topic t;
+  if ((r = peek_topic(dir, seg, &t))) return r;
+  const struct {
+    topic_participant *table;
+    horus_topic_role role;
+    int n;
+  } tables[2] = {{t.pubs, HORUS_TOPIC_PUBLISHER, HORUS_TOPIC_MAX_PUBLISHERS},
+                 {t.subs, HORUS_TOPIC_SUBSCRIBER, HORUS_TOPIC_MAX_SUBSCRIBERS}};
+  for (int k = 0; k < 2 && r == 0; k++) {
+    for (int i = 0; i < tables[k].n && r == 0; i++) {
+      topic_participant *e = &tables[k].table[i];
+      if (atomic_load(&e->state) != 1) continue;
+      /* Every handle has a subscriber entry; it subscribes when it receives. */
+      if (tables[k].role == HORUS_TOPIC_SUBSCRIBER && !atomic_load(&e->receiving)) continue;
+      horus_topic_participant p = {
+          .role = tables[k].role,
+          .pid = e->pid,
+          .node = e->node,
+          .count = atomic_load(&e->count),
+          .dropped = tables[k].role == HORUS_TOPIC_SUBSCRIBER ? atomic_load(&e->dropped) : 0,
+          .alive = participant_alive(&t, e)};
+      r = visit(&p, arg);
+    }
+  }
+  unpeek_topic(&t);
+  return r;
 }

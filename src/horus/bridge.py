@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import math
 import os
 import re
 import signal
@@ -38,12 +39,23 @@ from typing import Any
 from . import _horus
 
 # The distribution is horus-shm ("horus" on PyPI is another project).
-INSTALL_HINT = ("horus bridge needs Zenoh's Python binding: pip install eclipse-zenoh "
+INSTALL_HINT = ("Zenoh's Python binding is needed: pip install eclipse-zenoh "
                 "(or install horus with its extra: pip install 'horus-shm[bridge]')")
 
 _TYPES = {cls.__name__: cls for cls in (_horus.TensorHandle, _horus.Image,
                                          _horus.PointCloud, _horus.DepthImage)}
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,55}$")
+
+
+_WIRE_TYPES = ", ".join(sorted(_TYPES))
+
+
+def _no_wire_form(name: str, type_name: str) -> str:
+    """Why messages of local topic `name` cannot cross the bridge."""
+    if type_name == "bytes":
+        return (f"--out {name}: a generic topic (Python values) cannot cross the bridge: "
+                f"only {_WIRE_TYPES} messages have a wire form")
+    return f"--out {name}: {type_name} messages have no wire form (only {_WIRE_TYPES})"
 
 
 def _import_zenoh() -> Any:
@@ -87,11 +99,12 @@ def session_config(connect: list[str] | tuple[str, ...] = (),
 
 
 class _Counter:
-    __slots__ = ("forwarded", "dropped", "lost", "malformed", "bytes", "last_seq")
+    __slots__ = ("forwarded", "dropped", "lost", "malformed", "bytes", "last_seq", "waiting")
 
     def __init__(self) -> None:
         self.forwarded = self.dropped = self.lost = self.malformed = self.bytes = 0
         self.last_seq: int | None = None
+        self.waiting = True  # an --out topic that does not exist yet
 
     def as_dict(self) -> dict[str, int]:
         return {k: getattr(self, k) for k in ("forwarded", "dropped", "lost", "malformed", "bytes")}
@@ -133,6 +146,13 @@ class Bridge:
             if topic and not _TOPIC_NAME.match(topic):
                 raise ValueError(f"--in {spec!r}: {topic!r} is not a valid topic name")
             self._ins.append((key, topic or None))
+        # Refused now, not by a thread minutes later: a topic that already
+        # exists and carries messages with no wire form.
+        for t in _horus.topics():
+            if any(t["name"] == topic for topic, _ in self._outs) and t["type"] not in _TYPES:
+                raise ValueError(_no_wire_form(t["name"], t["type"]))
+        self._connect, self._listen = list(connect), list(listen)
+        self._started = time.monotonic()
         self._queue = queue
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -168,9 +188,8 @@ class Bridge:
             for t in _horus.topics():
                 if t["name"] == name:
                     cls = _TYPES.get(t["type"])
-                    if cls is None:
-                        raise TypeError(f"topic {name!r} carries {t['type']} messages, "
-                                        "which have no wire form")
+                    if cls is None:  # it appeared after start-up
+                        raise TypeError(_no_wire_form(name, t["type"]))
                     return cls
             self._stop.wait(0.1)
         return None
@@ -181,6 +200,8 @@ class Bridge:
         if cls is None:
             return
         stats = self._out_stats[topic_name]
+        with self._lock:
+            stats.waiting = False
         # BLOCK holds only this forwarding thread when the network is slow;
         # the publisher never waits, and what the bridge falls behind on is
         # lost from the topic's ring oldest first, counted as its drops.
@@ -347,9 +368,47 @@ class Bridge:
             return {"out": {k: v.as_dict() for k, v in self._out_stats.items()},
                     "in": {k: v.as_dict() for k, v in self._in_stats.items()}}
 
+    def waiting(self) -> list[str]:
+        """The --out topics that do not exist yet (the bridge waits for them)."""
+        with self._lock:
+            return [k for k, v in self._out_stats.items() if v.waiting]
+
+    def banner(self) -> str:
+        """What this bridge does, for the person who started it."""
+        ns = os.environ.get("HORUS_NAMESPACE") or "default"
+        lines = [f"horus bridge: Zenoh peer, namespace '{ns}'",
+                 f"  listen:  {', '.join(self._listen) or '(none)'}",
+                 f"  connect: {', '.join(self._connect) or '(none)'}"]
+        lines += [f"  out: topic {topic} -> key {key}" for topic, key in self._outs]
+        lines += [f"  in:  key {key} -> topic {topic or '(the key, with / as .)'}"
+                  for key, topic in self._ins]
+        return "\n".join(lines)
+
+    def summary(self) -> str:
+        """What went through, for the end of a run."""
+        s = self.stats()
+        waiting = set(self.waiting())
+        keys = dict(self._outs)
+        lines = [f"horus bridge: summary after {time.monotonic() - self._started:.1f} s"]
+        for k, v in s["out"].items():
+            if k in waiting:
+                lines.append(f"  out {k}: never appeared (nothing sent to {keys[k]})")
+            else:
+                lines.append(f"  out {k}: {v['forwarded']} sent, {v['dropped']} dropped, "
+                             f"{v['bytes'] / 1e6:.1f} MB -> {keys[k]}")
+        lines += [f"  in {k}: {v['forwarded']} published, {v['lost']} lost, "
+                  f"{v['malformed']} malformed, {v['bytes'] / 1e6:.1f} MB"
+                  for k, v in s["in"].items()]
+        if not s["in"] and self._ins:
+            lines.append(f"  in: nothing received on {', '.join(k for k, _ in self._ins)}")
+        return "\n".join(lines)
+
     def report(self) -> str:
         s = self.stats()
-        parts = [f"out {k}: {v['forwarded']} sent, {v['dropped']} dropped" for k, v in s["out"].items()]
+        waiting = set(self.waiting())
+        parts = [f"out {k}: waiting for the topic" if k in waiting else
+                 f"out {k}: {v['forwarded']} sent, {v['dropped']} dropped"
+                 for k, v in s["out"].items()]
         parts += [f"in {k}: {v['forwarded']} published, {v['lost']} lost, {v['malformed']} malformed"
                   for k, v in s["in"].items()]
         return "horus bridge | " + (" | ".join(parts) if parts else "waiting")
@@ -381,11 +440,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--listen", action="append", default=[], metavar="ENDPOINT")
     ap.add_argument("--prefix", help="key prefix of forwarded topics (default: host name)")
     ap.add_argument("--namespace", help="horus namespace (default: HORUS_NAMESPACE or default)")
-    ap.add_argument("--queue", type=int, default=8, help="samples kept per --in before dropping")
-    ap.add_argument("--seconds", type=float, help="stop after this long")
-    ap.add_argument("--report", type=float, default=1.0, help="seconds between reports (0: none)")
-    ap.add_argument("--connect-timeout", type=float, default=3.0)
-    ap.add_argument("--retries", type=int, default=3)
+    ap.add_argument("--queue", type=_count, default=8,
+                    help="samples kept per --in before dropping")
+    ap.add_argument("--seconds", type=_seconds, help="stop after this long")
+    ap.add_argument("--report", type=_seconds_or_zero, default=1.0,
+                    help="seconds between reports (0: none)")
+    ap.add_argument("--connect-timeout", type=_seconds, default=3.0)
+    ap.add_argument("--retries", type=_count, default=3)
     args = ap.parse_args(argv)
     if args.namespace:
         os.environ["HORUS_NAMESPACE"] = args.namespace
@@ -399,13 +460,51 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, ConnectionError) as e:
         print(f"horus bridge: {e}", file=sys.stderr)
         return 1
+    print(bridge.banner(), flush=True)
+    for name in bridge.waiting():
+        print(f"horus bridge: out {name}: waiting for the topic to appear", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: bridge._stop.set())
+    rc = 0
     try:
         bridge.run(args.seconds, args.report or None)
     except KeyboardInterrupt:
         pass
-    print(bridge.report(), flush=True)
-    return 0
+    except (TypeError, ValueError, OSError) as e:  # a forwarding thread's, said once
+        print(f"horus bridge: {e}", file=sys.stderr, flush=True)
+        rc = 1
+    print(bridge.summary(), flush=True)
+    return rc
+
+
+def _number(text: str, low: float, what: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = math.nan
+    if not math.isfinite(v) or v < low or v > 1e9:
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+    return v
+
+
+def _seconds(text: str) -> float:
+    v = _number(text, 0.0, "a positive number of seconds")
+    if v == 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return v
+
+
+def _seconds_or_zero(text: str) -> float:
+    return _number(text, 0.0, "a number of seconds (0: none)")
+
+
+def _count(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return v
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ it.  The SDK keeps a bounded queue per client and drops the oldest for a
 slow client.
 
     python -m horus view [--port 8765] [--host 127.0.0.1] [--max-rate HZ] [TOPIC...]
+
+With ``--rerun`` the topics go to Rerun's web viewer instead (view_rerun.py).
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def _import_foxglove() -> Any:
         import foxglove.channels
         import foxglove.messages
     except ImportError as e:
-        raise ImportError(f"horus view needs the Foxglove SDK: {INSTALL_HINT} ({e})") from None
+        raise ImportError(f"the Foxglove SDK is needed: {INSTALL_HINT} ({e})") from None
     return foxglove
 
 
@@ -253,6 +255,9 @@ def _rate(text: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if "--rerun" in (sys.argv[1:] if argv is None else argv):
+        from . import view_rerun
+        return view_rerun.main(argv)
     ap = argparse.ArgumentParser(
         prog="horus view",
         description="Serve the namespace's topics to Foxglove (open the printed URL in "

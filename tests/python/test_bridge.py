@@ -548,4 +548,65 @@ def test_bad_arguments_and_missing_zenoh(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "horus", "bridge", "--in", "x/**"],
                           capture_output=True, text=True, timeout=60, env=env)
     assert proc.returncode == 3 and "pip install eclipse-zenoh" in proc.stderr, proc.stderr
+    assert proc.stderr.count("horus bridge") == 1, proc.stderr  # one prefix
     assert "horus[" not in proc.stderr  # "horus" on PyPI is another project
+
+
+def test_banner_waiting_topic_and_summary(side_b):
+    port = free_port()
+    a = bridge(NAMESPACE, "--out", "later.cam", "--out", "never=k/never", "--prefix", "a",
+               "--listen", f"tcp/127.0.0.1:{port}")
+    a.wait_line("horus bridge: Zenoh peer")
+    banner = "".join(a.out)
+    assert f"listen:  tcp/127.0.0.1:{port}" in banner and "connect: (none)" in banner
+    assert "out: topic later.cam -> key a/later.cam" in a.wait_line("  out: topic later.cam")
+    assert "out: topic never -> key k/never" in a.wait_line("  out: topic never")
+    a.wait_line("horus bridge: out later.cam: waiting for the topic to appear")
+    report = a.wait_line("horus bridge |")
+    assert "out later.cam: waiting for the topic" in report and "0 sent" not in report
+    with Topic(Image, "later.cam") as t:
+        while True:  # until the bridge has found the topic and forwarded a frame
+            t.send(Image(4, 4, "mono8"))
+            report = a.wait_line("horus bridge |")
+            if "out later.cam: waiting" not in report and "out later.cam: 0 sent" not in report:
+                break
+        assert "out never: waiting for the topic" in report
+        err = a.stop()
+    out = "".join(a.out)
+    summary = out[out.index("horus bridge: summary after"):]
+    assert "out later.cam: " in summary and "-> a/later.cam" in summary, summary
+    assert int(summary.split("out later.cam: ")[1].split()[0]) >= 1, summary
+    assert "out never: never appeared (nothing sent to k/never)" in summary, summary
+    assert "Traceback" not in err, err
+
+
+def test_a_generic_topic_is_refused_at_start_with_one_prefix():
+    port = free_port()
+    with Topic("cmd.values") as t:
+        t.send({"speed": 1.5})
+        proc = subprocess.run(
+            [sys.executable, "-m", "horus", "bridge", "--out", "cmd.values",
+             "--listen", f"tcp/127.0.0.1:{port}"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc
+    assert "--out cmd.values: a generic topic (Python values) cannot cross" in proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stderr.count("horus bridge") == 1, proc.stderr
+
+
+def test_a_generic_topic_appearing_later_stops_the_bridge_with_a_message(side_b):
+    a = bridge(NAMESPACE, "--out", "cmd.later", "--listen", f"tcp/127.0.0.1:{free_port()}")
+    a.wait_line("horus bridge: out cmd.later: waiting for the topic to appear")
+    with Topic("cmd.later") as t:
+        t.send([1, 2, 3])
+        assert a.p.wait(timeout=60) == 1
+    err = a.stop()
+    assert "horus bridge: --out cmd.later: a generic topic" in err, err
+    assert "Traceback" not in err and err.count("horus bridge") == 1, err
+    assert "horus bridge: summary after" in "".join(a.out)
+
+
+@pytest.mark.parametrize("args", [["--seconds", "nan"], ["--seconds", "-1"],
+                                  ["--report", "inf"], ["--queue", "0"], ["--retries", "x"]])
+def test_absurd_numbers_are_usage_errors(args):
+    proc = subprocess.run([sys.executable, "-m", "horus", "bridge", "--in", "x/**", *args],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and args[0] in proc.stderr, proc.stderr

@@ -118,11 +118,77 @@ def test_clean_removes_dead_and_keeps_live(publisher, run_child):
 
 @pytest.mark.smoke
 def test_pool_command():
-    Image(2, 2, "mono8")  # make sure the global pool exists
+    img = Image(2, 2, "mono8")  # make sure the global pool exists, with a reference held
     out = cli("pool")
-    assert out.returncode == 0 and "pool 0" in out.stdout and "holder: process" in out.stdout
+    assert out.returncode == 0, out
+    header, row = out.stdout.splitlines()[:2]
+    assert header.split()[:5] == ["POOL", "SIZE(MB)", "USED(MB)", "FREE(MB)", "LARGEST(MB)"]
+    assert row.split()[0] == "0" and "holder: process" in out.stdout
     data = json.loads(cli("--json", "pool").stdout)
     assert any(p["pool_id"] == 0 for p in data)
+    del img
+
+
+HOLDER = """
+import sys
+from horus import Image
+img = Image(64, 64, "rgb8")
+print("holding", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_pool_names_holders_one_unit_per_column_and_not_itself(tmp_path):
+    script = tmp_path / "holder.py"
+    script.write_text(HOLDER)
+    child = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "holding"
+        with open(f"/proc/{child.pid}/comm") as f:
+            comm = f.read().strip()
+        me = subprocess.Popen([horus_exe(), "pool"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+        out, err = me.communicate(timeout=30)
+        assert me.returncode == 0, err
+        assert f"holder: process {comm} (pid {child.pid}), " in out, out
+        assert f"pid {me.pid})" not in out and "this command" not in out, out
+        lines = out.splitlines()
+        cols = lines[0].split()
+        row = dict(zip(cols, lines[1].split()))
+        assert "bytes" not in out
+        size_mb, used_mb = float(row["SIZE(MB)"]), float(row["USED(MB)"])
+
+        me = subprocess.Popen([horus_exe(), "--json", "pool"], stdout=subprocess.PIPE,
+                              text=True)
+        data = json.loads(me.communicate(timeout=30)[0])
+        pool = next(p for p in data if p["pool_id"] == int(row["POOL"]))
+        assert size_mb == pytest.approx(pool["size_bytes"] / 2**20, abs=0.01)
+        assert used_mb > 0 and pool["used_bytes"] >= 64 * 64 * 3
+        procs = [h for h in pool["holders"] if h["kind"] == "process"]
+        assert {"pid": child.pid, "name": comm} in [{"pid": h["pid"], "name": h["name"]}
+                                                    for h in procs]
+        assert all(h["pid"] != me.pid for h in procs)
+    finally:
+        child.stdin.close()
+        child.wait(timeout=60)
+
+
+def test_pool_reports_a_pool_it_cannot_open_and_not_no_pools():
+    ns_dir = os.path.join("/dev/shm", f"horus-{os.getuid()}", os.environ["HORUS_NAMESPACE"])
+    Image(2, 2, "mono8")  # the namespace directory exists
+    bad = os.path.join(ns_dir, "pool.77")
+    with open(bad, "wb") as f:
+        f.write(b"not a pool")
+    try:
+        out = cli("pool")
+        assert out.returncode == 1
+        assert "pool.77" in out.stderr and "no pools" not in out.stdout
+        out = cli("--json", "pool")
+        assert out.returncode == 1 and "pool.77" in out.stderr
+        assert "no pools" not in out.stdout
+    finally:
+        os.unlink(bad)
 
 
 @pytest.mark.parametrize("args, code", [
@@ -301,6 +367,160 @@ def test_namespaces_lists_topics_and_pools_and_creates_nothing(tmp_path):
                          env=dict(os.environ, HORUS_SHM_DIR=str(empty)))
     assert out.returncode == 0 and "no namespaces" in out.stdout
     assert list(empty.iterdir()) == []
+
+
+SUBSCRIBER = """
+import sys
+from horus import Image, Topic
+t = Topic(Image, sys.argv[1])
+m = t.recv(timeout=60)
+assert m is not None
+del m
+print("received", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_info_lists_every_publisher_and_subscriber_with_process_and_drops(publisher, tmp_path):
+    pub = publisher("cam.parts")
+    script = tmp_path / "sub.py"
+    script.write_text(SUBSCRIBER)
+    sub = subprocess.Popen([sys.executable, str(script), "cam.parts"], stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        assert sub.stdout.readline().strip() == "received"
+        comm = {p.pid: open(f"/proc/{p.pid}/comm").read().strip() for p in (pub, sub)}
+        out = cli("topic", "info", "cam.parts")
+        assert out.returncode == 0, out
+        text = out.stdout
+        pubs = text[text.index("Publishers:"):text.index("Subscribers:")]
+        subs = text[text.index("Subscribers:"):]
+        assert f"{comm[pub.pid]} (pid {pub.pid}): " in pubs and " sent" in pubs, text
+        assert f"{comm[sub.pid]} (pid {sub.pid}): " in subs and " dropped" in subs, text
+        data = json.loads(cli("--json", "topic", "info", "cam.parts").stdout)
+        parts = {(p["role"], p["pid"]): p for p in data["participants"]}
+        p = parts[("publisher", pub.pid)]
+        assert p["process"] == comm[pub.pid] and p["sent"] >= 1 and p["alive"] is True
+        s = parts[("subscriber", sub.pid)]
+        assert s["process"] == comm[sub.pid] and s["received"] == 1 and s["alive"] is True
+        assert s["dropped"] >= 0 and len(data["participants"]) == 2
+    finally:
+        sub.stdin.close()
+        sub.wait(timeout=60)
+
+
+@pytest.mark.parametrize("mode, shape, dtype, encoding", [
+    ("RGB", (30, 40, 3), np.uint8, "rgb8"),
+    ("RGBA", (7, 5, 4), np.uint8, "rgba8"),
+    ("L", (9, 11), np.uint8, "mono8"),
+    (None, (6, 13), np.uint16, "mono16"),  # Pillow's I;16, inferred
+])
+def test_pub_file_publishes_a_png_as_an_image(tmp_path, mode, shape, dtype, encoding):
+    from PIL import Image as PILImage
+    rng = np.random.default_rng(len(shape) * 100 + shape[0])
+    arr = rng.integers(0, np.iinfo(dtype).max, shape, dtype=dtype)
+    path = tmp_path / "pic.png"
+    # Uncompressed (stored) deflate, with whatever row filters Pillow picks.
+    PILImage.fromarray(arr, mode=mode).save(path, compress_level=0)
+    with Topic(Image, f"pic.{encoding}") as sub:
+        out = cli("topic", "pub", f"pic.{encoding}", "--file", str(path), "--once")
+        assert out.returncode == 0, out
+        assert f"{shape[1]}x{shape[0]} {encoding} image from {path}" in out.stdout
+        img = sub.recv(timeout=30)
+        assert img is not None and img.encoding == encoding
+        got = img.to_numpy()
+        assert np.array_equal(got.reshape(arr.shape), arr)
+        assert img.timestamp_ns > 0
+
+
+def test_pub_file_refuses_what_it_cannot_read_by_name(tmp_path):
+    from PIL import Image as PILImage
+    arr = np.full((8, 8, 3), 77, np.uint8)
+    compressed = tmp_path / "small.png"
+    PILImage.fromarray(arr).save(compressed)  # zlib-compressed, Pillow's default
+    out = cli("topic", "pub", "pic.refuse", "--file", str(compressed), "--once")
+    assert out.returncode == 1 and "compressed PNG" in out.stderr and "zlib" in out.stderr
+    (tmp_path / "not.png").write_bytes(b"GIF89a" + bytes(100))
+    out = cli("topic", "pub", "pic.refuse", "--file", str(tmp_path / "not.png"), "--once")
+    assert out.returncode == 1 and "not a PNG file" in out.stderr
+    truncated = tmp_path / "cut.png"
+    PILImage.fromarray(arr).save(truncated, compress_level=0)
+    truncated.write_bytes(truncated.read_bytes()[:60])
+    out = cli("topic", "pub", "pic.refuse", "--file", str(truncated), "--once")
+    assert out.returncode == 1 and str(truncated) in out.stderr
+    with Topic("pic.generic") as t:
+        t.send(1)
+        out = cli("topic", "pub", "pic.generic", "--file", str(compressed), "--once")
+    assert out.returncode == 1 and "--file publishes an Image" in out.stderr
+    out = cli("topic", "pub", "pic.refuse", "1", "--file", str(compressed))
+    assert out.returncode == 2
+
+
+def test_save_then_pub_file_round_trips(tmp_path):
+    frame = np.random.default_rng(5).integers(0, 256, (12, 16, 3), dtype=np.uint8)
+    path = tmp_path / "saved.png"
+    with Topic(Image, "pic.src") as src, Topic(Image, "pic.dst") as dst:
+        saver = subprocess.Popen([horus_exe(), "topic", "save", "pic.src", str(path),
+                                  "--timeout", "60"], stdout=subprocess.PIPE, text=True)
+        while saver.poll() is None:  # until the saver has subscribed and saved one
+            src.send(Image.from_numpy(frame, "rgb8"))
+            try:
+                saver.wait(timeout=0.05)
+            except subprocess.TimeoutExpired:
+                pass
+        assert saver.returncode == 0, saver.stdout.read()
+        saver.stdout.close()
+        out = cli("topic", "pub", "pic.dst", "--file", str(path), "--once")
+        assert out.returncode == 0, out
+        got = dst.recv(timeout=30)
+        assert np.array_equal(got.to_numpy(), frame)
+
+
+def _png_stored(arr, filters):
+    """An RGB PNG of `arr` written by hand: row y uses filter filters[y % len]
+    (0 None, 1 Sub, 2 Up, 3 Average, 4 Paeth), and the zlib stream is stored
+    blocks (level 0), more than one when the image exceeds 64 KiB."""
+    import struct
+    import zlib
+    h, w, c = arr.shape
+    a = arr.astype(np.int32).reshape(h, w * c)
+    raw = bytearray()
+    for y in range(h):
+        f = filters[y % len(filters)]
+        cur = a[y]
+        up = a[y - 1] if y else np.zeros_like(cur)
+        left = np.concatenate([np.zeros(c, np.int32), cur[:-c]])
+        ul = np.concatenate([np.zeros(c, np.int32), up[:-c]])
+        if f == 0:
+            pred = np.zeros_like(cur)
+        elif f == 1:
+            pred = left
+        elif f == 2:
+            pred = up
+        elif f == 3:
+            pred = (left + up) // 2
+        else:
+            p = left + up - ul
+            pa, pb, pc = abs(p - left), abs(p - up), abs(p - ul)
+            pred = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, up, ul))
+        raw += bytes([f]) + ((cur - pred) % 256).astype(np.uint8).tobytes()
+
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(bytes(raw), 0)) + chunk(b"IEND", b""))
+
+
+def test_pub_file_undoes_every_row_filter_across_stored_blocks(tmp_path):
+    arr = np.random.default_rng(9).integers(0, 256, (120, 200, 3), dtype=np.uint8)
+    path = tmp_path / "filters.png"
+    path.write_bytes(_png_stored(arr, [0, 1, 2, 3, 4]))
+    with Topic(Image, "pic.filters") as sub:
+        out = cli("topic", "pub", "pic.filters", "--file", str(path), "--once")
+        assert out.returncode == 0, out
+        got = sub.recv(timeout=30)
+        assert np.array_equal(got.to_numpy(), arr)
 
 
 def test_python_m_horus_runs_only_the_python_commands():
