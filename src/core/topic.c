@@ -783,14 +783,14 @@ int horus_topic_participants(const char *name,
   horus_topic t;
   if ((r = peek_topic(dir, seg, &t))) return r;
   const struct {
-    topic_participant *table;
+    horus__topic_participant *table;
     horus_topic_role role;
     int n;
   } tables[2] = {{t.pubs, HORUS_TOPIC_PUBLISHER, HORUS_TOPIC_MAX_PUBLISHERS},
                  {t.subs, HORUS_TOPIC_SUBSCRIBER, HORUS_TOPIC_MAX_SUBSCRIBERS}};
   for (int k = 0; k < 2 && r == 0; k++) {
     for (int i = 0; i < tables[k].n && r == 0; i++) {
-      topic_participant *e = &tables[k].table[i];
+      horus__topic_participant *e = &tables[k].table[i];
       if (atomic_load(&e->state) != 1) continue;
       /* Every handle has a subscriber entry; it subscribes when it receives. */
       if (tables[k].role == HORUS_TOPIC_SUBSCRIBER && !atomic_load(&e->receiving)) continue;
