@@ -30,10 +30,12 @@ import os
 import pickle
 import re
 import signal
+import struct
 import sys
 import threading
 import time
 import warnings
+import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -41,14 +43,18 @@ from . import _horus, ros2msg
 
 INSTALL_HINT = "recording needs the mcap library: pip install 'horus-shm[record]' (mcap, mcap-ros2-support)"
 MAGIC = b"\x89MCAP0\r\n"
+# MCAP record heads: a Message (opcode, length, channel id, sequence,
+# log time, publish time) and a Chunk up to its compression string.
+_MSG_HEAD = struct.Struct("<BQHIQQ")
+_CHUNK_HEAD = struct.Struct("<BQQQQII")
 
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,55}$")
 _FRAME_TYPES = {cls.__name__: cls for cls in (_horus.Image, _horus.DepthImage,
                                               _horus.PointCloud, _horus.TensorHandle)}
 _KIND_SCHEMA = {"Image": ros2msg.IMAGE, "DepthImage": ros2msg.IMAGE,
                 "PointCloud": ros2msg.POINTCLOUD2, "TensorHandle": ros2msg.TENSOR}
-_ENCODE = {"Image": ros2msg.encode_image, "DepthImage": ros2msg.encode_image,
-           "PointCloud": ros2msg.encode_pointcloud, "TensorHandle": ros2msg.encode_tensor}
+_ENCODE = {"Image": ros2msg.image_parts, "DepthImage": ros2msg.image_parts,
+           "PointCloud": ros2msg.pointcloud_parts, "TensorHandle": ros2msg.tensor_parts}
 _JSON_SCHEMA = json.dumps({"title": "horus generic value (any JSON value)"}).encode()
 
 
@@ -99,29 +105,33 @@ def _generic_kind(value: Any) -> tuple[str, bytes]:
 # ---- writing ----------------------------------------------------------------
 
 
+_LARGE = 256 << 10  # a payload this big goes to the file from its own buffer
+_IOV_MAX = 1024
+
+
 class _Sink:
-    """The file, unbuffered, with the offset the mcap writer asks for; on a
-    failed write it can cut the file back to the last complete chunk."""
+    """The file, unbuffered, with its offset; writes lists of buffers with
+    writev (no joining); on a failed write it can cut the file back to the
+    last complete chunk."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         self.pos = 0
 
-    def write(self, data: Any) -> int:
-        mv = memoryview(data).cast("B")
-        total = mv.nbytes
-        while mv.nbytes:
-            n = os.write(self.fd, mv)
+    def writev(self, bufs: list[Any]) -> None:
+        views = [v for v in (memoryview(b).cast("B") for b in bufs) if v.nbytes]
+        i = 0
+        while i < len(views):
+            n = os.writev(self.fd, views[i:i + _IOV_MAX])
             self.pos += n
-            mv = mv[n:]
-        return total
-
-    def tell(self) -> int:
-        return self.pos
-
-    def flush(self) -> None:
-        pass
+            while n:  # a short write: go on from where it stopped
+                if n >= views[i].nbytes:
+                    n -= views[i].nbytes
+                    i += 1
+                else:
+                    views[i] = views[i][n:]
+                    n = 0
 
     def cut(self, pos: int) -> None:
         os.ftruncate(self.fd, pos)
@@ -134,43 +144,89 @@ class _Sink:
             self.fd = -1
 
 
+def _record(rec: Any) -> bytes:
+    """A small MCAP record (header, schema, channel, index, summary) as the
+    mcap library serialises it."""
+    mcap = _import_mcap()
+    b = mcap.data_stream.RecordBuilder()
+    rec.write(b)
+    return bytes(b.end())
+
+
 class McapOut:
     """An MCAP file being written: channels per (topic, kind), messages in
     chunks of about `chunk_bytes`, committed by commit().
 
-    Chunk boundaries are ours (the library's automatic ones are off): a
-    write error (ENOSPC) while a chunk goes out cuts the file back to the
-    previous chunk and takes that chunk's messages out of the statistics,
-    so finish() can still write a summary that indexes what fit."""
+    The small records (header, schemas, channels, message indexes, the
+    summary) are the mcap library's; chunks are assembled here because the
+    library's chunk builder copies every message three times.  A chunk goes
+    to the file with one writev of its header, the message records and
+    their payloads as they are (a frame's pixels straight from its pool
+    block: a payload of 256 KiB or more ends its chunk, so no block is held
+    past add()), and its message indexes; the CRC is computed over the same
+    buffers.  Compressed chunks (zstd, lz4) are joined and compressed.
+
+    Statistics count a chunk's messages only once it is written: a write
+    error (ENOSPC) cuts the file back to the previous chunk, and finish()
+    can still write a summary that indexes what fit."""
 
     def __init__(self, path: str, compression: str = "none", chunk_bytes: int = 4 << 20) -> None:
         mcap = _import_mcap()
-        kinds = {"none": mcap.writer.CompressionType.NONE, "zstd": mcap.writer.CompressionType.ZSTD,
-                 "lz4": mcap.writer.CompressionType.LZ4}
-        if compression not in kinds:
+        if compression not in ("none", "zstd", "lz4"):
             raise ValueError(f"compression {compression!r}: none, zstd or lz4")
+        self._rec = mcap.records
+        self.compress: Any = None
+        if compression == "zstd":
+            try:
+                import zstandard
+            except ImportError:
+                raise ImportError("zstd compression needs zstandard: pip install 'horus-shm[record]'") from None
+            self.compress = zstandard.ZstdCompressor().compress
+        elif compression == "lz4":
+            try:
+                import lz4.frame
+            except ImportError:
+                raise ImportError("lz4 compression needs lz4: pip install 'horus-shm[record]'") from None
+            self.compress = lz4.frame.compress
+        self.compression = "" if compression == "none" else compression
         self.sink = _Sink(path)
-        try:
-            self.w = mcap.writer.Writer(self.sink, chunk_size=1 << 62, compression=kinds[compression])
-        except mcap.exceptions.UnsupportedCompressionError as e:
-            self.sink.close()
-            raise ImportError(f"{compression} compression needs {e}: pip install 'horus-shm[record]'") from None
-        self.w.start(profile="", library=f"horus {_horus.__version__}")
         self.chunk_bytes = chunk_bytes
         self.schemas: dict[str, int] = {}
         self.channels: dict[tuple[str, str], int] = {}
-        self.good = self.sink.pos        # end of the last complete chunk
-        self.pending: dict[int, int] = {}  # channel id -> messages in the open chunk
-        self.pending_bytes = 0
+        self._schema_recs: list[Any] = []
+        self._channel_recs: list[Any] = []
+        self._pre: list[bytes] = []          # schema/channel records not yet in the file
+        self.chunk_indexes: list[Any] = []
+        self.counts: dict[int, int] = {}     # committed messages per channel
+        self.good = 0                         # end of the last complete chunk
         self.times: tuple[int, int] | None = None  # committed (first, last) log time
-        self.pending_times: tuple[int, int] | None = None
         self.finished = False
         self.failed: OSError | None = None
         self.rolled_back: dict[int, int] = {}  # channel id -> messages cut by a failed write
+        self._reset_chunk()
+        try:
+            self.sink.writev([MAGIC, _record(self._rec.Header(
+                profile="", library=f"horus {_horus.__version__}"))])
+        except OSError:
+            self.sink.close()
+            raise
+        self.good = self.sink.pos
+
+    def _reset_chunk(self) -> None:
+        self.bufs: list[Any] = []            # the open chunk's records, in order
+        self.small = bytearray()              # small records, copied together
+        self.usize = 0
+        self.index: dict[int, list[int]] = {}  # channel id -> [log_time, offset, ...]
+        self.pending: dict[int, int] = {}     # channel id -> messages in the open chunk
+        self.pending_times: tuple[int, int] | None = None
+
+    @property
+    def pending_bytes(self) -> int:
+        return self.usize
 
     @property
     def size(self) -> int:
-        return self.sink.pos + self.pending_bytes
+        return self.sink.pos + self.usize
 
     def channel(self, topic: str, kind: str) -> int:
         cid = self.channels.get((topic, kind))
@@ -187,59 +243,131 @@ class McapOut:
         if name:
             sid = self.schemas.get(name, 0)
             if not sid:
-                sid = self.schemas[name] = self.w.register_schema(name, enc, data)
-        cid = self.w.register_channel(channel_for_topic(topic), msgenc, sid,
-                                      {"horus.topic": topic, "horus.type": kind})
+                sid = self.schemas[name] = len(self._schema_recs) + 1
+                sch = self._rec.Schema(id=sid, name=name, encoding=enc, data=data)
+                self._schema_recs.append(sch)
+                self._pre.append(_record(sch))
+        cid = len(self._channel_recs) + 1
+        ch = self._rec.Channel(id=cid, topic=channel_for_topic(topic), message_encoding=msgenc,
+                               schema_id=sid, metadata={"horus.topic": topic, "horus.type": kind})
+        self._channel_recs.append(ch)
+        self._pre.append(_record(ch))
         self.channels[(topic, kind)] = cid
         return cid
 
-    def add(self, cid: int, data: Any, log_time: int, publish_time: int, seq: int = 0) -> None:
+    def add(self, cid: int, parts: list[Any], log_time: int, publish_time: int, seq: int = 0) -> None:
+        """Add a message whose data is the concatenation of `parts`
+        (buffers).  Large parts are written from their own memory before
+        add() returns."""
         if self.failed or self.finished:
             raise OSError(errno.EBADF, "the recording is closed")
-        self.w.add_message(channel_id=cid, log_time=log_time, data=data,
-                           publish_time=publish_time, sequence=seq & 0xFFFFFFFF)
+        views = [memoryview(p).cast("B") for p in parts]
+        n = sum(v.nbytes for v in views)
+        head = _MSG_HEAD.pack(5, 22 + n, cid, seq & 0xFFFFFFFF, log_time, publish_time)
+        self.index.setdefault(cid, []).extend((log_time, self.usize))
+        self.usize += len(head) + n
+        large = False
+        self.small += head
+        for v in views:
+            if v.nbytes >= _LARGE:
+                self.bufs.append(self.small)
+                self.bufs.append(v)
+                self.small = bytearray()
+                large = True
+            else:
+                self.small += v
         self.pending[cid] = self.pending.get(cid, 0) + 1
-        self.pending_bytes += len(data) + 31
         pt = self.pending_times
         self.pending_times = (log_time, log_time) if pt is None else \
             (min(pt[0], log_time), max(pt[1], log_time))
-        if self.pending_bytes >= self.chunk_bytes:
+        if large or self.usize >= self.chunk_bytes:
             self.commit()
 
     def commit(self) -> None:
-        """Write the open chunk and its message index to the file."""
+        """Write the open chunk and its message indexes to the file."""
         if not self.pending or self.failed:
             return
+        rec = self._rec
+        records = self.bufs + [self.small]
+        crc = 0
+        for b in records:
+            crc = zlib.crc32(b, crc)
+        if self.compress is not None:
+            body = [self.compress(ros2msg.join(records))]
+        else:
+            body = records
+        csize = sum(memoryview(b).nbytes for b in body)
+        pt = self.pending_times
+        assert pt is not None
+        comp = self.compression.encode()
+        head = _CHUNK_HEAD.pack(6, 8 + 8 + 8 + 4 + 4 + len(comp) + 8 + csize,
+                                pt[0], pt[1], self.usize, crc, len(comp)) + comp + \
+            struct.pack("<Q", csize)
+        pre = b"".join(self._pre)
+        start = self.sink.pos + len(pre)
+        chunk_len = len(head) + csize
+        idx_offsets: dict[int, int] = {}
+        idx = bytearray()
+        for cid, entries in self.index.items():
+            idx_offsets[cid] = start + chunk_len + len(idx)
+            idx += struct.pack("<BQHI", 4, 6 + 8 * len(entries), cid, 8 * len(entries))
+            idx += struct.pack(f"<{len(entries)}Q", *entries)
         try:
-            self.w.flush()
+            self.sink.writev([pre, head, *body, idx])
         except OSError as e:
             self._rollback(e)
             raise
+        self._pre.clear()
+        self.chunk_indexes.append(rec.ChunkIndex(
+            message_start_time=pt[0], message_end_time=pt[1], chunk_start_offset=start,
+            chunk_length=chunk_len, message_index_offsets=idx_offsets,
+            message_index_length=len(idx), compression=self.compression,
+            compressed_size=csize, uncompressed_size=self.usize))
         self.good = self.sink.pos
-        pt = self.pending_times
-        assert pt is not None
+        for cid, k in self.pending.items():
+            self.counts[cid] = self.counts.get(cid, 0) + k
         self.times = pt if self.times is None else (min(self.times[0], pt[0]), max(self.times[1], pt[1]))
-        self.pending.clear()
-        self.pending_bytes = 0
-        self.pending_times = None
+        self._reset_chunk()
 
     def _rollback(self, err: OSError) -> None:
-        # The chunk that did not fit: off the file, out of the statistics
-        # (the writer counted its messages when they were added and its
-        # chunk before writing it; its index is appended only on success).
+        # The chunk that did not fit: off the file; its messages were never
+        # counted (commit counts them after the write).
         self.failed = err
         self.sink.cut(self.good)
-        w = self.w
-        w._Writer__chunk_builder.reset()
-        st = w._Writer__statistics
-        st.chunk_count -= 1
-        for cid, n in self.pending.items():
-            st.channel_message_counts[cid] -= n
-            st.message_count -= n
-        st.message_start_time, st.message_end_time = self.times or (0, 0)
         self.rolled_back = dict(self.pending)
-        self.pending.clear()
-        self.pending_bytes = 0
+        self._reset_chunk()
+
+    def _summary(self) -> list[bytes]:
+        """DataEnd, the summary section (schemas, channels, statistics,
+        chunk indexes and their offsets), the footer and the magic."""
+        rec = self._rec
+        data_end = _record(rec.DataEnd(data_section_crc=0))
+        start = self.sink.pos + len(data_end)
+        groups = [(rec.Opcode.SCHEMA, self._schema_recs), (rec.Opcode.CHANNEL, self._channel_recs)]
+        t = self.times or (0, 0)
+        stats = rec.Statistics(
+            message_count=sum(self.counts.values()), schema_count=len(self._schema_recs),
+            channel_count=len(self._channel_recs), attachment_count=0, metadata_count=0,
+            chunk_count=len(self.chunk_indexes), message_start_time=t[0], message_end_time=t[1],
+            channel_message_counts=dict(self.counts))
+        groups += [(rec.Opcode.STATISTICS, [stats]), (rec.Opcode.CHUNK_INDEX, self.chunk_indexes)]
+        summary = bytearray()
+        offsets = []
+        for op, recs in groups:
+            g0 = len(summary)
+            for r in recs:
+                summary += _record(r)
+            if recs:
+                offsets.append(rec.SummaryOffset(group_opcode=op, group_start=start + g0,
+                                                 group_length=len(summary) - g0))
+        offset_start = start + len(summary)
+        for o in offsets:
+            summary += _record(o)
+        crc = zlib.crc32(summary)
+        crc = zlib.crc32(struct.pack("<BQQQ", rec.Opcode.FOOTER, 20, start, offset_start), crc)
+        footer = _record(rec.Footer(summary_start=start, summary_offset_start=offset_start,
+                                    summary_crc=crc))
+        return [data_end, summary, footer, MAGIC]
 
     def finish(self) -> None:
         """Write the summary and close.  If it does not fit either, the file
@@ -255,7 +383,7 @@ class McapOut:
                 except OSError:
                     pass  # rolled back; the summary below indexes what fit
             try:
-                self.w.finish()
+                self.sink.writev(self._summary())
             except OSError as e:
                 self.sink.cut(self.good)
                 self.failed = self.failed or e
@@ -318,13 +446,15 @@ class Recorder:
         topic, any value).  log_time_ns defaults to now (CLOCK_REALTIME)."""
         log_time = time.time_ns() if log_time_ns is None else int(log_time_ns)
         kind = type(msg).__name__
-        data: Any
+        parts: list[Any]
         if kind in _ENCODE:
-            data = _ENCODE[kind](msg)
+            parts = _ENCODE[kind](msg)  # the payload stays in msg's block
             stamp = getattr(msg, "timestamp_ns", 0) or log_time
         else:
             kind, data = _generic_kind(msg)
+            parts = [data]
             stamp = log_time
+        nbytes = sum(memoryview(p).nbytes for p in parts)
         with self._lock:
             st = self._stats.setdefault(topic, _TopicStats(kind))
             if self._out.finished:
@@ -335,14 +465,14 @@ class Recorder:
             seq = self._seq.get(topic, 0)
             self._seq[topic] = seq + 1
             try:
-                self._out.add(cid, data, log_time, stamp, seq)
+                self._out.add(cid, parts, log_time, stamp, seq)
             except OSError as e:
                 if self._error is None:
                     st.messages += 1  # in the chunk that _fail takes back out
                 self._fail(e)
                 raise
             st.messages += 1
-            st.bytes += len(data)
+            st.bytes += nbytes
             if self._max_bytes is not None and self._out.size >= self._max_bytes:
                 self._stop_reason = f"reached --max-size ({self._max_bytes / 1e6:g} MB)"
                 self._stop.set()

@@ -132,16 +132,30 @@ class _Out:
         self.buf += struct.pack("<iI", sec, nsec)
         self.string(frame_id)
 
+    def parts(self, payload: Any) -> list[Any]:
+        """The message as buffers, not joined: these header bytes with a
+        uint8[] length, then `payload` (a C-contiguous buffer) as a
+        memoryview of its memory, not copied (a recorder hands it to the
+        file as it is)."""
+        mv = memoryview(payload).cast("B")
+        self.u32(mv.nbytes)
+        return [self.buf, mv]
+
     def finish(self, payload: Any) -> bytearray:
         """The message: these header bytes, a uint8[] length and `payload`
         (a C-contiguous buffer) copied once after them."""
-        mv = memoryview(payload).cast("B")
-        self.u32(mv.nbytes)
-        head = len(self.buf)
-        out = bytearray(head + mv.nbytes)
-        out[:head] = self.buf
-        out[head:] = mv
-        return out
+        return join(self.parts(payload))
+
+
+def join(parts: list[Any]) -> bytearray:
+    """One bytearray of a message's parts (one copy of each)."""
+    out = bytearray(sum(memoryview(p).nbytes for p in parts))
+    pos = 0
+    for p in parts:
+        n = memoryview(p).nbytes
+        out[pos:pos + n] = p
+        pos += n
+    return out
 
 
 class _In:
@@ -237,6 +251,13 @@ def _flat(obj: Any) -> memoryview:
 
 def encode_image(img: Any) -> bytearray:
     """sensor_msgs/msg/Image CDR of a horus Image or DepthImage."""
+    return join(image_parts(img))
+
+
+def image_parts(img: Any) -> list[Any]:
+    """encode_image's message as [header bytes, the pixels' memoryview]:
+    the pixels stay in the pool block (the caller keeps `img` alive while
+    it uses them)."""
     out = _Out()
     out.stamp_header(img.timestamp_ns, img.frame_id)
     if isinstance(img, _horus.DepthImage):
@@ -250,7 +271,7 @@ def encode_image(img: Any) -> bytearray:
     out.string(enc)
     out.u8(0)  # little endian
     out.u32(step)
-    return out.finish(_flat(img))
+    return out.parts(_flat(img))
 
 
 def pointfield_names(fields: int) -> list[str]:
@@ -268,6 +289,11 @@ def pointfield_names(fields: int) -> list[str]:
 def encode_pointcloud(pc: Any) -> bytearray:
     """sensor_msgs/msg/PointCloud2 CDR of a horus PointCloud: one row of
     point_count points, one field per value (all of the cloud's dtype)."""
+    return join(pointcloud_parts(pc))
+
+
+def pointcloud_parts(pc: Any) -> list[Any]:
+    """encode_pointcloud's message as buffers, the points not copied."""
     dt = np.dtype(pc.dtype)
     code = _PF_CODE.get(dt.name)
     if code is None:
@@ -287,21 +313,25 @@ def encode_pointcloud(pc: Any) -> bytearray:
     out.u8(0)  # is_bigendian
     out.u32(f * dt.itemsize)
     out.u32(f * dt.itemsize * pc.point_count)
-    msg = out.finish(_flat(pc))
     # is_dense follows the data (no padding before a bool); NaN-free is
     # not checked, so say False as drivers do for unorganised clouds.
-    msg.append(0)
-    return msg
+    return out.parts(_flat(pc)) + [b"\0"]
 
 
 def encode_tensor(t: Any) -> bytearray:
     """horus_msgs/msg/Tensor CDR of a TensorHandle (packed bytes)."""
+    return join(tensor_parts(t))
+
+
+def tensor_parts(t: Any) -> list[Any]:
+    """encode_tensor's message as buffers (a contiguous tensor's bytes
+    not copied)."""
     out = _Out()
     out.string(t.dtype)
     out.u64s(list(t.shape))
     if not t.is_contiguous():
-        return out.finish(np.ascontiguousarray(t.numpy()))
-    return out.finish(_flat(t))
+        return out.parts(np.ascontiguousarray(t.numpy()))
+    return out.parts(_flat(t))
 
 
 # ---- decoding ---------------------------------------------------------------
