@@ -47,6 +47,8 @@ MAGIC = b"\x89MCAP0\r\n"
 # log time, publish time) and a Chunk up to its compression string.
 _MSG_HEAD = struct.Struct("<BQHIQQ")
 _CHUNK_HEAD = struct.Struct("<BQQQQII")
+_REC_HEAD = struct.Struct("<BQ")
+_MSG_FIELDS = struct.Struct("<HIQQ")
 
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,55}$")
 _FRAME_TYPES = {cls.__name__: cls for cls in (_horus.Image, _horus.DepthImage,
@@ -679,6 +681,17 @@ def _complain(cmd: str, count: int, what: str) -> None:
 # ---- reading ----------------------------------------------------------------
 
 
+class _Msg:
+    """A message read by the fast reader: its log time and data (a
+    memoryview into the chunk buffer)."""
+
+    __slots__ = ("log_time", "data")
+
+    def __init__(self, log_time: int, data: memoryview) -> None:
+        self.log_time = log_time
+        self.data = data
+
+
 class Recording:
     """An MCAP file opened for reading (horus's or another tool's).
 
@@ -803,7 +816,7 @@ class Recording:
                 return ros2msg.decode_tensor(data)
         elif enc == "json":
             try:
-                return json.loads(data)
+                return json.loads(bytes(data))
             except ValueError as e:
                 raise ValueError(f"not JSON: {e}") from None
         elif enc == "horus.bytes":
@@ -821,8 +834,89 @@ class Recording:
             warnings.warn(f"{self.path}: skipped a message of {topic}: {why} ({n} so far)",
                           RecordingWarning, stacklevel=4)
 
+    def _chunks_in_order(self) -> list[Any] | None:
+        """The chunk indexes in log-time order when the fast reader can
+        stream them: all uncompressed, none overlapping in time (so chunk
+        order is log-time order); else None."""
+        s = self.summary
+        if s is None or not s.chunk_indexes or any(c.compression for c in s.chunk_indexes):
+            return None
+        chunks = sorted(s.chunk_indexes, key=lambda c: (c.message_start_time, c.chunk_start_offset))
+        for a, b in zip(chunks, chunks[1:]):
+            if b.message_start_time < a.message_end_time:
+                return None
+        return chunks
+
+    def _fast(self, chunks: list[Any], channel_ids: set[int] | None, start_ns: int | None,
+              end_ns: int | None) -> Iterator[tuple[Any, Any, Any]]:
+        """Messages of uncompressed chunks: each chunk read with one preadv
+        into a reused buffer, its CRC checked, its message records sliced
+        as memoryviews (valid until the next chunk is read), in log-time
+        order.  The mcap reader copies every message several times."""
+        buf = bytearray(0)
+        fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            for c in chunks:
+                if (start_ns is not None and c.message_end_time < start_ns) or \
+                        (end_ns is not None and c.message_start_time >= end_ns):
+                    continue
+                if channel_ids is not None and c.message_index_offsets and \
+                        not channel_ids.intersection(c.message_index_offsets):
+                    continue
+                n = c.chunk_length
+                if len(buf) < n:
+                    buf = bytearray(n)  # new, not resized: old views may live on
+                mv = memoryview(buf)[:n]
+                got = os.preadv(fd, [mv], c.chunk_start_offset)
+                where = f"{self.path}: damaged MCAP data in the chunk at byte {c.chunk_start_offset}"
+                if got != n:
+                    raise ValueError(f"{where}: the file ends {n - got} bytes early")
+                op, _, _, _, usize, crc, clen = _CHUNK_HEAD.unpack_from(mv, 0)
+                pos = _CHUNK_HEAD.size + clen
+                if op != 6 or pos + 8 > n:
+                    raise ValueError(f"{where}: not a chunk record")
+                (rlen,) = struct.unpack_from("<Q", mv, pos)
+                pos += 8
+                if rlen != usize or pos + rlen > n:
+                    raise ValueError(f"{where}: its records' length {rlen} disagrees with its header")
+                recs = mv[pos:pos + rlen]
+                if crc and zlib.crc32(recs) != crc:
+                    raise ValueError(f"{where}: CRC mismatch (the chunk's data is corrupted)")
+                out = []
+                p = 0
+                while p < rlen:
+                    if p + 9 > rlen:
+                        raise ValueError(f"{where}: a record is cut at offset {p}")
+                    op, ln = _REC_HEAD.unpack_from(recs, p)
+                    end = p + 9 + ln
+                    if end > rlen:
+                        raise ValueError(f"{where}: a record of {ln} bytes at offset {p} "
+                                         "runs past the chunk")
+                    if op == 5:
+                        if ln < 22:
+                            raise ValueError(f"{where}: a message record of {ln} bytes")
+                        cid, _, log_time, _ = _MSG_FIELDS.unpack_from(recs, p + 9)
+                        if (channel_ids is None or cid in channel_ids) and \
+                                (start_ns is None or log_time >= start_ns) and \
+                                (end_ns is None or log_time < end_ns):
+                            out.append((log_time, p, cid, end))
+                    p = end
+                out.sort()
+                for log_time, p, cid, end in out:
+                    ch = self.channels.get(cid)
+                    if ch is None:
+                        continue
+                    yield (self.schemas.get(ch.schema_id), ch,
+                           _Msg(log_time, recs[p + 9 + 22:end]))
+        finally:
+            os.close(fd)
+
     def _raw(self, channel_ids: set[int] | None, start_ns: int | None,
              end_ns: int | None) -> Iterator[tuple[Any, Any, Any]]:
+        chunks = self._chunks_in_order()
+        if chunks is not None:
+            yield from self._fast(chunks, channel_ids, start_ns, end_ns)
+            return
         if self.summary is not None:
             with open(self.path, "rb") as f:
                 reader = self._mcap.reader.SeekingReader(f, validate_crcs=True)
