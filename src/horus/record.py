@@ -24,10 +24,12 @@ far as it goes; ``mcap recover`` rewrites it finalised).
 from __future__ import annotations
 
 import argparse
+import collections
 import errno
 import json
 import os
 import pickle
+import queue
 import re
 import signal
 import struct
@@ -997,6 +999,91 @@ class _Interrupted(Exception):
     pass
 
 
+_AHEAD = 3  # messages decoded ahead of their deadline
+_SPIN_NS = 1_500_000  # sleep until this close to a deadline, then spin
+
+
+class _Gate:
+    """The deadline the player waits for (monotonic ns; 0: none)."""
+
+    __slots__ = ("deadline",)
+
+    def __init__(self) -> None:
+        self.deadline = 0
+
+
+def _decode_ahead(it: Iterator[Any], halt: threading.Event, gate: _Gate) -> Iterator[Any]:
+    """`it`'s items, produced by a thread up to _AHEAD ahead, so that
+    reading and decoding the next message overlap the wait for this one's
+    deadline.  Its exceptions come out here.
+
+    While a message is ready, the thread does not start the next one
+    close to the player's deadline: decoding holds the GIL in stretches
+    (allocating, copying into fresh pool pages), which would make the
+    send late.  With nothing ready it decodes at once."""
+    q: queue.Queue[tuple[int, Any]] = queue.Queue(_AHEAD)
+
+    def put(item: tuple[int, Any]) -> bool:
+        while not halt.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def run() -> None:
+        guard = 2_000_000
+        try:
+            while True:
+                while not q.empty():
+                    now = time.monotonic_ns()
+                    d = gate.deadline
+                    if not now < d < now + guard:
+                        break
+                    if halt.wait((d - now) / 1e9 + 0.0002):
+                        return
+                t = time.monotonic_ns()
+                try:
+                    x = next(it)
+                except StopIteration:
+                    break
+                guard = 2 * (time.monotonic_ns() - t) + 1_000_000
+                if not put((0, x)):
+                    return
+                del x  # the block goes back to the pool once played
+            put((1, None))
+        except BaseException as e:
+            put((2, e))
+
+    th = threading.Thread(target=run, name="horus-play-decode", daemon=True)
+    th.start()
+    try:
+        while True:
+            kind, x = q.get()
+            if kind == 1:
+                return
+            if kind == 2:
+                raise x
+            yield x
+            del x
+    finally:
+        halt.set()
+        th.join()
+
+
+def _wait_until(deadline: int, stop: threading.Event) -> None:
+    """Return at the monotonic deadline (ns): sleep while it is far, then
+    spin for the last _SPIN_NS, since a sleep can overshoot by a
+    scheduler tick."""
+    while not stop.is_set():
+        left = deadline - time.monotonic_ns()
+        if left <= 0:
+            return
+        if left > _SPIN_NS:
+            time.sleep(min(left - _SPIN_NS, 100_000_000) / 1e9)
+
+
 def play(path: str, *, rate: float = 1.0, loop: bool = False, topics: Iterable[str] | None = None,
          start: float | None = None, duration: float | None = None,
          remap: dict[str, str] | None = None, allow_pickle: bool = False,
@@ -1004,7 +1091,13 @@ def play(path: str, *, rate: float = 1.0, loop: bool = False, topics: Iterable[s
     """Publish a recording's messages on horus topics at the recorded pace
     (times `rate`; 0: as fast as possible).  Returns {"messages", "skipped",
     "seconds", "spacing_ns"}; spacing_ns lists each message's lateness from
-    its deadline (for benchmarks)."""
+    its deadline (for benchmarks).
+
+    Messages are read and decoded by a thread a few ahead of their
+    deadlines; each is sent at an absolute deadline (lateness never
+    accumulates).  While playing, the interpreter's thread switch interval
+    is 1 ms (then restored), so the decoding thread cannot hold the GIL
+    past a deadline for the default 5 ms."""
     rec = Recording(path, allow_pickle=allow_pickle)
     remap = remap or {}
     pubs: dict[str, Any] = {}
@@ -1019,49 +1112,63 @@ def play(path: str, *, rate: float = 1.0, loop: bool = False, topics: Iterable[s
     t_loop = time.monotonic_ns()
     next_report = time.monotonic() + (report_every or 0)
     played = 0.0
-    while True:
-        first: int | None = None
-        last_deadline = t_loop
-        for topic, msg, log_time in rec.messages(topics, start=start, duration=duration):
-            if stop.is_set():
+    sent_frames: dict[str, collections.deque[Any]] = {}
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(min(switch, 0.001))
+    try:
+        while True:
+            first: int | None = None
+            last_deadline = t_loop
+            halt = threading.Event()
+            gate = _Gate()
+            for topic, msg, log_time in _decode_ahead(
+                    rec.messages(topics, start=start, duration=duration), halt, gate):
+                if stop.is_set():
+                    break
+                if first is None:
+                    first = log_time
+                    if sent == 0:  # pace from the first message in hand, not from opening the file
+                        t_loop = time.monotonic_ns()
+                if rate > 0:
+                    deadline = gate.deadline = t_loop + int((log_time - first) / rate)
+                    _wait_until(deadline, stop)
+                    last_deadline = deadline
+                name = remap.get(topic, topic)
+                pub = pubs.get(name)
+                cls = type(msg) if type(msg).__name__ in _FRAME_TYPES else None
+                try:
+                    if pub is None or (cls is not None and pub.msg_type is not cls):
+                        pub = pubs[name] = _horus.Topic(cls, name) if cls is not None else _horus.Topic(name)
+                    pub.send(msg)
+                    if rate > 0:
+                        late.append(time.monotonic_ns() - deadline)
+                    if cls is not None:
+                        # Keep what the ring keeps: the send that evicts
+                        # the oldest frame then does not free its block
+                        # (the pool clears a freed block, ~0.6 ms for
+                        # 6 MB); it is freed here, after the send.
+                        held = sent_frames.setdefault(name, collections.deque())
+                        held.append(msg)
+                        while len(held) > pub.capacity:
+                            held.popleft()
+                except (TypeError, ValueError, MemoryError) as e:
+                    rec._skip(name, f"cannot publish: {e}")
+                    continue
+                finally:
+                    del msg
+                sent += 1
+                played = (log_time - first) / 1e9
+                if report_every and time.monotonic() >= next_report:
+                    print(f"horus play | {played:.1f} / {total:.1f} s | {sent} msgs", flush=True)
+                    next_report += report_every
+            if not loop or stop.is_set() or first is None:
                 break
-            if first is None:
-                first = log_time
-                if sent == 0:  # pace from the first message in hand, not from opening the file
-                    t_loop = time.monotonic_ns()
-            if rate > 0:
-                deadline = t_loop + int((log_time - first) / rate)
-                # An absolute deadline per message: lateness never accumulates.
-                while True:
-                    now = time.monotonic_ns()
-                    if now >= deadline or stop.is_set():
-                        break
-                    time.sleep(min(deadline - now, 100_000_000) / 1e9)
-                last_deadline = deadline
-            name = remap.get(topic, topic)
-            pub = pubs.get(name)
-            cls = type(msg) if type(msg).__name__ in _FRAME_TYPES else None
-            try:
-                if pub is None or (cls is not None and pub.msg_type is not cls):
-                    pub = pubs[name] = _horus.Topic(cls, name) if cls is not None else _horus.Topic(name)
-                pub.send(msg)
-            except (TypeError, ValueError, MemoryError) as e:
-                rec._skip(name, f"cannot publish: {e}")
-                continue
-            finally:
-                del msg
-            if rate > 0:
-                late.append(time.monotonic_ns() - deadline)
-            sent += 1
-            played = (log_time - first) / 1e9
-            if report_every and time.monotonic() >= next_report:
-                print(f"horus play | {played:.1f} / {total:.1f} s | {sent} msgs", flush=True)
-                next_report += report_every
-        if not loop or stop.is_set() or first is None:
-            break
-        t_loop = max(last_deadline, time.monotonic_ns())
-    for p in pubs.values():
-        p.close()
+            t_loop = max(last_deadline, time.monotonic_ns())
+    finally:
+        sys.setswitchinterval(switch)
+        sent_frames.clear()
+        for p in pubs.values():
+            p.close()
     return {"messages": sent, "skipped": dict(rec.skipped), "seconds": played,
             "spacing_ns": late, "truncated": rec.truncated}
 
