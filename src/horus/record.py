@@ -51,6 +51,8 @@ _MSG_HEAD = struct.Struct("<BQHIQQ")
 _CHUNK_HEAD = struct.Struct("<BQQQQII")
 _REC_HEAD = struct.Struct("<BQ")
 _MSG_FIELDS = struct.Struct("<HIQQ")
+_DIRECT_MIN = 1 << 20  # a chunk this big may be read straight into a pool block
+_DIRECT_HEAD = 64 << 10
 
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,55}$")
 _FRAME_TYPES = {cls.__name__: cls for cls in (_horus.Image, _horus.DepthImage,
@@ -687,11 +689,12 @@ class _Msg:
     """A message read by the fast reader: its log time and data (a
     memoryview into the chunk buffer)."""
 
-    __slots__ = ("log_time", "data")
+    __slots__ = ("log_time", "data", "obj")
 
-    def __init__(self, log_time: int, data: memoryview) -> None:
+    def __init__(self, log_time: int, data: memoryview | None, obj: Any = None) -> None:
         self.log_time = log_time
         self.data = data
+        self.obj = obj  # already a horus object (read straight into its block)
 
 
 class Recording:
@@ -866,11 +869,16 @@ class Recording:
                         not channel_ids.intersection(c.message_index_offsets):
                     continue
                 n = c.chunk_length
+                where = f"{self.path}: damaged MCAP data in the chunk at byte {c.chunk_start_offset}"
+                direct = self._direct(fd, c, where, channel_ids, start_ns, end_ns) \
+                    if n > _DIRECT_MIN else None
+                if direct is not None:
+                    yield from direct
+                    continue
                 if len(buf) < n:
                     buf = bytearray(n)  # new, not resized: old views may live on
                 mv = memoryview(buf)[:n]
                 got = os.preadv(fd, [mv], c.chunk_start_offset)
-                where = f"{self.path}: damaged MCAP data in the chunk at byte {c.chunk_start_offset}"
                 if got != n:
                     raise ValueError(f"{where}: the file ends {n - got} bytes early")
                 op, _, _, _, usize, crc, clen = _CHUNK_HEAD.unpack_from(mv, 0)
@@ -912,6 +920,81 @@ class Recording:
                            _Msg(log_time, recs[p + 9 + 22:end]))
         finally:
             os.close(fd)
+
+    def _direct(self, fd: int, c: Any, where: str, channel_ids: set[int] | None,
+                start_ns: int | None, end_ns: int | None) -> list[tuple[Any, Any, Any]] | None:
+        """A chunk that ends with one large Image message (as horus writes
+        a camera frame), read with its pixels going straight from the file
+        into a new pool block: its first _DIRECT_HEAD bytes into a buffer,
+        the rest of the pixels into the block, the CRC computed over both.
+        None when the chunk is not like that (the caller reads it whole)."""
+        hv = memoryview(bytearray(_DIRECT_HEAD))
+        off = c.chunk_start_offset
+        if os.preadv(fd, [hv], off) != _DIRECT_HEAD:
+            return None
+        op, _, _, _, usize, crc, clen = _CHUNK_HEAD.unpack_from(hv, 0)
+        rs = _CHUNK_HEAD.size + clen + 8
+        if op != 6 or clen or rs > _DIRECT_HEAD:
+            return None
+        (rlen,) = struct.unpack_from("<Q", hv, rs - 8)
+        if rlen != usize or rs + rlen != c.chunk_length:
+            return None
+        recs = hv[rs:]
+        out = []
+        p = 0
+        while True:  # the small records before the large one
+            if p + 9 > len(recs):
+                return None
+            op, ln = _REC_HEAD.unpack_from(recs, p)
+            end = p + 9 + ln
+            if end > len(recs):
+                break
+            if op == 5:
+                if ln < 22:
+                    return None
+                cid, _, log_time, _ = _MSG_FIELDS.unpack_from(recs, p + 9)
+                if (channel_ids is None or cid in channel_ids) and \
+                        (start_ns is None or log_time >= start_ns) and \
+                        (end_ns is None or log_time < end_ns):
+                    out.append((log_time, 0, cid, recs[p + 31:end]))
+            p = end
+        if end != rlen or op != 5 or ln < 22:
+            return None
+        cid, _, log_time, _ = _MSG_FIELDS.unpack_from(recs, p + 9)
+        ch = self.channels.get(cid)
+        schema = None if ch is None else self.schemas.get(ch.schema_id)
+        if ch is None or ch.message_encoding != "cdr" or schema is None or \
+                schema.name != ros2msg.IMAGE or \
+                (channel_ids is not None and cid not in channel_ids) or \
+                (start_ns is not None and log_time < start_ns) or \
+                (end_ns is not None and log_time >= end_ns):
+            return None
+        kind = ch.metadata.get("horus.type")
+        dstart = p + 31
+        target = ros2msg.image_target(recs[dstart:], ln - 22,
+                                      depth=None if kind is None else kind == "DepthImage")
+        if target is None:
+            return None
+        obj, pix = target
+        pix += dstart
+        dst = memoryview(obj).cast("B")
+        have = len(recs) - pix
+        dst[:have] = recs[pix:]
+        rest = dst[have:]
+        if os.preadv(fd, [rest], off + _DIRECT_HEAD) != rest.nbytes:
+            raise ValueError(f"{where}: the file ends early")
+        if crc and zlib.crc32(dst, zlib.crc32(recs[:pix])) != crc:
+            raise ValueError(f"{where}: CRC mismatch (the chunk's data is corrupted)")
+        out.append((log_time, 1, cid, obj))
+        out.sort(key=lambda m: (m[0], m[1]))
+        res = []
+        for log_time, large, cid, data in out:
+            ch = self.channels.get(cid)
+            if ch is None:
+                continue
+            msg = _Msg(log_time, None, data) if large else _Msg(log_time, data)
+            res.append((self.schemas.get(ch.schema_id), ch, msg))
+        return res
 
     def _raw(self, channel_ids: set[int] | None, start_ns: int | None,
              end_ns: int | None) -> Iterator[tuple[Any, Any, Any]]:
@@ -970,8 +1053,10 @@ class Recording:
             except ValueError as e:
                 self._skip(channel.topic, str(e))
                 continue
+            obj = getattr(message, "obj", None)
             try:
-                obj = self._decode(schema, channel, message.data)
+                if obj is None:
+                    obj = self._decode(schema, channel, message.data)
             except (ValueError, LookupError, PermissionError, ImportError) as e:
                 if self.strict or isinstance(e, ImportError):
                     raise ValueError(f"{self.path}: a message of {topic}: {e}") from None

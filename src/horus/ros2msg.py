@@ -384,6 +384,46 @@ def decode_image(data: Any, *, depth: bool | None = None) -> Any:
     return obj
 
 
+def image_target(head: Any, size: int, *, depth: bool | None = None) -> tuple[Any, int] | None:
+    """For reading a large sensor_msgs/msg/Image straight into a pool
+    block: from the first bytes of the message (`head`, holding at least
+    its header) and its full `size`, a new horus object with the header's
+    fields set and the offset of the pixels in the message, which are then
+    exactly the object's bytes.  None when the pixels need more than a copy
+    (padded rows, big-endian samples) or `head` is too short: decode_image
+    then reads the whole message.  Bad headers raise ValueError as there."""
+    r = _In(head, IMAGE)
+    try:
+        ts, frame_id = r.header()
+        h = r.u32("height")
+        w = r.u32("width")
+        enc = r.string("encoding")
+        big = r.u8("is_bigendian")
+        step = r.u32("step")
+        n = r.u32("data")
+    except ValueError:
+        return None  # the header runs past `head`
+    if r.pos + n != size or n != step * h:
+        return None  # decode_image names what disagrees
+    if enc in ("16UC1", "32FC1", "mono16") and depth is None:
+        depth = enc != "mono16"
+    obj: Any
+    if depth and enc in ("16UC1", "32FC1"):
+        obj = _horus.DepthImage(h, w, "uint16" if enc == "16UC1" else "float32")
+        itemsize = 2 if enc == "16UC1" else 4
+    else:
+        henc = HORUS_ENCODING.get(enc)
+        if henc is None:
+            return None
+        obj = _horus.Image(h, w, cast(Any, henc))
+        itemsize = np.dtype(_SAMPLE.get(enc, "u1")).itemsize
+    if obj.nbytes != n or (big and itemsize > 1) or n == 0:
+        return None
+    obj.frame_id = frame_id
+    obj.timestamp_ns = ts
+    return obj, r.pos
+
+
 def decode_compressed_image(data: Any) -> Any:
     """A horus Image (bgr8 or mono8) from sensor_msgs/msg/CompressedImage
     (JPEG, PNG, ...), decoded with OpenCV, else Pillow."""
