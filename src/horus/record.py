@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import concurrent.futures
 import errno
 import json
 import os
@@ -685,6 +686,24 @@ def _complain(cmd: str, count: int, what: str) -> None:
 # ---- reading ----------------------------------------------------------------
 
 
+def _crc_of(parts: list[Any]) -> int:
+    crc = 0
+    for p in parts:
+        crc = zlib.crc32(p, crc)
+    return crc
+
+
+class _Done:
+    """A future of no CRC to check (the chunk's CRC field is 0)."""
+
+    @staticmethod
+    def result() -> int:
+        return 0
+
+
+_DONE = _Done()
+
+
 class _Msg:
     """A message read by the fast reader: its log time and data (a
     memoryview into the chunk buffer)."""
@@ -857,9 +876,22 @@ class Recording:
         """Messages of uncompressed chunks: each chunk read with one preadv
         into a reused buffer, its CRC checked, its message records sliced
         as memoryviews (valid until the next chunk is read), in log-time
-        order.  The mcap reader copies every message several times."""
+        order.  The mcap reader copies every message several times.
+
+        The CRC of a chunk read straight into a pool block (see _direct) is
+        computed by a second thread while the next chunk is read (both
+        release the GIL); its messages come out once it matches."""
         buf = bytearray(0)
         fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        crcs: Any = None
+        pending: Any = None
+
+        def settle() -> list[tuple[Any, Any, Any]]:
+            res, fut, want, where = pending
+            if fut.result() != want:
+                raise ValueError(f"{where}: CRC mismatch (the chunk's data is corrupted)")
+            return res
+
         try:
             for c in chunks:
                 if (start_ns is not None and c.message_end_time < start_ns) or \
@@ -873,8 +905,18 @@ class Recording:
                 direct = self._direct(fd, c, where, channel_ids, start_ns, end_ns) \
                     if n > _DIRECT_MIN else None
                 if direct is not None:
-                    yield from direct
+                    res, parts, want = direct
+                    if crcs is None:
+                        crcs = concurrent.futures.ThreadPoolExecutor(1, "horus-read-crc")
+                    fut = crcs.submit(_crc_of, parts) if want else _DONE
+                    if pending is not None:
+                        done, pending = settle(), None
+                        yield from done
+                    pending = (res, fut, want, where)
                     continue
+                if pending is not None:
+                    done, pending = settle(), None
+                    yield from done
                 if len(buf) < n:
                     buf = bytearray(n)  # new, not resized: old views may live on
                 mv = memoryview(buf)[:n]
@@ -918,16 +960,23 @@ class Recording:
                         continue
                     yield (self.schemas.get(ch.schema_id), ch,
                            _Msg(log_time, recs[p + 9 + 22:end]))
+            if pending is not None:
+                done, pending = settle(), None
+                yield from done
         finally:
+            if crcs is not None:
+                crcs.shutdown(wait=True)
             os.close(fd)
 
     def _direct(self, fd: int, c: Any, where: str, channel_ids: set[int] | None,
-                start_ns: int | None, end_ns: int | None) -> list[tuple[Any, Any, Any]] | None:
+                start_ns: int | None, end_ns: int | None) -> tuple[list[Any], list[Any], int] | None:
         """A chunk that ends with one large Image message (as horus writes
         a camera frame), read with its pixels going straight from the file
         into a new pool block: its first _DIRECT_HEAD bytes into a buffer,
-        the rest of the pixels into the block, the CRC computed over both.
-        None when the chunk is not like that (the caller reads it whole)."""
+        the rest of the pixels into the block.  Returns its messages, the
+        buffers its CRC is over and the CRC they must have (checked by the
+        caller); None when the chunk is not like that (the caller reads it
+        whole)."""
         hv = memoryview(bytearray(_DIRECT_HEAD))
         off = c.chunk_start_offset
         if os.preadv(fd, [hv], off) != _DIRECT_HEAD:
@@ -983,8 +1032,6 @@ class Recording:
         rest = dst[have:]
         if os.preadv(fd, [rest], off + _DIRECT_HEAD) != rest.nbytes:
             raise ValueError(f"{where}: the file ends early")
-        if crc and zlib.crc32(dst, zlib.crc32(recs[:pix])) != crc:
-            raise ValueError(f"{where}: CRC mismatch (the chunk's data is corrupted)")
         out.append((log_time, 1, cid, obj))
         out.sort(key=lambda m: (m[0], m[1]))
         res = []
@@ -994,7 +1041,7 @@ class Recording:
                 continue
             msg = _Msg(log_time, None, data) if large else _Msg(log_time, data)
             res.append((self.schemas.get(ch.schema_id), ch, msg))
-        return res
+        return res, [recs[:pix], dst], crc
 
     def _raw(self, channel_ids: set[int] | None, start_ns: int | None,
              end_ns: int | None) -> Iterator[tuple[Any, Any, Any]]:
