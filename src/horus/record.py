@@ -34,6 +34,7 @@ import argparse
 import collections
 import concurrent.futures
 import errno
+import importlib
 import json
 import os
 import pickle
@@ -192,16 +193,16 @@ class McapOut:
         self.compress: Any = None
         if compression == "zstd":
             try:
-                import zstandard
+                zstandard = importlib.import_module("zstandard")
             except ImportError:
                 raise ImportError("zstd compression needs zstandard: pip install 'horus-shm[record]'") from None
             self.compress = zstandard.ZstdCompressor().compress
         elif compression == "lz4":
             try:
-                import lz4.frame
+                lz4frame = importlib.import_module("lz4.frame")
             except ImportError:
                 raise ImportError("lz4 compression needs lz4: pip install 'horus-shm[record]'") from None
-            self.compress = lz4.frame.compress
+            self.compress = lz4frame.compress
         self.compression = "" if compression == "none" else compression
         self.sink = _Sink(path)
         self.chunk_bytes = chunk_bytes
@@ -351,7 +352,7 @@ class McapOut:
         self.rolled_back = dict(self.pending)
         self._reset_chunk()
 
-    def _summary(self) -> list[bytes]:
+    def _summary(self) -> list[Any]:
         """DataEnd, the summary section (schemas, channels, statistics,
         chunk indexes and their offsets), the footer and the magic."""
         rec = self._rec
@@ -458,18 +459,22 @@ class Recorder:
     def write(self, topic: str, msg: Any, log_time_ns: int | None = None) -> None:
         """Record one message of `topic` (a horus object or, for a generic
         topic, any value).  log_time_ns defaults to now (CLOCK_REALTIME)."""
-        log_time = time.time_ns() if log_time_ns is None else int(log_time_ns)
         kind = type(msg).__name__
         parts: list[Any]
+        stamp = 0
         if kind in _ENCODE:
             parts = _ENCODE[kind](msg)  # the payload stays in msg's block
-            stamp = getattr(msg, "timestamp_ns", 0) or log_time
+            stamp = getattr(msg, "timestamp_ns", 0)
         else:
             kind, data = _generic_kind(msg)
             parts = [data]
-            stamp = log_time
         nbytes = sum(memoryview(p).nbytes for p in parts)
         with self._lock:
+            # Taken under the lock, log times follow file order across the
+            # topics' threads, so chunks do not overlap in time and the
+            # reader streams them in file order (Recording._fast).
+            log_time = time.time_ns() if log_time_ns is None else int(log_time_ns)
+            stamp = stamp or log_time
             st = self._stats.setdefault(topic, _TopicStats(kind))
             if self._out.finished:
                 raise ValueError("the recording is finished")
