@@ -4,8 +4,9 @@ PointCloud2 and CompressedImage, and horus_msgs/msg/Tensor.
 Used by recording (MCAP channels with the ``cdr`` message encoding and
 ``ros2msg`` schemas, as ``ros2 bag`` writes them) and meant for ROS 2 over
 Zenoh.  Encoding builds the few header bytes with ``struct`` and appends the
-payload from the pool block's buffer (one copy into the returned bytearray);
-decoding checks every length against the message and makes a horus object
+payload from the pool block's buffer (one copy into the returned bytearray;
+the ``*_parts`` functions give the header and a view of the block instead,
+for writing without a copy); decoding checks every length against the message and makes a horus object
 with one copy of the payload into a pool block.  Bad input is a ValueError
 naming what disagrees.
 
@@ -140,11 +141,6 @@ class _Out:
         mv = memoryview(payload).cast("B")
         self.u32(mv.nbytes)
         return [self.buf, mv]
-
-    def finish(self, payload: Any) -> bytearray:
-        """The message: these header bytes, a uint8[] length and `payload`
-        (a C-contiguous buffer) copied once after them."""
-        return join(self.parts(payload))
 
 
 def join(parts: list[Any]) -> bytearray:
