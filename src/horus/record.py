@@ -1,7 +1,14 @@
 """Record topics to MCAP files and play them back (``horus record``,
 ``horus play``, ``horus info``, ``horus.Recorder``, ``horus.read_recording``).
 
-Files are MCAP written and read with the maintained ``mcap`` library.
+Files are MCAP.  The maintained ``mcap`` library serialises the small
+records and reads the summary, damaged, unfinalised, compressed and other
+tools' files; chunks are written here and uncompressed chunks read here,
+because the library copies every message several times and a 1080p camera
+at 30 Hz is 187 MB/s: a frame goes from its pool block to the file with one
+writev and back into a new pool block with one preadv (McapOut,
+Recording._direct).  The files are checked by the library's reader and
+``mcap-ros2-support``'s decoder in the tests.
 Channels are named by the ROS 2 rule: horus topic ``camera.front`` is MCAP
 channel ``/camera/front`` (and back: drop the leading ``/``, ``/`` becomes
 ``.``).  Image and DepthImage are ``sensor_msgs/msg/Image``, PointCloud is
@@ -24,16 +31,22 @@ far as it goes; ``mcap recover`` rewrites it finalised).
 from __future__ import annotations
 
 import argparse
+import collections
+import concurrent.futures
 import errno
+import importlib
 import json
 import os
 import pickle
+import queue
 import re
 import signal
+import struct
 import sys
 import threading
 import time
 import warnings
+import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -41,14 +54,22 @@ from . import _horus, ros2msg
 
 INSTALL_HINT = "recording needs the mcap library: pip install 'horus-shm[record]' (mcap, mcap-ros2-support)"
 MAGIC = b"\x89MCAP0\r\n"
+# MCAP record heads: a Message (opcode, length, channel id, sequence,
+# log time, publish time) and a Chunk up to its compression string.
+_MSG_HEAD = struct.Struct("<BQHIQQ")
+_CHUNK_HEAD = struct.Struct("<BQQQQII")
+_REC_HEAD = struct.Struct("<BQ")
+_MSG_FIELDS = struct.Struct("<HIQQ")
+_DIRECT_MIN = 1 << 20  # a chunk this big may be read straight into a pool block
+_DIRECT_HEAD = 64 << 10
 
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,55}$")
 _FRAME_TYPES = {cls.__name__: cls for cls in (_horus.Image, _horus.DepthImage,
                                               _horus.PointCloud, _horus.TensorHandle)}
 _KIND_SCHEMA = {"Image": ros2msg.IMAGE, "DepthImage": ros2msg.IMAGE,
                 "PointCloud": ros2msg.POINTCLOUD2, "TensorHandle": ros2msg.TENSOR}
-_ENCODE = {"Image": ros2msg.encode_image, "DepthImage": ros2msg.encode_image,
-           "PointCloud": ros2msg.encode_pointcloud, "TensorHandle": ros2msg.encode_tensor}
+_ENCODE = {"Image": ros2msg.image_parts, "DepthImage": ros2msg.image_parts,
+           "PointCloud": ros2msg.pointcloud_parts, "TensorHandle": ros2msg.tensor_parts}
 _JSON_SCHEMA = json.dumps({"title": "horus generic value (any JSON value)"}).encode()
 
 
@@ -99,29 +120,33 @@ def _generic_kind(value: Any) -> tuple[str, bytes]:
 # ---- writing ----------------------------------------------------------------
 
 
+_LARGE = 256 << 10  # a payload this big goes to the file from its own buffer
+_IOV_MAX = 1024
+
+
 class _Sink:
-    """The file, unbuffered, with the offset the mcap writer asks for; on a
-    failed write it can cut the file back to the last complete chunk."""
+    """The file, unbuffered, with its offset; writes lists of buffers with
+    writev (no joining); on a failed write it can cut the file back to the
+    last complete chunk."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         self.pos = 0
 
-    def write(self, data: Any) -> int:
-        mv = memoryview(data).cast("B")
-        total = mv.nbytes
-        while mv.nbytes:
-            n = os.write(self.fd, mv)
+    def writev(self, bufs: list[Any]) -> None:
+        views = [v for v in (memoryview(b).cast("B") for b in bufs) if v.nbytes]
+        i = 0
+        while i < len(views):
+            n = os.writev(self.fd, views[i:i + _IOV_MAX])
             self.pos += n
-            mv = mv[n:]
-        return total
-
-    def tell(self) -> int:
-        return self.pos
-
-    def flush(self) -> None:
-        pass
+            while n:  # a short write: go on from where it stopped
+                if n >= views[i].nbytes:
+                    n -= views[i].nbytes
+                    i += 1
+                else:
+                    views[i] = views[i][n:]
+                    n = 0
 
     def cut(self, pos: int) -> None:
         os.ftruncate(self.fd, pos)
@@ -134,43 +159,89 @@ class _Sink:
             self.fd = -1
 
 
+def _record(rec: Any) -> bytes:
+    """A small MCAP record (header, schema, channel, index, summary) as the
+    mcap library serialises it."""
+    mcap = _import_mcap()
+    b = mcap.data_stream.RecordBuilder()
+    rec.write(b)
+    return bytes(b.end())
+
+
 class McapOut:
     """An MCAP file being written: channels per (topic, kind), messages in
     chunks of about `chunk_bytes`, committed by commit().
 
-    Chunk boundaries are ours (the library's automatic ones are off): a
-    write error (ENOSPC) while a chunk goes out cuts the file back to the
-    previous chunk and takes that chunk's messages out of the statistics,
-    so finish() can still write a summary that indexes what fit."""
+    The small records (header, schemas, channels, message indexes, the
+    summary) are the mcap library's; chunks are assembled here because the
+    library's chunk builder copies every message three times.  A chunk goes
+    to the file with one writev of its header, the message records and
+    their payloads as they are (a frame's pixels straight from its pool
+    block: a payload of 256 KiB or more ends its chunk, so no block is held
+    past add()), and its message indexes; the CRC is computed over the same
+    buffers.  Compressed chunks (zstd, lz4) are joined and compressed.
+
+    Statistics count a chunk's messages only once it is written: a write
+    error (ENOSPC) cuts the file back to the previous chunk, and finish()
+    can still write a summary that indexes what fit."""
 
     def __init__(self, path: str, compression: str = "none", chunk_bytes: int = 4 << 20) -> None:
         mcap = _import_mcap()
-        kinds = {"none": mcap.writer.CompressionType.NONE, "zstd": mcap.writer.CompressionType.ZSTD,
-                 "lz4": mcap.writer.CompressionType.LZ4}
-        if compression not in kinds:
+        if compression not in ("none", "zstd", "lz4"):
             raise ValueError(f"compression {compression!r}: none, zstd or lz4")
+        self._rec = mcap.records
+        self.compress: Any = None
+        if compression == "zstd":
+            try:
+                zstandard = importlib.import_module("zstandard")
+            except ImportError:
+                raise ImportError("zstd compression needs zstandard: pip install 'horus-shm[record]'") from None
+            self.compress = zstandard.ZstdCompressor().compress
+        elif compression == "lz4":
+            try:
+                lz4frame = importlib.import_module("lz4.frame")
+            except ImportError:
+                raise ImportError("lz4 compression needs lz4: pip install 'horus-shm[record]'") from None
+            self.compress = lz4frame.compress
+        self.compression = "" if compression == "none" else compression
         self.sink = _Sink(path)
-        try:
-            self.w = mcap.writer.Writer(self.sink, chunk_size=1 << 62, compression=kinds[compression])
-        except mcap.exceptions.UnsupportedCompressionError as e:
-            self.sink.close()
-            raise ImportError(f"{compression} compression needs {e}: pip install 'horus-shm[record]'") from None
-        self.w.start(profile="", library=f"horus {_horus.__version__}")
         self.chunk_bytes = chunk_bytes
         self.schemas: dict[str, int] = {}
         self.channels: dict[tuple[str, str], int] = {}
-        self.good = self.sink.pos        # end of the last complete chunk
-        self.pending: dict[int, int] = {}  # channel id -> messages in the open chunk
-        self.pending_bytes = 0
+        self._schema_recs: list[Any] = []
+        self._channel_recs: list[Any] = []
+        self._pre: list[bytes] = []          # schema/channel records not yet in the file
+        self.chunk_indexes: list[Any] = []
+        self.counts: dict[int, int] = {}     # committed messages per channel
+        self.good = 0                         # end of the last complete chunk
         self.times: tuple[int, int] | None = None  # committed (first, last) log time
-        self.pending_times: tuple[int, int] | None = None
         self.finished = False
         self.failed: OSError | None = None
         self.rolled_back: dict[int, int] = {}  # channel id -> messages cut by a failed write
+        self._reset_chunk()
+        try:
+            self.sink.writev([MAGIC, _record(self._rec.Header(
+                profile="", library=f"horus {_horus.__version__}"))])
+        except OSError:
+            self.sink.close()
+            raise
+        self.good = self.sink.pos
+
+    def _reset_chunk(self) -> None:
+        self.bufs: list[Any] = []            # the open chunk's records, in order
+        self.small = bytearray()              # small records, copied together
+        self.usize = 0
+        self.index: dict[int, list[int]] = {}  # channel id -> [log_time, offset, ...]
+        self.pending: dict[int, int] = {}     # channel id -> messages in the open chunk
+        self.pending_times: tuple[int, int] | None = None
+
+    @property
+    def pending_bytes(self) -> int:
+        return self.usize
 
     @property
     def size(self) -> int:
-        return self.sink.pos + self.pending_bytes
+        return self.sink.pos + self.usize
 
     def channel(self, topic: str, kind: str) -> int:
         cid = self.channels.get((topic, kind))
@@ -187,59 +258,131 @@ class McapOut:
         if name:
             sid = self.schemas.get(name, 0)
             if not sid:
-                sid = self.schemas[name] = self.w.register_schema(name, enc, data)
-        cid = self.w.register_channel(channel_for_topic(topic), msgenc, sid,
-                                      {"horus.topic": topic, "horus.type": kind})
+                sid = self.schemas[name] = len(self._schema_recs) + 1
+                sch = self._rec.Schema(id=sid, name=name, encoding=enc, data=data)
+                self._schema_recs.append(sch)
+                self._pre.append(_record(sch))
+        cid = len(self._channel_recs) + 1
+        ch = self._rec.Channel(id=cid, topic=channel_for_topic(topic), message_encoding=msgenc,
+                               schema_id=sid, metadata={"horus.topic": topic, "horus.type": kind})
+        self._channel_recs.append(ch)
+        self._pre.append(_record(ch))
         self.channels[(topic, kind)] = cid
         return cid
 
-    def add(self, cid: int, data: Any, log_time: int, publish_time: int, seq: int = 0) -> None:
+    def add(self, cid: int, parts: list[Any], log_time: int, publish_time: int, seq: int = 0) -> None:
+        """Add a message whose data is the concatenation of `parts`
+        (buffers).  Large parts are written from their own memory before
+        add() returns."""
         if self.failed or self.finished:
             raise OSError(errno.EBADF, "the recording is closed")
-        self.w.add_message(channel_id=cid, log_time=log_time, data=data,
-                           publish_time=publish_time, sequence=seq & 0xFFFFFFFF)
+        views = [memoryview(p).cast("B") for p in parts]
+        n = sum(v.nbytes for v in views)
+        head = _MSG_HEAD.pack(5, 22 + n, cid, seq & 0xFFFFFFFF, log_time, publish_time)
+        self.index.setdefault(cid, []).extend((log_time, self.usize))
+        self.usize += len(head) + n
+        large = False
+        self.small += head
+        for v in views:
+            if v.nbytes >= _LARGE:
+                self.bufs.append(self.small)
+                self.bufs.append(v)
+                self.small = bytearray()
+                large = True
+            else:
+                self.small += v
         self.pending[cid] = self.pending.get(cid, 0) + 1
-        self.pending_bytes += len(data) + 31
         pt = self.pending_times
         self.pending_times = (log_time, log_time) if pt is None else \
             (min(pt[0], log_time), max(pt[1], log_time))
-        if self.pending_bytes >= self.chunk_bytes:
+        if large or self.usize >= self.chunk_bytes:
             self.commit()
 
     def commit(self) -> None:
-        """Write the open chunk and its message index to the file."""
+        """Write the open chunk and its message indexes to the file."""
         if not self.pending or self.failed:
             return
+        rec = self._rec
+        records = self.bufs + [self.small]
+        crc = 0
+        for b in records:
+            crc = zlib.crc32(b, crc)
+        if self.compress is not None:
+            body = [self.compress(ros2msg.join(records))]
+        else:
+            body = records
+        csize = sum(memoryview(b).nbytes for b in body)
+        pt = self.pending_times
+        assert pt is not None
+        comp = self.compression.encode()
+        head = _CHUNK_HEAD.pack(6, 8 + 8 + 8 + 4 + 4 + len(comp) + 8 + csize,
+                                pt[0], pt[1], self.usize, crc, len(comp)) + comp + \
+            struct.pack("<Q", csize)
+        pre = b"".join(self._pre)
+        start = self.sink.pos + len(pre)
+        chunk_len = len(head) + csize
+        idx_offsets: dict[int, int] = {}
+        idx = bytearray()
+        for cid, entries in self.index.items():
+            idx_offsets[cid] = start + chunk_len + len(idx)
+            idx += struct.pack("<BQHI", 4, 6 + 8 * len(entries), cid, 8 * len(entries))
+            idx += struct.pack(f"<{len(entries)}Q", *entries)
         try:
-            self.w.flush()
+            self.sink.writev([pre, head, *body, idx])
         except OSError as e:
             self._rollback(e)
             raise
+        self._pre.clear()
+        self.chunk_indexes.append(rec.ChunkIndex(
+            message_start_time=pt[0], message_end_time=pt[1], chunk_start_offset=start,
+            chunk_length=chunk_len, message_index_offsets=idx_offsets,
+            message_index_length=len(idx), compression=self.compression,
+            compressed_size=csize, uncompressed_size=self.usize))
         self.good = self.sink.pos
-        pt = self.pending_times
-        assert pt is not None
+        for cid, k in self.pending.items():
+            self.counts[cid] = self.counts.get(cid, 0) + k
         self.times = pt if self.times is None else (min(self.times[0], pt[0]), max(self.times[1], pt[1]))
-        self.pending.clear()
-        self.pending_bytes = 0
-        self.pending_times = None
+        self._reset_chunk()
 
     def _rollback(self, err: OSError) -> None:
-        # The chunk that did not fit: off the file, out of the statistics
-        # (the writer counted its messages when they were added and its
-        # chunk before writing it; its index is appended only on success).
+        # The chunk that did not fit: off the file; its messages were never
+        # counted (commit counts them after the write).
         self.failed = err
         self.sink.cut(self.good)
-        w = self.w
-        w._Writer__chunk_builder.reset()
-        st = w._Writer__statistics
-        st.chunk_count -= 1
-        for cid, n in self.pending.items():
-            st.channel_message_counts[cid] -= n
-            st.message_count -= n
-        st.message_start_time, st.message_end_time = self.times or (0, 0)
         self.rolled_back = dict(self.pending)
-        self.pending.clear()
-        self.pending_bytes = 0
+        self._reset_chunk()
+
+    def _summary(self) -> list[Any]:
+        """DataEnd, the summary section (schemas, channels, statistics,
+        chunk indexes and their offsets), the footer and the magic."""
+        rec = self._rec
+        data_end = _record(rec.DataEnd(data_section_crc=0))
+        start = self.sink.pos + len(data_end)
+        groups = [(rec.Opcode.SCHEMA, self._schema_recs), (rec.Opcode.CHANNEL, self._channel_recs)]
+        t = self.times or (0, 0)
+        stats = rec.Statistics(
+            message_count=sum(self.counts.values()), schema_count=len(self._schema_recs),
+            channel_count=len(self._channel_recs), attachment_count=0, metadata_count=0,
+            chunk_count=len(self.chunk_indexes), message_start_time=t[0], message_end_time=t[1],
+            channel_message_counts=dict(self.counts))
+        groups += [(rec.Opcode.STATISTICS, [stats]), (rec.Opcode.CHUNK_INDEX, self.chunk_indexes)]
+        summary = bytearray()
+        offsets = []
+        for op, recs in groups:
+            g0 = len(summary)
+            for r in recs:
+                summary += _record(r)
+            if recs:
+                offsets.append(rec.SummaryOffset(group_opcode=op, group_start=start + g0,
+                                                 group_length=len(summary) - g0))
+        offset_start = start + len(summary)
+        for o in offsets:
+            summary += _record(o)
+        crc = zlib.crc32(summary)
+        crc = zlib.crc32(struct.pack("<BQQQ", rec.Opcode.FOOTER, 20, start, offset_start), crc)
+        footer = _record(rec.Footer(summary_start=start, summary_offset_start=offset_start,
+                                    summary_crc=crc))
+        return [data_end, summary, footer, MAGIC]
 
     def finish(self) -> None:
         """Write the summary and close.  If it does not fit either, the file
@@ -255,7 +398,7 @@ class McapOut:
                 except OSError:
                     pass  # rolled back; the summary below indexes what fit
             try:
-                self.w.finish()
+                self.sink.writev(self._summary())
             except OSError as e:
                 self.sink.cut(self.good)
                 self.failed = self.failed or e
@@ -316,16 +459,22 @@ class Recorder:
     def write(self, topic: str, msg: Any, log_time_ns: int | None = None) -> None:
         """Record one message of `topic` (a horus object or, for a generic
         topic, any value).  log_time_ns defaults to now (CLOCK_REALTIME)."""
-        log_time = time.time_ns() if log_time_ns is None else int(log_time_ns)
         kind = type(msg).__name__
-        data: Any
+        parts: list[Any]
+        stamp = 0
         if kind in _ENCODE:
-            data = _ENCODE[kind](msg)
-            stamp = getattr(msg, "timestamp_ns", 0) or log_time
+            parts = _ENCODE[kind](msg)  # the payload stays in msg's block
+            stamp = getattr(msg, "timestamp_ns", 0)
         else:
             kind, data = _generic_kind(msg)
-            stamp = log_time
+            parts = [data]
+        nbytes = sum(memoryview(p).nbytes for p in parts)
         with self._lock:
+            # Taken under the lock, log times follow file order across the
+            # topics' threads, so chunks do not overlap in time and the
+            # reader streams them in file order (Recording._fast).
+            log_time = time.time_ns() if log_time_ns is None else int(log_time_ns)
+            stamp = stamp or log_time
             st = self._stats.setdefault(topic, _TopicStats(kind))
             if self._out.finished:
                 raise ValueError("the recording is finished")
@@ -335,14 +484,14 @@ class Recorder:
             seq = self._seq.get(topic, 0)
             self._seq[topic] = seq + 1
             try:
-                self._out.add(cid, data, log_time, stamp, seq)
+                self._out.add(cid, parts, log_time, stamp, seq)
             except OSError as e:
                 if self._error is None:
                     st.messages += 1  # in the chunk that _fail takes back out
                 self._fail(e)
                 raise
             st.messages += 1
-            st.bytes += len(data)
+            st.bytes += nbytes
             if self._max_bytes is not None and self._out.size >= self._max_bytes:
                 self._stop_reason = f"reached --max-size ({self._max_bytes / 1e6:g} MB)"
                 self._stop.set()
@@ -549,6 +698,36 @@ def _complain(cmd: str, count: int, what: str) -> None:
 # ---- reading ----------------------------------------------------------------
 
 
+def _crc_of(parts: list[Any]) -> int:
+    crc = 0
+    for p in parts:
+        crc = zlib.crc32(p, crc)
+    return crc
+
+
+class _Done:
+    """A future of no CRC to check (the chunk's CRC field is 0)."""
+
+    @staticmethod
+    def result() -> int:
+        return 0
+
+
+_DONE = _Done()
+
+
+class _Msg:
+    """A message read by the fast reader: its log time and data (a
+    memoryview into the chunk buffer)."""
+
+    __slots__ = ("log_time", "data", "obj")
+
+    def __init__(self, log_time: int, data: memoryview | None, obj: Any = None) -> None:
+        self.log_time = log_time
+        self.data = data
+        self.obj = obj  # already a horus object (read straight into its block)
+
+
 class Recording:
     """An MCAP file opened for reading (horus's or another tool's).
 
@@ -673,7 +852,7 @@ class Recording:
                 return ros2msg.decode_tensor(data)
         elif enc == "json":
             try:
-                return json.loads(data)
+                return json.loads(bytes(data))
             except ValueError as e:
                 raise ValueError(f"not JSON: {e}") from None
         elif enc == "horus.bytes":
@@ -691,8 +870,197 @@ class Recording:
             warnings.warn(f"{self.path}: skipped a message of {topic}: {why} ({n} so far)",
                           RecordingWarning, stacklevel=4)
 
+    def _chunks_in_order(self) -> list[Any] | None:
+        """The chunk indexes in log-time order when the fast reader can
+        stream them: all uncompressed, none overlapping in time (so chunk
+        order is log-time order); else None."""
+        s = self.summary
+        if s is None or not s.chunk_indexes or any(c.compression for c in s.chunk_indexes):
+            return None
+        chunks = sorted(s.chunk_indexes, key=lambda c: (c.message_start_time, c.chunk_start_offset))
+        for a, b in zip(chunks, chunks[1:]):
+            if b.message_start_time < a.message_end_time:
+                return None
+        return chunks
+
+    def _fast(self, chunks: list[Any], channel_ids: set[int] | None, start_ns: int | None,
+              end_ns: int | None) -> Iterator[tuple[Any, Any, Any]]:
+        """Messages of uncompressed chunks: each chunk read with one preadv
+        into a reused buffer, its CRC checked, its message records sliced
+        as memoryviews (valid until the next chunk is read), in log-time
+        order.  The mcap reader copies every message several times.
+
+        The CRC of a chunk read straight into a pool block (see _direct) is
+        computed by a second thread while the next chunk is read (both
+        release the GIL); its messages come out once it matches."""
+        buf = bytearray(0)
+        fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        crcs: Any = None
+        pending: Any = None
+
+        def settle() -> list[tuple[Any, Any, Any]]:
+            res, fut, want, where = pending
+            if fut.result() != want:
+                raise ValueError(f"{where}: CRC mismatch (the chunk's data is corrupted)")
+            return res
+
+        try:
+            for c in chunks:
+                if (start_ns is not None and c.message_end_time < start_ns) or \
+                        (end_ns is not None and c.message_start_time >= end_ns):
+                    continue
+                if channel_ids is not None and c.message_index_offsets and \
+                        not channel_ids.intersection(c.message_index_offsets):
+                    continue
+                n = c.chunk_length
+                where = f"{self.path}: damaged MCAP data in the chunk at byte {c.chunk_start_offset}"
+                direct = self._direct(fd, c, where, channel_ids, start_ns, end_ns) \
+                    if n > _DIRECT_MIN else None
+                if direct is not None:
+                    res, parts, want = direct
+                    if crcs is None:
+                        crcs = concurrent.futures.ThreadPoolExecutor(1, "horus-read-crc")
+                    fut = crcs.submit(_crc_of, parts) if want else _DONE
+                    if pending is not None:
+                        done, pending = settle(), None
+                        yield from done
+                    pending = (res, fut, want, where)
+                    continue
+                if pending is not None:
+                    done, pending = settle(), None
+                    yield from done
+                if len(buf) < n:
+                    buf = bytearray(n)  # new, not resized: old views may live on
+                mv = memoryview(buf)[:n]
+                got = os.preadv(fd, [mv], c.chunk_start_offset)
+                if got != n:
+                    raise ValueError(f"{where}: the file ends {n - got} bytes early")
+                op, _, _, _, usize, crc, clen = _CHUNK_HEAD.unpack_from(mv, 0)
+                pos = _CHUNK_HEAD.size + clen
+                if op != 6 or pos + 8 > n:
+                    raise ValueError(f"{where}: not a chunk record")
+                (rlen,) = struct.unpack_from("<Q", mv, pos)
+                pos += 8
+                if rlen != usize or pos + rlen > n:
+                    raise ValueError(f"{where}: its records' length {rlen} disagrees with its header")
+                recs = mv[pos:pos + rlen]
+                if crc and zlib.crc32(recs) != crc:
+                    raise ValueError(f"{where}: CRC mismatch (the chunk's data is corrupted)")
+                out = []
+                p = 0
+                while p < rlen:
+                    if p + 9 > rlen:
+                        raise ValueError(f"{where}: a record is cut at offset {p}")
+                    op, ln = _REC_HEAD.unpack_from(recs, p)
+                    end = p + 9 + ln
+                    if end > rlen:
+                        raise ValueError(f"{where}: a record of {ln} bytes at offset {p} "
+                                         "runs past the chunk")
+                    if op == 5:
+                        if ln < 22:
+                            raise ValueError(f"{where}: a message record of {ln} bytes")
+                        cid, _, log_time, _ = _MSG_FIELDS.unpack_from(recs, p + 9)
+                        if (channel_ids is None or cid in channel_ids) and \
+                                (start_ns is None or log_time >= start_ns) and \
+                                (end_ns is None or log_time < end_ns):
+                            out.append((log_time, p, cid, end))
+                    p = end
+                out.sort()
+                for log_time, p, cid, end in out:
+                    ch = self.channels.get(cid)
+                    if ch is None:
+                        continue
+                    yield (self.schemas.get(ch.schema_id), ch,
+                           _Msg(log_time, recs[p + 9 + 22:end]))
+            if pending is not None:
+                done, pending = settle(), None
+                yield from done
+        finally:
+            if crcs is not None:
+                crcs.shutdown(wait=True)
+            os.close(fd)
+
+    def _direct(self, fd: int, c: Any, where: str, channel_ids: set[int] | None,
+                start_ns: int | None, end_ns: int | None) -> tuple[list[Any], list[Any], int] | None:
+        """A chunk that ends with one large Image message (as horus writes
+        a camera frame), read with its pixels going straight from the file
+        into a new pool block: its first _DIRECT_HEAD bytes into a buffer,
+        the rest of the pixels into the block.  Returns its messages, the
+        buffers its CRC is over and the CRC they must have (checked by the
+        caller); None when the chunk is not like that (the caller reads it
+        whole)."""
+        hv = memoryview(bytearray(_DIRECT_HEAD))
+        off = c.chunk_start_offset
+        if os.preadv(fd, [hv], off) != _DIRECT_HEAD:
+            return None
+        op, _, _, _, usize, crc, clen = _CHUNK_HEAD.unpack_from(hv, 0)
+        rs = _CHUNK_HEAD.size + clen + 8
+        if op != 6 or clen or rs > _DIRECT_HEAD:
+            return None
+        (rlen,) = struct.unpack_from("<Q", hv, rs - 8)
+        if rlen != usize or rs + rlen != c.chunk_length:
+            return None
+        recs = hv[rs:]
+        out = []
+        p = 0
+        while True:  # the small records before the large one
+            if p + 9 > len(recs):
+                return None
+            op, ln = _REC_HEAD.unpack_from(recs, p)
+            end = p + 9 + ln
+            if end > len(recs):
+                break
+            if op == 5:
+                if ln < 22:
+                    return None
+                cid, _, log_time, _ = _MSG_FIELDS.unpack_from(recs, p + 9)
+                if (channel_ids is None or cid in channel_ids) and \
+                        (start_ns is None or log_time >= start_ns) and \
+                        (end_ns is None or log_time < end_ns):
+                    out.append((log_time, 0, cid, recs[p + 31:end]))
+            p = end
+        if end != rlen or op != 5 or ln < 22:
+            return None
+        cid, _, log_time, _ = _MSG_FIELDS.unpack_from(recs, p + 9)
+        ch = self.channels.get(cid)
+        schema = None if ch is None else self.schemas.get(ch.schema_id)
+        if ch is None or ch.message_encoding != "cdr" or schema is None or \
+                schema.name != ros2msg.IMAGE or \
+                (channel_ids is not None and cid not in channel_ids) or \
+                (start_ns is not None and log_time < start_ns) or \
+                (end_ns is not None and log_time >= end_ns):
+            return None
+        kind = ch.metadata.get("horus.type")
+        dstart = p + 31
+        target = ros2msg.image_target(recs[dstart:], ln - 22,
+                                      depth=None if kind is None else kind == "DepthImage")
+        if target is None:
+            return None
+        obj, pix = target
+        pix += dstart
+        dst = memoryview(obj).cast("B")
+        have = len(recs) - pix
+        dst[:have] = recs[pix:]
+        rest = dst[have:]
+        if os.preadv(fd, [rest], off + _DIRECT_HEAD) != rest.nbytes:
+            raise ValueError(f"{where}: the file ends early")
+        out.append((log_time, 1, cid, obj))
+        out.sort(key=lambda m: (m[0], m[1]))
+        res = []
+        for log_time, large, cid, data in out:
+            ch = self.channels.get(cid)
+            if ch is None:
+                continue
+            msg = _Msg(log_time, None, data) if large else _Msg(log_time, data)
+            res.append((self.schemas.get(ch.schema_id), ch, msg))
+        return res, [recs[:pix], dst], crc
+
     def _raw(self, channel_ids: set[int] | None, start_ns: int | None,
              end_ns: int | None) -> Iterator[tuple[Any, Any, Any]]:
+        chunks = self._chunks_in_order()
+        if chunks is not None:
+            yield from self._fast(chunks, channel_ids, start_ns, end_ns)
+            return
         if self.summary is not None:
             with open(self.path, "rb") as f:
                 reader = self._mcap.reader.SeekingReader(f, validate_crcs=True)
@@ -744,8 +1112,10 @@ class Recording:
             except ValueError as e:
                 self._skip(channel.topic, str(e))
                 continue
+            obj = getattr(message, "obj", None)
             try:
-                obj = self._decode(schema, channel, message.data)
+                if obj is None:
+                    obj = self._decode(schema, channel, message.data)
             except (ValueError, LookupError, PermissionError, ImportError) as e:
                 if self.strict or isinstance(e, ImportError):
                     raise ValueError(f"{self.path}: a message of {topic}: {e}") from None
@@ -773,6 +1143,91 @@ class _Interrupted(Exception):
     pass
 
 
+_AHEAD = 3  # messages decoded ahead of their deadline
+_SPIN_NS = 1_500_000  # sleep until this close to a deadline, then spin
+
+
+class _Gate:
+    """The deadline the player waits for (monotonic ns; 0: none)."""
+
+    __slots__ = ("deadline",)
+
+    def __init__(self) -> None:
+        self.deadline = 0
+
+
+def _decode_ahead(it: Iterator[Any], halt: threading.Event, gate: _Gate) -> Iterator[Any]:
+    """`it`'s items, produced by a thread up to _AHEAD ahead, so that
+    reading and decoding the next message overlap the wait for this one's
+    deadline.  Its exceptions come out here.
+
+    While a message is ready, the thread does not start the next one
+    close to the player's deadline: decoding holds the GIL in stretches
+    (allocating, copying into fresh pool pages), which would make the
+    send late.  With nothing ready it decodes at once."""
+    q: queue.Queue[tuple[int, Any]] = queue.Queue(_AHEAD)
+
+    def put(item: tuple[int, Any]) -> bool:
+        while not halt.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def run() -> None:
+        guard = 2_000_000
+        try:
+            while True:
+                while not q.empty():
+                    now = time.monotonic_ns()
+                    d = gate.deadline
+                    if not now < d < now + guard:
+                        break
+                    if halt.wait((d - now) / 1e9 + 0.0002):
+                        return
+                t = time.monotonic_ns()
+                try:
+                    x = next(it)
+                except StopIteration:
+                    break
+                guard = 2 * (time.monotonic_ns() - t) + 1_000_000
+                if not put((0, x)):
+                    return
+                del x  # the block goes back to the pool once played
+            put((1, None))
+        except BaseException as e:
+            put((2, e))
+
+    th = threading.Thread(target=run, name="horus-play-decode", daemon=True)
+    th.start()
+    try:
+        while True:
+            kind, x = q.get()
+            if kind == 1:
+                return
+            if kind == 2:
+                raise x
+            yield x
+            del x
+    finally:
+        halt.set()
+        th.join()
+
+
+def _wait_until(deadline: int, stop: threading.Event) -> None:
+    """Return at the monotonic deadline (ns): sleep while it is far, then
+    spin for the last _SPIN_NS, since a sleep can overshoot by a
+    scheduler tick."""
+    while not stop.is_set():
+        left = deadline - time.monotonic_ns()
+        if left <= 0:
+            return
+        if left > _SPIN_NS:
+            time.sleep(min(left - _SPIN_NS, 100_000_000) / 1e9)
+
+
 def play(path: str, *, rate: float = 1.0, loop: bool = False, topics: Iterable[str] | None = None,
          start: float | None = None, duration: float | None = None,
          remap: dict[str, str] | None = None, allow_pickle: bool = False,
@@ -780,7 +1235,13 @@ def play(path: str, *, rate: float = 1.0, loop: bool = False, topics: Iterable[s
     """Publish a recording's messages on horus topics at the recorded pace
     (times `rate`; 0: as fast as possible).  Returns {"messages", "skipped",
     "seconds", "spacing_ns"}; spacing_ns lists each message's lateness from
-    its deadline (for benchmarks)."""
+    its deadline (for benchmarks).
+
+    Messages are read and decoded by a thread a few ahead of their
+    deadlines; each is sent at an absolute deadline (lateness never
+    accumulates).  While playing, the interpreter's thread switch interval
+    is 1 ms (then restored), so the decoding thread cannot hold the GIL
+    past a deadline for the default 5 ms."""
     rec = Recording(path, allow_pickle=allow_pickle)
     remap = remap or {}
     pubs: dict[str, Any] = {}
@@ -795,49 +1256,63 @@ def play(path: str, *, rate: float = 1.0, loop: bool = False, topics: Iterable[s
     t_loop = time.monotonic_ns()
     next_report = time.monotonic() + (report_every or 0)
     played = 0.0
-    while True:
-        first: int | None = None
-        last_deadline = t_loop
-        for topic, msg, log_time in rec.messages(topics, start=start, duration=duration):
-            if stop.is_set():
+    sent_frames: dict[str, collections.deque[Any]] = {}
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(min(switch, 0.001))
+    try:
+        while True:
+            first: int | None = None
+            last_deadline = t_loop
+            halt = threading.Event()
+            gate = _Gate()
+            for topic, msg, log_time in _decode_ahead(
+                    rec.messages(topics, start=start, duration=duration), halt, gate):
+                if stop.is_set():
+                    break
+                if first is None:
+                    first = log_time
+                    if sent == 0:  # pace from the first message in hand, not from opening the file
+                        t_loop = time.monotonic_ns()
+                if rate > 0:
+                    deadline = gate.deadline = t_loop + int((log_time - first) / rate)
+                    _wait_until(deadline, stop)
+                    last_deadline = deadline
+                name = remap.get(topic, topic)
+                pub = pubs.get(name)
+                cls = type(msg) if type(msg).__name__ in _FRAME_TYPES else None
+                try:
+                    if pub is None or (cls is not None and pub.msg_type is not cls):
+                        pub = pubs[name] = _horus.Topic(cls, name) if cls is not None else _horus.Topic(name)
+                    pub.send(msg)
+                    if rate > 0:
+                        late.append(time.monotonic_ns() - deadline)
+                    if cls is not None:
+                        # Keep what the ring keeps: the send that evicts
+                        # the oldest frame then does not free its block
+                        # (the pool clears a freed block, ~0.6 ms for
+                        # 6 MB); it is freed here, after the send.
+                        held = sent_frames.setdefault(name, collections.deque())
+                        held.append(msg)
+                        while len(held) > pub.capacity:
+                            held.popleft()
+                except (TypeError, ValueError, MemoryError) as e:
+                    rec._skip(name, f"cannot publish: {e}")
+                    continue
+                finally:
+                    del msg
+                sent += 1
+                played = (log_time - first) / 1e9
+                if report_every and time.monotonic() >= next_report:
+                    print(f"horus play | {played:.1f} / {total:.1f} s | {sent} msgs", flush=True)
+                    next_report += report_every
+            if not loop or stop.is_set() or first is None:
                 break
-            if first is None:
-                first = log_time
-                if sent == 0:  # pace from the first message in hand, not from opening the file
-                    t_loop = time.monotonic_ns()
-            if rate > 0:
-                deadline = t_loop + int((log_time - first) / rate)
-                # An absolute deadline per message: lateness never accumulates.
-                while True:
-                    now = time.monotonic_ns()
-                    if now >= deadline or stop.is_set():
-                        break
-                    time.sleep(min(deadline - now, 100_000_000) / 1e9)
-                last_deadline = deadline
-            name = remap.get(topic, topic)
-            pub = pubs.get(name)
-            cls = type(msg) if type(msg).__name__ in _FRAME_TYPES else None
-            try:
-                if pub is None or (cls is not None and pub.msg_type is not cls):
-                    pub = pubs[name] = _horus.Topic(cls, name) if cls is not None else _horus.Topic(name)
-                pub.send(msg)
-            except (TypeError, ValueError, MemoryError) as e:
-                rec._skip(name, f"cannot publish: {e}")
-                continue
-            finally:
-                del msg
-            if rate > 0:
-                late.append(time.monotonic_ns() - deadline)
-            sent += 1
-            played = (log_time - first) / 1e9
-            if report_every and time.monotonic() >= next_report:
-                print(f"horus play | {played:.1f} / {total:.1f} s | {sent} msgs", flush=True)
-                next_report += report_every
-        if not loop or stop.is_set() or first is None:
-            break
-        t_loop = max(last_deadline, time.monotonic_ns())
-    for p in pubs.values():
-        p.close()
+            t_loop = max(last_deadline, time.monotonic_ns())
+    finally:
+        sys.setswitchinterval(switch)
+        sent_frames.clear()
+        for p in pubs.values():
+            p.close()
     return {"messages": sent, "skipped": dict(rec.skipped), "seconds": played,
             "spacing_ns": late, "truncated": rec.truncated}
 

@@ -4,8 +4,9 @@ PointCloud2 and CompressedImage, and horus_msgs/msg/Tensor.
 Used by recording (MCAP channels with the ``cdr`` message encoding and
 ``ros2msg`` schemas, as ``ros2 bag`` writes them) and meant for ROS 2 over
 Zenoh.  Encoding builds the few header bytes with ``struct`` and appends the
-payload from the pool block's buffer (one copy into the returned bytearray);
-decoding checks every length against the message and makes a horus object
+payload from the pool block's buffer (one copy into the returned bytearray;
+the ``*_parts`` functions give the header and a view of the block instead,
+for writing without a copy); decoding checks every length against the message and makes a horus object
 with one copy of the payload into a pool block.  Bad input is a ValueError
 naming what disagrees.
 
@@ -132,16 +133,25 @@ class _Out:
         self.buf += struct.pack("<iI", sec, nsec)
         self.string(frame_id)
 
-    def finish(self, payload: Any) -> bytearray:
-        """The message: these header bytes, a uint8[] length and `payload`
-        (a C-contiguous buffer) copied once after them."""
+    def parts(self, payload: Any) -> list[Any]:
+        """The message as buffers, not joined: these header bytes with a
+        uint8[] length, then `payload` (a C-contiguous buffer) as a
+        memoryview of its memory, not copied (a recorder hands it to the
+        file as it is)."""
         mv = memoryview(payload).cast("B")
         self.u32(mv.nbytes)
-        head = len(self.buf)
-        out = bytearray(head + mv.nbytes)
-        out[:head] = self.buf
-        out[head:] = mv
-        return out
+        return [self.buf, mv]
+
+
+def join(parts: list[Any]) -> bytearray:
+    """One bytearray of a message's parts (one copy of each)."""
+    out = bytearray(sum(memoryview(p).nbytes for p in parts))
+    pos = 0
+    for p in parts:
+        n = memoryview(p).nbytes
+        out[pos:pos + n] = p
+        pos += n
+    return out
 
 
 class _In:
@@ -237,6 +247,13 @@ def _flat(obj: Any) -> memoryview:
 
 def encode_image(img: Any) -> bytearray:
     """sensor_msgs/msg/Image CDR of a horus Image or DepthImage."""
+    return join(image_parts(img))
+
+
+def image_parts(img: Any) -> list[Any]:
+    """encode_image's message as [header bytes, the pixels' memoryview]:
+    the pixels stay in the pool block (the caller keeps `img` alive while
+    it uses them)."""
     out = _Out()
     out.stamp_header(img.timestamp_ns, img.frame_id)
     if isinstance(img, _horus.DepthImage):
@@ -250,7 +267,7 @@ def encode_image(img: Any) -> bytearray:
     out.string(enc)
     out.u8(0)  # little endian
     out.u32(step)
-    return out.finish(_flat(img))
+    return out.parts(_flat(img))
 
 
 def pointfield_names(fields: int) -> list[str]:
@@ -268,6 +285,11 @@ def pointfield_names(fields: int) -> list[str]:
 def encode_pointcloud(pc: Any) -> bytearray:
     """sensor_msgs/msg/PointCloud2 CDR of a horus PointCloud: one row of
     point_count points, one field per value (all of the cloud's dtype)."""
+    return join(pointcloud_parts(pc))
+
+
+def pointcloud_parts(pc: Any) -> list[Any]:
+    """encode_pointcloud's message as buffers, the points not copied."""
     dt = np.dtype(pc.dtype)
     code = _PF_CODE.get(dt.name)
     if code is None:
@@ -287,21 +309,25 @@ def encode_pointcloud(pc: Any) -> bytearray:
     out.u8(0)  # is_bigendian
     out.u32(f * dt.itemsize)
     out.u32(f * dt.itemsize * pc.point_count)
-    msg = out.finish(_flat(pc))
     # is_dense follows the data (no padding before a bool); NaN-free is
     # not checked, so say False as drivers do for unorganised clouds.
-    msg.append(0)
-    return msg
+    return out.parts(_flat(pc)) + [b"\0"]
 
 
 def encode_tensor(t: Any) -> bytearray:
     """horus_msgs/msg/Tensor CDR of a TensorHandle (packed bytes)."""
+    return join(tensor_parts(t))
+
+
+def tensor_parts(t: Any) -> list[Any]:
+    """encode_tensor's message as buffers (a contiguous tensor's bytes
+    not copied)."""
     out = _Out()
     out.string(t.dtype)
     out.u64s(list(t.shape))
     if not t.is_contiguous():
-        return out.finish(np.ascontiguousarray(t.numpy()))
-    return out.finish(_flat(t))
+        return out.parts(np.ascontiguousarray(t.numpy()))
+    return out.parts(_flat(t))
 
 
 # ---- decoding ---------------------------------------------------------------
@@ -352,6 +378,46 @@ def decode_image(data: Any, *, depth: bool | None = None) -> Any:
     obj.frame_id = frame_id
     obj.timestamp_ns = ts
     return obj
+
+
+def image_target(head: Any, size: int, *, depth: bool | None = None) -> tuple[Any, int] | None:
+    """For reading a large sensor_msgs/msg/Image straight into a pool
+    block: from the first bytes of the message (`head`, holding at least
+    its header) and its full `size`, a new horus object with the header's
+    fields set and the offset of the pixels in the message, which are then
+    exactly the object's bytes.  None when the pixels need more than a copy
+    (padded rows, big-endian samples) or `head` is too short: decode_image
+    then reads the whole message.  Bad headers raise ValueError as there."""
+    r = _In(head, IMAGE)
+    try:
+        ts, frame_id = r.header()
+        h = r.u32("height")
+        w = r.u32("width")
+        enc = r.string("encoding")
+        big = r.u8("is_bigendian")
+        step = r.u32("step")
+        n = r.u32("data")
+    except ValueError:
+        return None  # the header runs past `head`
+    if r.pos + n != size or n != step * h:
+        return None  # decode_image names what disagrees
+    if enc in ("16UC1", "32FC1", "mono16") and depth is None:
+        depth = enc != "mono16"
+    obj: Any
+    if depth and enc in ("16UC1", "32FC1"):
+        obj = _horus.DepthImage(h, w, "uint16" if enc == "16UC1" else "float32")
+        itemsize = 2 if enc == "16UC1" else 4
+    else:
+        henc = HORUS_ENCODING.get(enc)
+        if henc is None:
+            return None
+        obj = _horus.Image(h, w, cast(Any, henc))
+        itemsize = np.dtype(_SAMPLE.get(enc, "u1")).itemsize
+    if obj.nbytes != n or (big and itemsize > 1) or n == 0:
+        return None
+    obj.frame_id = frame_id
+    obj.timestamp_ns = ts
+    return obj, r.pos
 
 
 def decode_compressed_image(data: Any) -> Any:

@@ -427,6 +427,54 @@ def test_corrupted_file_is_a_clear_error(tmp_path):
         assert p.returncode == 1 and "damaged" in p.stderr
 
 
+def test_large_frames_read_straight_into_blocks_exactly(tmp_path):
+    # Frames of a MiB or more end their chunk and are read with their pixels
+    # going from the file into the pool block; small messages of other
+    # topics share their chunk.  Every field comes back, in order, the
+    # standard reader accepts the file, and a damaged pixel is a CRC error.
+    rng = np.random.default_rng(3)
+    path = tmp_path / "big.mcap"
+    img = Image.from_numpy(rng.integers(0, 256, (720, 1280, 3), dtype=np.uint8), "rgb8")
+    img.frame_id, img.timestamp_ns = "cam_link", 2
+    dep = DepthImage.from_numpy(rng.integers(0, 65535, (1024, 1024), dtype=np.uint16))
+    dep.frame_id, dep.timestamp_ns = "depth_link", 4
+    feat = TensorHandle.from_dlpack(np.arange(12, dtype=np.float32).reshape(3, 4))
+    with horus.Recorder(path) as r:
+        r.write("feat", feat, log_time_ns=1)
+        r.write("cam", img, log_time_ns=2)
+        r.write("det", {"n": 1}, log_time_ns=3)
+        r.write("depth", dep, log_time_ns=4)
+        r.write("cam", img, log_time_ns=5)
+    got = list(horus.read_recording(path))
+    assert [t for t, _ in got] == ["feat", "cam", "det", "depth", "cam"]
+    assert np.array_equal(np.asarray(got[0][1]), np.asarray(feat))
+    assert got[2][1] == {"n": 1}
+    for i, ref in ((1, img), (3, dep), (4, img)):
+        m = got[i][1]
+        assert type(m) is type(ref) and m.frame_id == ref.frame_id
+        assert m.timestamp_ns == ref.timestamp_ns
+        assert np.array_equal(np.asarray(m), np.asarray(ref))
+    assert np.asarray(got[3][1]).dtype == np.uint16
+    only = [t for t, _ in horus.read_recording(path, topics=["cam"])]
+    assert only == ["cam", "cam"]
+    with open(path, "rb") as f:
+        reader = mcap_reader.make_reader(f, validate_crcs=True)
+        decoder = mcap_ros2_decoder.DecoderFactory()
+        n = 0
+        for schema, channel, message in reader.iter_messages():
+            if channel.message_encoding == "cdr" and schema.name == ros2msg.IMAGE:
+                ros = decoder.decoder_for("cdr", schema)(message.data)
+                assert (ros.height, ros.width) in ((720, 1280), (1024, 1024))
+            n += 1
+    assert n == 5
+    data = bytearray(path.read_bytes())
+    i = data.index(np.asarray(dep).tobytes()[:64]) + 1_000_000  # deep in the pixels
+    data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="damaged MCAP data.*(?i:crc)"):
+        list(horus.read_recording(path))
+
+
 def test_foreign_file_is_refused(tmp_path):
     path = tmp_path / "x.mcap"
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 100)
