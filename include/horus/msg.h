@@ -1,7 +1,7 @@
 /* horus/msg.h - what a message is: a message type, a tensor descriptor and
  * the sensor metadata that travels with it.  Plain data without pointers, so
  * topics copy it into shared memory and another process turns it back into
- * an Image, PointCloud, DepthImage or TensorHandle. */
+ * an image, point cloud, depth image or tensor. */
 #ifndef HORUS_MSG_H
 #define HORUS_MSG_H
 
@@ -15,10 +15,10 @@ extern "C" {
 
 typedef enum horus_msg_type {
   HORUS_MSG_NONE = 0,
-  HORUS_MSG_TENSOR = 1,     /* TensorHandle */
-  HORUS_MSG_IMAGE = 2,      /* Image */
-  HORUS_MSG_POINTCLOUD = 3, /* PointCloud */
-  HORUS_MSG_DEPTH = 4,      /* DepthImage */
+  HORUS_MSG_TENSOR = 1,     /* a tensor (horus_tensor) */
+  HORUS_MSG_IMAGE = 2,      /* an image (horus_image) */
+  HORUS_MSG_POINTCLOUD = 3, /* a point cloud (horus_pointcloud) */
+  HORUS_MSG_DEPTH = 4,      /* a depth image (horus_depth) */
   HORUS_MSG_BYTES = 5,      /* small blobs: raw, JSON or pickled values (horus_bytes_kind) */
 } horus_msg_type;
 
@@ -44,6 +44,9 @@ typedef struct horus_msg {
   horus_frame_meta meta;
 } horus_msg;
 
+/* The type's name in C terms, as horus_image & co. spell it: "tensor",
+ * "image", "pointcloud", "depth_image", "bytes" ("none" otherwise).  Each
+ * language binding maps it to its own class names. */
 HORUS_API const char *horus_msg_type_name(horus_msg_type type);
 
 #ifdef __cplusplus

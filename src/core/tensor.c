@@ -591,10 +591,10 @@ int horus_tensor_from_dltensor(horus_pool *pool, const DLTensor *src,
 
 const char *horus_msg_type_name(horus_msg_type type) {
   switch (type) {
-    case HORUS_MSG_TENSOR: return "TensorHandle";
-    case HORUS_MSG_IMAGE: return "Image";
-    case HORUS_MSG_POINTCLOUD: return "PointCloud";
-    case HORUS_MSG_DEPTH: return "DepthImage";
+    case HORUS_MSG_TENSOR: return "tensor";
+    case HORUS_MSG_IMAGE: return "image";
+    case HORUS_MSG_POINTCLOUD: return "pointcloud";
+    case HORUS_MSG_DEPTH: return "depth_image";
     case HORUS_MSG_BYTES: return "bytes";
     default: return "none";
   }

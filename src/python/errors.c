@@ -62,3 +62,14 @@ const char *hpy_utf8(PyObject *obj, const char *what, Py_ssize_t *len) {
   if (len) *len = n;
   return s;
 }
+
+const char *hpy_msg_type_name(horus_msg_type type) {
+  switch (type) {
+    case HORUS_MSG_TENSOR: return "TensorHandle";
+    case HORUS_MSG_IMAGE: return "Image";
+    case HORUS_MSG_POINTCLOUD: return "PointCloud";
+    case HORUS_MSG_DEPTH: return "DepthImage";
+    case HORUS_MSG_BYTES: return "bytes";
+    default: return "none";
+  }
+}

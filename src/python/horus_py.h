@@ -71,6 +71,11 @@ PyObject *hpy_raise(int err);
 /* Same, returning -1 for int-returning slots. */
 int hpy_raise_int(int err);
 
+/* A message type's Python name: the class a message of it becomes
+ * ("Image", "TensorHandle"...; "bytes" for generic topics).  The core's
+ * horus_msg_type_name() gives the C spelling. */
+const char *hpy_msg_type_name(horus_msg_type type);
+
 /* The UTF-8 of `obj` for C code, which would stop at the first NUL: every
  * string argument goes through here.  `what` names the argument in the
  * error: TypeError unless `obj` is a str, ValueError when it holds an

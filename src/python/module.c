@@ -170,7 +170,7 @@ static PyObject *py_clean(PyObject *m, PyObject *args, PyObject *kwds) {
 
 static int topic_dict(const horus_topic_info *info, void *arg) {
   PyObject *d = Py_BuildValue("{s:s,s:s,s:I,s:I,s:I,s:K,s:K}", "name", info->name, "type",
-                              horus_msg_type_name(info->type), "capacity", info->capacity,
+                              hpy_msg_type_name(info->type), "capacity", info->capacity,
                               "publishers", info->publishers, "subscribers",
                               info->subscribers, "sent", (unsigned long long)info->sent,
                               "dropped", (unsigned long long)info->dropped);

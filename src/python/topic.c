@@ -61,6 +61,34 @@ static int slash_name(PyObject *name, const char *cname) {
   return -1;
 }
 
+typedef struct found_type {
+  const char *name;
+  horus_msg_type type;
+} found_type;
+
+static int find_type(const horus_topic_info *info, void *arg) {
+  found_type *f = arg;
+  if (strcmp(info->name, f->name) != 0) return 0;
+  f->type = info->type;
+  return 1;
+}
+
+/* TypeError for a topic that exists with another message type, in Python's
+ * names (the core's message speaks C). */
+static void type_mismatch(const char *name, horus_msg_type wanted) {
+  bool held = strstr(horus_errmsg(), "still held") != NULL;
+  found_type f = {name, HORUS_MSG_NONE};
+  horus_namespace_topics(find_type, &f);
+  if (f.type == HORUS_MSG_NONE) {
+    hpy_raise(HORUS_ETYPE);
+    return;
+  }
+  PyErr_Format(PyExc_TypeError, "topic '%s' carries %s messages%s, not %s", name,
+               hpy_msg_type_name(f.type),
+               held ? " still held by a receiver (not retyped while they are)" : "",
+               hpy_msg_type_name(wanted));
+}
+
 static int Topic_init(TopicObject *self, PyObject *args, PyObject *kwds) {
   static char *kwlist[] = {"msg_type", "name", "capacity", "history", NULL};
   PyObject *type_obj, *name_obj = Py_None, *cap_obj = Py_None, *hist_obj = Py_None;
@@ -143,6 +171,11 @@ static int Topic_init(TopicObject *self, PyObject *args, PyObject *kwds) {
   Py_BEGIN_ALLOW_THREADS
   r = horus_topic_open(cname, type, (uint32_t)cap, &t);
   Py_END_ALLOW_THREADS
+  if (r == HORUS_ETYPE) {
+    type_mismatch(cname, type);
+    Py_DECREF(name);
+    return -1;
+  }
   Py_DECREF(name);
   if (r) return hpy_raise_int(r);
   /* Checked after the open, which ran without the GIL: another thread may
@@ -451,7 +484,7 @@ static PyObject *Topic_stats(TopicObject *self, PyObject *Py_UNUSED(a)) {
   int r = horus_topic_stats_get(t, &s);
   if (r) return hpy_raise(r);
   return Py_BuildValue("{s:s,s:s,s:K,s:K,s:K,s:I,s:I,s:I}", "name", horus_topic_name(t),
-                       "type", horus_msg_type_name(s.type), "sent", (unsigned long long)s.sent,
+                       "type", hpy_msg_type_name(s.type), "sent", (unsigned long long)s.sent,
                        "received", (unsigned long long)s.received, "dropped",
                        (unsigned long long)s.dropped, "publishers", s.publishers,
                        "subscribers", s.subscribers, "capacity", s.capacity);
@@ -496,7 +529,7 @@ static PyObject *Topic_repr(TopicObject *self) {
   horus_topic_stats_get(self->t, &s);
   return PyUnicode_FromFormat("<Topic '%s' of %s capacity=%u sent=%llu publishers=%u "
                               "subscribers=%u>", horus_topic_name(self->t),
-                              horus_msg_type_name(s.type), s.capacity,
+                              hpy_msg_type_name(s.type), s.capacity,
                               (unsigned long long)s.sent, s.publishers, s.subscribers);
 }
 

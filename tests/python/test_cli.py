@@ -77,10 +77,10 @@ def test_list_echo_hz_save(publisher, tmp_path):
     out = cli("topic", "list")
     assert out.returncode == 0
     row = next(line for line in out.stdout.splitlines() if line.startswith("cli.cam"))
-    assert row.split()[1:4] == ["Image", "1", "1"]
+    assert row.split()[1:4] == ["image", "1", "1"]
     data = json.loads(cli("--json", "topic", "list").stdout)
     entry = next(t for t in data if t["name"] == "cli.cam")
-    assert entry["type"] == "Image" and entry["publishers"] == 1 and entry["sent"] > 0
+    assert entry["type"] == "image" and entry["publishers"] == 1 and entry["sent"] > 0
     assert entry["dropped"] == 0
 
     echo = cli("topic", "echo", "cli.cam", "--once")
@@ -273,7 +273,7 @@ def test_echo_shows_generic_values_and_pub_publishes_json():
         assert sub.recv(timeout=10) == -3
     with Topic(Image, "cli.notgeneric"):
         out = cli("topic", "pub", "cli.notgeneric", "1", "--once")
-        assert out.returncode == 1 and "carries Image messages" in out.stderr
+        assert out.returncode == 1 and "carries image messages" in out.stderr
 
 
 def test_echo_data_summaries_and_timestamps():
@@ -306,7 +306,7 @@ def test_echo_data_summaries_and_timestamps():
         assert js["bounds"] == {"min": [0, -4, 2], "max": [3, 1, 5], "finite_points": 2}
 
         out = cli("topic", "info", "cli.sum.depth")
-        assert out.returncode == 0 and "Type: DepthImage" in out.stdout
+        assert out.returncode == 0 and "Type: depth_image" in out.stdout
         assert json.loads(cli("topic", "info", "cli.sum.depth", "--json").stdout)["publishers"] >= 1
 
         bw = cli("topic", "bw", "cli.sum.img", "--seconds", "2.5", "--json")
