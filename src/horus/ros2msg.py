@@ -429,11 +429,13 @@ def decode_compressed_image(data: Any) -> Any:
     blob = r.blob("data")
     arr: Any
     enc: str | None
-    cv2: Any
+    cv2: Any = None
     try:
-        import cv2
+        import cv2 as opencv
+
+        cv2 = opencv
     except ImportError:
-        cv2 = None
+        pass
     if cv2 is not None:
         arr = cv2.imdecode(np.frombuffer(blob, np.uint8), cv2.IMREAD_UNCHANGED)
         if arr is None:
