@@ -77,6 +77,11 @@ int horus__node_alive(const char *user_dir, uint64_t id);
 int horus__node_sweep(const char *user_dir, void (*removed)(const char *, void *),
                       void *arg);
 
+/* Unlink dir/name; on success call removed(path, arg) (if not NULL) and
+ * return 1, else 0 (namespace.c). */
+int horus__unlink_reported(const char *dir, const char *name,
+                           void (*removed)(const char *, void *), void *arg);
+
 /* The user directory of a namespace directory (its parent), into buf. */
 int horus__user_dir_of(const char *ns_dir, char *buf, size_t len);
 

@@ -230,8 +230,8 @@ int horus_topic_list(horus_topic_info *out, int max) {
 
 /* ---- cleaning ------------------------------------------------------------------ */
 
-static int remove_file(const char *dir, const char *name,
-                       void (*removed)(const char *, void *), void *arg) {
+int horus__unlink_reported(const char *dir, const char *name,
+                           void (*removed)(const char *, void *), void *arg) {
   char path[HORUS__PATH_MAX + 260];
   snprintf(path, sizeof path, "%s/%s", dir, name);
   if (unlink(path) != 0) return 0;
@@ -271,7 +271,8 @@ int horus_clean(bool all, void (*removed)(const char *path, void *arg), void *ar
       const char *n = de->d_name;
       if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0) continue;
       if (pass == 0 && n[0] == '.') {
-        if (all || stale_temporary(dir, n)) count += remove_file(dir, n, removed, arg);
+        if (all || stale_temporary(dir, n))
+          count += horus__unlink_reported(dir, n, removed, arg);
       } else if (pass == 0 && strncmp(n, HORUS__TOPIC_PREFIX, HORUS__PREFIX_LEN(HORUS__TOPIC_PREFIX)) == 0) {
         count += horus__topic_clean(dir, n, all, removed, arg);
       } else if (pass == 1 && strncmp(n, HORUS__POOL_PREFIX, HORUS__PREFIX_LEN(HORUS__POOL_PREFIX)) == 0) {
@@ -279,7 +280,7 @@ int horus_clean(bool all, void (*removed)(const char *path, void *arg), void *ar
         unsigned long id = strtoul(n + HORUS__PREFIX_LEN(HORUS__POOL_PREFIX), &end, 10);
         if (*end || id > UINT32_MAX) continue;
         if (all) {
-          count += remove_file(dir, n, removed, arg);
+          count += horus__unlink_reported(dir, n, removed, arg);
           continue;
         }
         if (horus__pool_is_open((uint32_t)id)) continue; /* we use it ourselves */

@@ -742,25 +742,17 @@ int horus__topic_info_at(const char *dir, const char *seg, horus_topic_info *i) 
  * alive; horus_topic_open claims its entry under the same lock and then
  * checks the file is still linked, so no live handle loses its topic.  A
  * file that cannot be opened as a topic is left alone unless `all`. */
-static int unlink_reported(const char *dir, const char *name,
-                           void (*removed)(const char *, void *), void *arg) {
-  char path[HORUS__PATH_MAX + 260];
-  snprintf(path, sizeof path, "%s/%s", dir, name);
-  if (unlink(path) != 0) return 0;
-  if (removed) removed(path, arg);
-  return 1;
-}
-
 int horus__topic_clean(const char *dir, const char *name, bool all,
                        void (*removed)(const char *, void *), void *arg) {
   horus_topic t;
-  if (peek_topic(dir, name, &t) != 0) return all ? unlink_reported(dir, name, removed, arg) : 0;
+  if (peek_topic(dir, name, &t) != 0)
+    return all ? horus__unlink_reported(dir, name, removed, arg) : 0;
   int count = 0;
   if (topic_lock(&t) == 0) {
-    if (all || !anyone_alive(&t)) count = unlink_reported(dir, name, removed, arg);
+    if (all || !anyone_alive(&t)) count = horus__unlink_reported(dir, name, removed, arg);
     topic_unlock(&t);
   } else if (all) {
-    count = unlink_reported(dir, name, removed, arg);
+    count = horus__unlink_reported(dir, name, removed, arg);
   }
   unpeek_topic(&t);
   return count;

@@ -83,18 +83,86 @@ def _jsonable(value: Any) -> Any:
     return value if isinstance(value, dict) else {"value": value}
 
 
-class _Forwarder:
-    """One horus topic -> one Foxglove channel, on its own thread."""
+class TopicForwarder:
+    """One horus topic forwarded to a viewer on its own thread: the newest
+    message at most `max_rate` times a second (what it skips counts as
+    dropped; a publisher never waits), converted and handed to the sink.
+    Subclasses give _open() (the sink, once the topic is open), _convert()
+    and _emit(); the Foxglove and Rerun viewers share this loop."""
 
-    def __init__(self, fox: Any, name: str, type_name: str, max_rate: float,
+    def __init__(self, name: str, type_name: str, max_rate: float,
                  stop: threading.Event) -> None:
-        self.fox, self.name, self.type_name = fox, name, type_name
+        self.name, self.type_name = name, type_name
         self.period = 1.0 / max_rate if max_rate > 0 else 0.0
         self.stop = stop
         self.sent = 0
         self.dropped = 0
         self.error: str | None = None
         self.thread = threading.Thread(target=self._run, name=f"view:{name}", daemon=True)
+
+    def _open(self) -> Any:
+        return None
+
+    def _convert(self, msg: Any) -> Any:
+        raise NotImplementedError
+
+    def _emit(self, sink: Any, out: Any, stamp_ns: int) -> None:
+        raise NotImplementedError
+
+    def _close(self, sink: Any) -> None:
+        pass
+
+    def _run(self) -> None:
+        cls = _TYPES[self.type_name]
+        topic: _horus.Topic[Any]
+        try:
+            sink = self._open()
+            topic = _horus.Topic(self.name) if cls is None else _horus.Topic(cls, self.name)
+        except Exception as e:  # noqa: BLE001 - reported, the other topics go on
+            self.error = f"{type(e).__name__}: {e}"
+            return
+        with topic:
+            next_at = 0.0
+            while not self.stop.is_set():
+                wait = next_at - time.monotonic()
+                if wait > 0 and self.stop.wait(wait):  # --max-rate: skip, do not queue
+                    break
+                msg = topic.recv_latest()
+                if msg is None:
+                    msg = topic.recv(timeout=0.2)
+                    if msg is None:
+                        continue
+                self.dropped = topic.stats()["dropped"]  # skipped by recv_latest or overrun
+                stamp = getattr(msg, "timestamp_ns", 0) or time.time_ns()
+                try:
+                    out = self._convert(msg)
+                except Exception as e:  # noqa: BLE001 - one bad message, not a dead viewer
+                    self.error = f"{type(e).__name__}: {e}"
+                    continue
+                finally:
+                    del msg  # the pool block goes back before the viewer is fed
+                self._emit(sink, out, stamp)
+                self.sent += 1
+                next_at = time.monotonic() + self.period
+        self._close(sink)
+
+
+class _Forwarder(TopicForwarder):
+    """One horus topic -> one Foxglove channel."""
+
+    def __init__(self, fox: Any, name: str, type_name: str, max_rate: float,
+                 stop: threading.Event) -> None:
+        super().__init__(name, type_name, max_rate, stop)
+        self.fox = fox
+
+    def _open(self) -> Any:
+        return self._channel()
+
+    def _emit(self, sink: Any, out: Any, stamp_ns: int) -> None:
+        sink.log(out)
+
+    def _close(self, sink: Any) -> None:
+        sink.close()
 
     def _channel(self) -> Any:
         ch, topic = self.fox.channels, channel_name(self.name)
@@ -159,39 +227,6 @@ class _Forwarder:
         if self.type_name == "TensorHandle":
             return self._tensor(msg)
         return _jsonable(msg)
-
-    def _run(self) -> None:
-        cls = _TYPES[self.type_name]
-        topic: _horus.Topic[Any]
-        try:
-            channel = self._channel()
-            topic = _horus.Topic(self.name) if cls is None else _horus.Topic(cls, self.name)
-        except Exception as e:  # noqa: BLE001 - reported, the other topics go on
-            self.error = f"{type(e).__name__}: {e}"
-            return
-        with topic:
-            next_at = 0.0
-            while not self.stop.is_set():
-                wait = next_at - time.monotonic()
-                if wait > 0 and self.stop.wait(wait):  # --max-rate: skip, do not queue
-                    break
-                msg = topic.recv_latest()
-                if msg is None:
-                    msg = topic.recv(timeout=0.2)
-                    if msg is None:
-                        continue
-                self.dropped = topic.stats()["dropped"]  # skipped by recv_latest or overrun
-                try:
-                    out = self._convert(msg)
-                except Exception as e:  # noqa: BLE001 - one bad message, not a dead viewer
-                    self.error = f"{type(e).__name__}: {e}"
-                    continue
-                finally:
-                    del msg  # the pool block goes back before the network send
-                channel.log(out)
-                self.sent += 1
-                next_at = time.monotonic() + self.period
-        channel.close()
 
 
 class Viewer:

@@ -49,7 +49,7 @@ import urllib.request
 from typing import Any
 
 from . import _horus
-from .view import _TYPES, _jsonable, _rate
+from .view import _TYPES, TopicForwarder, _jsonable, _rate
 
 INSTALL_HINT = "pip install 'horus-shm[rerun]' (or: pip install rerun-sdk)"
 
@@ -79,19 +79,21 @@ def _import_rerun() -> Any:
     return rerun
 
 
-class _Forwarder:
-    """One horus topic -> one Rerun entity, on its own thread."""
+class _Forwarder(TopicForwarder):
+    """One horus topic -> one Rerun entity."""
 
     def __init__(self, rr: Any, rec: Any, name: str, type_name: str, max_rate: float,
                  stop: threading.Event) -> None:
-        self.rr, self.rec, self.name, self.type_name = rr, rec, name, type_name
+        super().__init__(name, type_name, max_rate, stop)
+        self.rr, self.rec = rr, rec
         self.path = entity_path(name)
-        self.period = 1.0 / max_rate if max_rate > 0 else 0.0
-        self.stop = stop
-        self.sent = 0
-        self.dropped = 0
-        self.error: str | None = None
-        self.thread = threading.Thread(target=self._run, name=f"view:{name}", daemon=True)
+
+    def _emit(self, sink: Any, out: Any, stamp_ns: int) -> None:
+        # Rerun batches and sends on its own threads: log() never waits for
+        # a viewer; the server drops the oldest beyond --history.
+        self.rr.set_time("time", timestamp=stamp_ns * 1e-9, recording=self.rec)
+        for path, archetype in out:
+            self.rr.log(path, archetype, recording=self.rec)
 
     def _image(self, msg: Any) -> Any:
         import numpy as np
@@ -143,42 +145,6 @@ class _Forwarder:
         if self.type_name == "PointCloud":
             return [(self.path, self._points(msg))]
         return self._value(msg)
-
-    def _run(self) -> None:
-        cls = _TYPES[self.type_name]
-        topic: _horus.Topic[Any]
-        try:
-            topic = _horus.Topic(self.name) if cls is None else _horus.Topic(cls, self.name)
-        except Exception as e:  # noqa: BLE001 - reported, the other topics go on
-            self.error = f"{type(e).__name__}: {e}"
-            return
-        with topic:
-            next_at = 0.0
-            while not self.stop.is_set():
-                wait = next_at - time.monotonic()
-                if wait > 0 and self.stop.wait(wait):  # --max-rate: skip, do not queue
-                    break
-                msg = topic.recv_latest()
-                if msg is None:
-                    msg = topic.recv(timeout=0.2)
-                    if msg is None:
-                        continue
-                self.dropped = topic.stats()["dropped"]  # skipped by recv_latest or overrun
-                stamp = getattr(msg, "timestamp_ns", 0) or time.time_ns()
-                try:
-                    out = self._convert(msg)
-                except Exception as e:  # noqa: BLE001 - one bad message, not a dead viewer
-                    self.error = f"{type(e).__name__}: {e}"
-                    continue
-                finally:
-                    del msg  # the pool block goes back before logging
-                # Rerun batches and sends on its own threads: log() never waits
-                # for a viewer; the server drops the oldest beyond --history.
-                self.rr.set_time("time", timestamp=stamp * 1e-9, recording=self.rec)
-                for path, archetype in out:
-                    self.rr.log(path, archetype, recording=self.rec)
-                self.sent += 1
-                next_at = time.monotonic() + self.period
 
 
 def _free_port() -> int:
