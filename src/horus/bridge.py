@@ -272,17 +272,7 @@ class Bridge:
                 stats.malformed += 1
             self._complain(stats.malformed, f"dropped a malformed sample on {key}: {e}")
             return
-        try:
-            topic = topics.get(name)
-            if topic is None or topic.msg_type is not type(obj):
-                if topic is not None:
-                    topic.close()
-                topic = topics[name] = _horus.Topic(type(obj), name)
-            topic.send(obj)
-        except Exception as e:  # the local side refused it (pool full, topic of another type)
-            with self._lock:
-                stats.dropped += 1
-            self._complain(stats.dropped, f"could not publish {key} on topic {name}: {e}")
+        if not self._publish_local(stats, topics, name, obj, key):
             return
         with self._lock:
             if stats.last_seq is not None and seq > stats.last_seq + 1:
@@ -291,6 +281,25 @@ class Bridge:
             stats.last_seq = seq
             stats.forwarded += 1
             stats.bytes += obj.nbytes
+
+    def _publish_local(self, stats: Any, topics: dict[str, Any], name: str, obj: Any,
+                       key: str) -> bool:
+        """Send `obj` on local topic `name` (opened, or reopened for another
+        type, as needed); a refusal (pool full, topic of another type) is
+        counted as dropped and reported.  True when sent."""
+        try:
+            topic = topics.get(name)
+            if topic is None or topic.msg_type is not type(obj):
+                if topic is not None:
+                    topic.close()
+                topic = topics[name] = _horus.Topic(type(obj), name)
+            topic.send(obj)
+            return True
+        except Exception as e:  # noqa: BLE001 - the local side refused it
+            with self._lock:
+                stats.dropped += 1
+            self._complain(stats.dropped, f"could not publish {key} on topic {name}: {e}")
+            return False
 
     @staticmethod
     def _complain(count: int, what: str) -> None:

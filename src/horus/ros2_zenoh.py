@@ -575,17 +575,7 @@ class Ros2Bridge(Bridge):
                 stats.malformed += 1
             self._complain(stats.malformed, f"dropped a bad sample on {key}: {e}")
             return
-        try:
-            topic = topics.get(local)
-            if topic is None or topic.msg_type is not type(obj):
-                if topic is not None:
-                    topic.close()
-                topic = topics[local] = _horus.Topic(type(obj), local)
-            topic.send(obj)
-        except Exception as e:  # the local side refused it (pool full, topic of another type)
-            with self._lock:
-                stats.dropped += 1
-            self._complain(stats.dropped, f"could not publish {key} on topic {local}: {e}")
+        if not self._publish_local(stats, topics, local, obj, key):
             return
         with self._lock:
             stats.forwarded += 1
