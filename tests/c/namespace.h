@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "horus/horus.h"
+
 /* Remove this test's namespace directory (and the per-user directory when
  * it is left empty), so a run leaves /dev/shm as it found it. */
 static inline void check_remove_namespace(void) {
@@ -16,6 +18,7 @@ static inline void check_remove_namespace(void) {
   const char *ns = getenv("HORUS_NAMESPACE");
   if (!base || !*base) base = "/dev/shm";
   if (!ns || !*ns) return; /* never wipe the default namespace */
+  horus_clean(false, NULL, NULL); /* also sweeps node files of killed children */
   char dir[512], path[1024];
   snprintf(dir, sizeof dir, "%s/horus-%u/%s", base, (unsigned)geteuid(), ns);
   DIR *d = opendir(dir);
