@@ -7,24 +7,14 @@
 
 #define MM_PER_M 1000.0
 
-/* ASCII case folding, whatever the locale (see image.c). */
-static bool name_eq(const char *a, const char *b) {
-  for (;; a++, b++) {
-    char x = *a >= 'A' && *a <= 'Z' ? (char)(*a - 'A' + 'a') : *a;
-    char y = *b >= 'A' && *b <= 'Z' ? (char)(*b - 'A' + 'a') : *b;
-    if (x != y) return false;
-    if (!x) return true;
-  }
-}
-
 int horus_depth_dtype_from_name(const char *name) {
   static const char *const meters[] = {"float32", "f32", "float", "meters", "m"};
   static const char *const mm[] = {"uint16", "u16", "mm", "millimeters"};
   if (!name) return HORUS_EINVAL;
   for (size_t i = 0; i < sizeof meters / sizeof meters[0]; i++)
-    if (name_eq(meters[i], name)) return HORUS_FLOAT32;
+    if (horus__name_eq(meters[i], name)) return HORUS_FLOAT32;
   for (size_t i = 0; i < sizeof mm / sizeof mm[0]; i++)
-    if (name_eq(mm[i], name)) return HORUS_UINT16;
+    if (horus__name_eq(mm[i], name)) return HORUS_UINT16;
   return HORUS_EINVAL;
 }
 

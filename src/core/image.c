@@ -48,17 +48,6 @@ static const struct {
     {"bayer", HORUS_ENC_BAYER_RGGB8}, {"float", HORUS_ENC_MONO32F},
 };
 
-/* ASCII-only, unlike strcasecmp, whose answer depends on the locale (a
- * Turkish one folds "I" elsewhere). */
-static bool name_eq(const char *a, const char *b) {
-  for (;; a++, b++) {
-    char x = *a >= 'A' && *a <= 'Z' ? (char)(*a - 'A' + 'a') : *a;
-    char y = *b >= 'A' && *b <= 'Z' ? (char)(*b - 'A' + 'a') : *b;
-    if (x != y) return false;
-    if (!x) return true;
-  }
-}
-
 int horus_encoding_infer(const horus_tensor_desc *d) {
   int c = d->ndim == 3 ? (int)d->shape[2] : d->ndim == 2 ? 1 : 0;
   if (d->ndim == 2 || c == 1) {
@@ -78,9 +67,9 @@ int horus_encoding_infer(const horus_tensor_desc *d) {
 int horus_encoding_from_name(const char *name) {
   if (!name) return HORUS_EINVAL;
   for (int i = 0; i < HORUS_ENC_COUNT; i++)
-    if (name_eq(encodings[i].name, name)) return i;
+    if (horus__name_eq(encodings[i].name, name)) return i;
   for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
-    if (name_eq(aliases[i].alias, name)) return (int)aliases[i].enc;
+    if (horus__name_eq(aliases[i].alias, name)) return (int)aliases[i].enc;
   return HORUS_EINVAL;
 }
 

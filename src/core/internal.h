@@ -171,6 +171,10 @@ typedef struct horus__seg_header {
 
 _Static_assert(sizeof(horus__seg_header) == 64, "segment header is 64 bytes");
 
+/* Equal ignoring ASCII case: unlike strcasecmp, whatever the locale (a
+ * Turkish one folds "I" elsewhere).  For encoding and dtype names. */
+bool horus__name_eq(const char *a, const char *b);
+
 /* True for 1..HORUS_NAME_MAX bytes of [A-Za-z0-9._-] not starting with '.'. */
 bool horus__name_valid(const char *name);
 

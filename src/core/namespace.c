@@ -35,6 +35,15 @@ bool horus__name_valid(const char *name) {
   return true;
 }
 
+bool horus__name_eq(const char *a, const char *b) {
+  for (;; a++, b++) {
+    char x = *a >= 'A' && *a <= 'Z' ? (char)(*a - 'A' + 'a') : *a;
+    char y = *b >= 'A' && *b <= 'Z' ? (char)(*b - 'A' + 'a') : *b;
+    if (x != y) return false;
+    if (!x) return true;
+  }
+}
+
 int horus__ns_name(const char **out) {
   const char *ns = getenv("HORUS_NAMESPACE");
   if (!ns || !*ns) ns = "default";
