@@ -1,16 +1,24 @@
 /* pool.c - shared-memory pools: layout, locking, reference ledgers, crash
- * reclamation and repair.  See horus/pool.h for the contract.
+ * reclamation and repair.  See horus/pool.h for the contract and
+ * docs/recovery.md for the reference protocol and what a process killed at
+ * any point of it leaves behind.
  *
- * Invariants, all under the pool lock:
- *   slot.refcount == sum over holders h of ledger[h][slot]
- *   holder.refs   == sum over slots s of ledger[holder][s]
- *   a USED slot owns exactly one allocator block; a FREE slot none.
- * The slot table is the truth: if a process dies holding the lock, the next
- * locker recomputes refcounts from the ledgers and rebuilds the allocator and
- * the slot free list from the USED slots (repair()). */
+ * References: ledger[h][s] counts holder h's references to slot s and is
+ * written only by h (a process) or under h's own serialisation (a topic
+ * ring, under its publish lock); the slot's holder mask has h's bit set
+ * while that count is non-zero (pool_internal.h).  Retain and release touch
+ * the holder's cell and, when it moves between 0 and 1, the slot's mask: no
+ * pool lock.  The pool lock guards the allocator, the slot free list, the
+ * holder table and the slow holders' counts.
+ *
+ * Invariants under the pool lock: a USED slot owns exactly one allocator
+ * block and a FREE slot none; a FREE slot's mask is DYING.  The slot table is
+ * the truth: if a process dies holding the lock, the next locker rebuilds
+ * the allocator and the slot free list from the USED slots (repair()). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,9 +30,8 @@
 #include "pool_internal.h"
 
 #define NIL HORUS__NIL
-/* A freed block larger than this is zeroed outside the pool lock (two lock
- * round trips); a smaller one under it, in less time than the round trip. */
-#define ZERO_UNLOCKED_MIN (16u << 10)
+#define DYING HORUS__MASK_DYING
+#define SLOW HORUS__MASK_SLOW
 /* A freed block this large gives its whole commit chunks back to the
  * kernel (a hole reads as zeros) instead of being overwritten. */
 #define PUNCH_MIN (8ull << 20)
@@ -72,7 +79,7 @@ static void bind_pointers(horus_pool *p) {
   p->slots = (horus__slot *)(p->base + g.off_slots);
   p->ledger = (_Atomic uint32_t *)(p->base + g.off_ledger);
   p->recs = (horus__tlsf_block *)(p->base + g.off_recs);
-  p->commit = (uint64_t *)(p->base + g.off_commit);
+  p->commit = (_Atomic uint64_t *)(p->base + g.off_commit);
   p->commit_chunks = g.commit_chunks;
   p->data = p->base + g.off_data;
   p->alloc = (horus__tlsf_view){&p->hdr->tlsf, p->recs, p->nrec, p->data_size};
@@ -111,6 +118,7 @@ static int init_segment(void *base, uint64_t size, void *arg) {
   horus__slot *slots = (horus__slot *)((uint8_t *)base + g.off_slots);
   for (uint32_t i = 0; i < a->max_slots; i++) {
     atomic_init(&slots[i].generation, 1);
+    atomic_init(&slots[i].holders, DYING);
     slots[i].next_free = i + 1 < a->max_slots ? i + 1 : NIL;
     slots[i].rec = NIL;
   }
@@ -160,8 +168,18 @@ static int validate(horus_pool *p, uint32_t id) {
 
 static uint64_t data_file_offset(horus_pool *p) { return (uint64_t)(p->data - p->base); }
 
+/* The bitmap is changed with atomic read-modify-writes: a dying block's
+ * owner punches its chunks outside the pool lock while an allocator commits
+ * other chunks of the same bitmap word under it. */
 static bool chunk_committed(horus_pool *p, uint64_t c) {
-  return (p->commit[c / 64] >> (c % 64)) & 1;
+  return (atomic_load_explicit(&p->commit[c / 64], memory_order_relaxed) >> (c % 64)) & 1;
+}
+
+static void chunk_mark(horus_pool *p, uint64_t c, bool committed) {
+  if (committed)
+    atomic_fetch_or_explicit(&p->commit[c / 64], 1ull << (c % 64), memory_order_relaxed);
+  else
+    atomic_fetch_and_explicit(&p->commit[c / 64], ~(1ull << (c % 64)), memory_order_relaxed);
 }
 
 /* Make sure the tmpfs has pages behind [off, off + size) of the data region
@@ -184,7 +202,7 @@ static int commit_range(horus_pool *p, uint64_t off, uint64_t size) {
                         "room for this block (%" PRIu64 " bytes wanted, %" PRIu64
                         " bytes free in %s): %s", p->id, size, avail, p->dir, strerror(e));
     }
-    p->commit[c / 64] |= 1ull << (c % 64);
+    chunk_mark(p, c, true);
   }
   return 0;
 }
@@ -192,7 +210,7 @@ static int commit_range(horus_pool *p, uint64_t off, uint64_t size) {
 /* Give [off, off + size) of the data region back as zeros: whole commit
  * chunks of a large block become holes (and leave the bitmap: the next
  * block there commits them again), the rest is overwritten.  The caller owns
- * the range exclusively (a slot being freed or ZEROING). */
+ * the range exclusively (a slot being freed, or a dying block it owns). */
 static void zero_range(horus_pool *p, uint64_t off, uint64_t size) {
   if (off >= p->data_size || size > p->data_size - off || size == 0) return;
   uint64_t end = off + size;
@@ -201,18 +219,74 @@ static void zero_range(horus_pool *p, uint64_t off, uint64_t size) {
     uint64_t c1 = end / HORUS__COMMIT_CHUNK; /* chunks [c0, c1) lie inside */
     if (c1 > c0) {
       uint64_t hs = c0 * HORUS__COMMIT_CHUNK, he = c1 * HORUS__COMMIT_CHUNK;
-      for (uint64_t c = c0; c < c1; c++) p->commit[c / 64] &= ~(1ull << (c % 64));
+      for (uint64_t c = c0; c < c1; c++) chunk_mark(p, c, false);
       if (fallocate(p->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
                     (off_t)(data_file_offset(p) + hs), (off_t)(he - hs)) == 0) {
         memset(p->data + off, 0, hs - off);
         memset(p->data + he, 0, end - he);
         return;
       }
-      for (uint64_t c = c0; c < c1; c++) p->commit[c / 64] |= 1ull << (c % 64);
+      for (uint64_t c = c0; c < c1; c++) chunk_mark(p, c, true);
     }
   }
   memset(p->data + off, 0, size);
 }
+
+static void free_slot_locked(horus_pool *p, uint32_t s, bool allocator_ok);
+static void release_slot_locked(horus_pool *p, uint32_t s, bool allocator_ok);
+static void reclaim_holder_locked(horus_pool *p, uint32_t h, bool allocator_ok);
+static bool holder_alive(horus_pool *p, const horus__holder *h);
+
+static inline uint64_t holder_bit(uint32_t hi) {
+  return hi < HORUS__FAST_HOLDERS ? 1ull << hi : SLOW;
+}
+
+/* ---- the holder mask ------------------------------------------------------ */
+
+/* Add `bit` to slot's mask unless the block is dying or free. */
+static bool mask_add(horus__slot *sl, uint64_t bit) {
+  uint64_t m = atomic_load_explicit(&sl->holders, memory_order_acquire);
+  do {
+    if (m & DYING) return false;
+  } while (!atomic_compare_exchange_weak_explicit(&sl->holders, &m, m | bit,
+                                                  memory_order_acq_rel, memory_order_acquire));
+  return true;
+}
+
+/* Take `bit` out of slot's mask.  True when it was the only holder left: the
+ * mask is now DYING|bit and the caller owns the block, which it must free
+ * (free_dying, or release_slot_locked under the lock). */
+static bool mask_drop(horus__slot *sl, uint64_t bit) {
+  uint64_t m = atomic_load_explicit(&sl->holders, memory_order_acquire);
+  for (;;) {
+    if (!(m & bit) || (m & DYING)) return false;
+    uint64_t next = m == bit ? (DYING | bit) : (m & ~bit);
+    if (atomic_compare_exchange_weak_explicit(&sl->holders, &m, next, memory_order_acq_rel,
+                                              memory_order_acquire))
+      return next & DYING;
+  }
+}
+
+/* Under the pool lock: take holder `bit` out of slot s whatever state it
+ * left there (its owner is dead, or is the caller), freeing the block if it
+ * was the last holder or the dead holder was freeing it.  Returns true when
+ * the block was freed. */
+static bool mask_clear_locked(horus_pool *p, uint32_t s, uint64_t bit, bool allocator_ok) {
+  horus__slot *sl = &p->slots[s];
+  uint64_t m = atomic_load(&sl->holders);
+  if (m == (DYING | bit) || mask_drop(sl, bit)) {
+    if (atomic_load(&sl->state) == HORUS__SLOT_USED) {
+      release_slot_locked(p, s, allocator_ok);
+      return true;
+    }
+    atomic_store(&sl->holders, DYING);
+  }
+  return false;
+}
+
+/* A slot whose block the allocator must not hand out (a dying block is
+ * still USED: its owner frees it). */
+static inline bool occupied(uint32_t state) { return state == HORUS__SLOT_USED; }
 
 /* ---- locking and repair -------------------------------------------------- */
 
@@ -222,44 +296,50 @@ static int cmp_by_offset(const void *a, const void *b, void *arg) {
   return x < y ? -1 : x > y;
 }
 
-static void free_slot_locked(horus_pool *p, uint32_t s, bool allocator_ok);
-static void release_slot_locked(horus_pool *p, uint32_t s, bool allocator_ok);
-static void reclaim_holder_locked(horus_pool *p, uint32_t h, bool allocator_ok);
-static bool holder_alive(horus_pool *p, const horus__holder *h);
-
-/* A slot whose block the allocator must not hand out. */
-static inline bool occupied(uint32_t state) {
-  return state == HORUS__SLOT_USED || state == HORUS__SLOT_ZEROING;
-}
-
-/* The previous lock owner died inside a critical section.  Recompute what
- * can be derived from the ledgers, drop the dead, rebuild the allocator and
- * the slot free list from the slot table. */
+/* The previous lock owner died inside a critical section.  Recount the slow
+ * holders' references, free what the dead left, drop the dead holders,
+ * rebuild the allocator and the slot free list from the slot table.  Fast
+ * holders' cells and bits are theirs, changed without the lock: left alone
+ * (a dead one's are cleared by reclaim_holder_locked). */
 static void repair(horus_pool *p) {
   horus__pool_header *h = p->hdr;
   uint32_t ms = p->max_slots;
   h->repairs++;
-  for (uint32_t hi = 0; hi < HORUS_POOL_MAX_HOLDERS; hi++) p->holders[hi].refs = 0;
-  h->total_refs = 0;
   for (uint32_t s = 0; s < ms; s++) {
     horus__slot *sl = &p->slots[s];
-    /* A ZEROING block still belongs to its releaser, clearing it outside
-     * the lock right now: it stays out of the allocator until that ends
-     * (or the releaser is found dead below). */
     bool used = occupied(atomic_load(&sl->state)) &&
                 sl->offset < p->data_size && sl->size <= p->data_size - sl->offset &&
                 sl->size > 0;
-    uint32_t sum = 0;
-    for (uint32_t hi = 0; hi < HORUS_POOL_MAX_HOLDERS; hi++) {
-      _Atomic uint32_t *l = ledger_at(p, hi, s);
-      if (!used || p->holders[hi].kind == HORUS__HOLDER_FREE) atomic_store(l, 0);
-      uint32_t n = atomic_load(l);
-      sum += n;
-      p->holders[hi].refs += n;
+    if (!used) {
+      release_slot_locked(p, s, false);
+      continue;
     }
-    atomic_store(&sl->refcount, sum);
-    h->total_refs += sum;
-    if (!used || sum == 0) release_slot_locked(p, s, false);
+    uint32_t slow = 0;
+    for (uint32_t hi = HORUS__FAST_HOLDERS; hi < HORUS_POOL_MAX_HOLDERS; hi++) {
+      _Atomic uint32_t *l = ledger_at(p, hi, s);
+      if (p->holders[hi].kind == HORUS__HOLDER_FREE) atomic_store(l, 0);
+      slow += atomic_load(l);
+    }
+    sl->slow_refs = slow;
+    uint64_t m = atomic_load(&sl->holders);
+    uint64_t owner = m & ~DYING;
+    if (m & DYING) {
+      /* Dying: its owner frees it, unless the owner is the slow holders'
+       * lock owner that died, or a holder entry no longer in use. */
+      bool owner_live = owner && (owner & (owner - 1)) == 0 && owner != SLOW &&
+                        p->holders[__builtin_ctzll(owner)].kind != HORUS__HOLDER_FREE;
+      if (!owner_live) release_slot_locked(p, s, false);
+      continue;
+    }
+    if (slow) {
+      mask_add(sl, SLOW);
+    } else if (m == 0 || m == SLOW) {
+      /* Nobody holds it: free it unless a fast retainer got in first. */
+      if (atomic_compare_exchange_strong(&sl->holders, &m, DYING | SLOW))
+        release_slot_locked(p, s, false);
+    } else {
+      mask_drop(sl, SLOW); /* others hold it: not the last */
+    }
   }
   for (uint32_t hi = 0; hi < HORUS_POOL_MAX_HOLDERS; hi++)
     if (p->holders[hi].kind != HORUS__HOLDER_FREE && !holder_alive(p, &p->holders[hi]))
@@ -345,6 +425,25 @@ static void pool_unlock(horus_pool *p) {
   horus__lock_release(&h->lock);
 }
 
+/* Process-local stripe locks around a cell's 0 <-> 1 moves (see
+ * HORUS__POOL_STRIPES).  A stripe held under another fork epoch belongs to
+ * a thread of the parent, which does not exist here: taken over. */
+static void stripe_lock(horus_pool *p, uint32_t s) {
+  _Atomic uint32_t *st = &p->stripes[s % HORUS__POOL_STRIPES];
+  uint32_t mine = 2 * atomic_load_explicit(&horus__fork_epoch, memory_order_relaxed) + 1;
+  for (unsigned spins = 0;; spins++) {
+    uint32_t v = atomic_load_explicit(st, memory_order_relaxed);
+    if (v != mine && atomic_compare_exchange_weak_explicit(st, &v, mine, memory_order_acquire,
+                                                           memory_order_relaxed))
+      return;
+    if (spins >= 64) sched_yield();
+  }
+}
+
+static void stripe_unlock(horus_pool *p, uint32_t s) {
+  atomic_store_explicit(&p->stripes[s % HORUS__POOL_STRIPES], 0, memory_order_release);
+}
+
 /* ---- holders ----------------------------------------------------------- */
 
 /* Only a definite answer counts as death: a node whose lock is free or
@@ -376,10 +475,13 @@ static void free_slot_locked(horus_pool *p, uint32_t s, bool allocator_ok) {
   horus__slot *sl = &p->slots[s];
   uint32_t was = atomic_load(&sl->state);
   atomic_store(&sl->state, HORUS__SLOT_FREE);
-  if (was != HORUS__SLOT_USED && was != HORUS__SLOT_ZEROING) return;
-  uint32_t g = atomic_load(&sl->generation) + 1;
-  atomic_store(&sl->generation, g ? g : 1);
-  atomic_store(&sl->refcount, 0);
+  if (was == HORUS__SLOT_USED) {
+    uint32_t g = atomic_load(&sl->generation) + 1;
+    atomic_store(&sl->generation, g ? g : 1);
+  }
+  sl->slow_refs = 0;
+  atomic_store_explicit(&sl->holders, DYING, memory_order_release);
+  if (was != HORUS__SLOT_USED) return;
   if (allocator_ok) {
     if (sl->rec < p->nrec) horus__tlsf_free(&p->alloc, sl->rec);
     sl->rec = NIL;
@@ -393,35 +495,34 @@ static void free_slot_locked(horus_pool *p, uint32_t s, bool allocator_ok) {
  * reads as zero, so a new block is zero without being written. */
 static void release_slot_locked(horus_pool *p, uint32_t s, bool allocator_ok) {
   horus__slot *sl = &p->slots[s];
-  uint32_t was = atomic_load(&sl->state);
-  if (was == HORUS__SLOT_USED || was == HORUS__SLOT_ZEROING) zero_range(p, sl->offset, sl->size);
+  if (atomic_load(&sl->state) == HORUS__SLOT_USED) zero_range(p, sl->offset, sl->size);
   free_slot_locked(p, s, allocator_ok);
 }
 
 /* Drop every reference holder `hi` has and free its entry.  With
  * allocator_ok false (during repair) blocks are only marked free; the
- * allocator is rebuilt afterwards. */
+ * allocator is rebuilt afterwards.  Its owner is dead (or is the caller):
+ * nothing changes its cells meanwhile. */
 static void reclaim_holder_locked(horus_pool *p, uint32_t hi, bool allocator_ok) {
-  horus__holder *h = &p->holders[hi];
-  if (h->refs) {
-    for (uint32_t s = 0; s < p->max_slots; s++) {
-      _Atomic uint32_t *l = ledger_at(p, hi, s);
-      uint32_t n = atomic_load(l);
+  uint64_t bit = holder_bit(hi);
+  for (uint32_t s = 0; s < p->max_slots; s++) {
+    _Atomic uint32_t *l = ledger_at(p, hi, s);
+    uint32_t n = atomic_load(l);
+    atomic_store(l, 0);
+    horus__slot *sl = &p->slots[s];
+    bool freed;
+    if (hi < HORUS__FAST_HOLDERS) {
+      /* Its bit may be set with a zero cell (killed between the two). */
+      if (!n && !(atomic_load(&sl->holders) & bit)) continue;
+      freed = mask_clear_locked(p, s, bit, allocator_ok);
+    } else {
       if (!n) continue;
-      atomic_store(l, 0);
-      horus__slot *sl = &p->slots[s];
-      uint32_t rc = atomic_load(&sl->refcount);
-      rc = rc > n ? rc - n : 0;
-      atomic_store(&sl->refcount, rc);
-      p->hdr->total_refs -= p->hdr->total_refs > n ? n : p->hdr->total_refs;
-      uint32_t st = atomic_load(&sl->state);
-      if (rc == 0 && (st == HORUS__SLOT_USED || st == HORUS__SLOT_ZEROING)) {
-        release_slot_locked(p, s, allocator_ok);
-        p->hdr->reclaimed_blocks++;
-      }
+      sl->slow_refs = sl->slow_refs > n ? sl->slow_refs - n : 0;
+      freed = sl->slow_refs == 0 && mask_clear_locked(p, s, SLOW, allocator_ok);
     }
+    if (freed) p->hdr->reclaimed_blocks++;
   }
-  memset(h, 0, sizeof *h);
+  memset(&p->holders[hi], 0, sizeof p->holders[hi]);
 }
 
 static int sweep_locked(horus_pool *p) {
@@ -435,10 +536,13 @@ static int sweep_locked(horus_pool *p) {
   return freed_before - (int)p->hdr->allocated_slots;
 }
 
+/* A free holder entry, fast ones first.  Whatever a former owner of the
+ * entry left in the masks is cleared before anyone inherits its bit. */
 static int holder_claim_locked(horus_pool *p, uint32_t *out) {
   for (int pass = 0; pass < 2; pass++) {
     for (uint32_t hi = 0; hi < HORUS_POOL_MAX_HOLDERS; hi++) {
       if (p->holders[hi].kind == HORUS__HOLDER_FREE) {
+        reclaim_holder_locked(p, hi, true);
         *out = hi;
         return 0;
       }
@@ -447,6 +551,13 @@ static int holder_claim_locked(horus_pool *p, uint32_t *out) {
   }
   return horus__err(HORUS_EBUSY, "%s: all %d holder entries are in use by live "
                     "processes and topics", p->path, HORUS_POOL_MAX_HOLDERS);
+}
+
+/* Record this process's holder for the lock-free paths (see self_holder). */
+static void set_self(horus_pool *p, uint32_t hi, unsigned epoch) {
+  p->holder = hi;
+  p->epoch = epoch;
+  atomic_store_explicit(&p->self, (uint64_t)epoch << 32 | hi, memory_order_release);
 }
 
 /* This process's holder, registering it on first use and again after fork. */
@@ -473,18 +584,24 @@ static int self_holder_locked(horus_pool *p, uint32_t *out) {
   h->start_time = self.start_time;
   h->node = node;
   h->kind = HORUS__HOLDER_PROCESS;
-  p->holder = hi;
-  p->epoch = epoch;
+  set_self(p, hi, epoch);
   *out = hi;
   return 0;
 }
 
-/* Holder for releases: inherited handles in a forked child hold the
- * parent's references, which are not the child's to drop. */
-static bool release_holder_locked(horus_pool *p, uint32_t *out) {
-  if (p->holder == NIL || p->epoch != atomic_load(&horus__fork_epoch)) return false;
-  *out = p->holder;
-  return true;
+/* This process's holder without the lock when it is registered for this
+ * fork epoch (the hot path), else registered under the lock. */
+static int self_holder(horus_pool *p, uint32_t *out) {
+  uint64_t me = atomic_load_explicit(&p->self, memory_order_acquire);
+  if ((uint32_t)me != NIL && (unsigned)(me >> 32) == atomic_load(&horus__fork_epoch)) {
+    *out = (uint32_t)me;
+    return 0;
+  }
+  int r = pool_lock(p);
+  if (r) return r;
+  r = self_holder_locked(p, out);
+  pool_unlock(p);
+  return r;
 }
 
 int horus__pool_holder_add(horus_pool *p, const char *name, uint64_t nonce,
@@ -515,133 +632,238 @@ int horus__pool_holder_add(horus_pool *p, const char *name, uint64_t nonce,
   return r;
 }
 
-/* ---- references ---------------------------------------------------------- */
+/* ---- references ----------------------------------------------------------
+ *
+ * A fast holder's retain: if its cell is already non-zero it holds the
+ * block, whose generation therefore cannot move: check it and count one
+ * more.  Otherwise, under the stripe: set its bit (refused once the block
+ * is dying or free), check the generation (the slot may have been freed and
+ * handed out again before the bit went in: then take the bit out again),
+ * and only then set the cell to 1.  A release counts down; the one that
+ * takes the cell from 1 to 0 takes the bit out, and if that leaves the mask
+ * empty it owns the block: it clears the bytes without any lock and frees
+ * the block under the pool lock.  Slow holders do the same under the pool
+ * lock with the shared SLOW bit. */
+
+static int stale(horus_pool *p, uint32_t s, uint32_t gen) {
+  return horus__err(HORUS_ESTALE, "pool %u slot %u generation %u: block was "
+                    "freed or reused", p->id, s, gen);
+}
+
+static inline bool slot_is(horus__slot *sl, uint32_t gen) {
+  return atomic_load_explicit(&sl->state, memory_order_acquire) == HORUS__SLOT_USED &&
+         atomic_load_explicit(&sl->generation, memory_order_acquire) == gen;
+}
 
 static int check_slot(horus_pool *p, uint32_t s, uint32_t gen) {
   if (s >= p->max_slots)
     return horus__err(HORUS_ERANGE, "%s: slot %u outside the table of %u",
                       p->path, s, p->max_slots);
-  horus__slot *sl = &p->slots[s];
-  if (atomic_load_explicit(&sl->state, memory_order_relaxed) != HORUS__SLOT_USED ||
-      atomic_load_explicit(&sl->generation, memory_order_relaxed) != gen)
-    return horus__err(HORUS_ESTALE, "pool %u slot %u generation %u: block was "
-                      "freed or reused", p->id, s, gen);
-  return 0;
+  return slot_is(&p->slots[s], gen) ? 0 : stale(p, s, gen);
 }
 
-static int retain_locked(horus_pool *p, uint32_t hi, uint32_t s, uint32_t gen) {
+/* Clear and free a block whose mask is DYING|owner: the caller took it
+ * there and is the only one who may touch it.  If this process dies on the
+ * way, whoever reclaims `owner` (or settles it, for a topic) frees it. */
+static void free_dying(horus_pool *p, uint32_t s, uint64_t owner) {
+  horus__slot *sl = &p->slots[s];
+  horus__fault("zeroing");
+  zero_range(p, sl->offset, sl->size);
+  if (pool_lock(p) != 0) return; /* stays dying until this process is reclaimed */
+  if (atomic_load(&sl->holders) == (DYING | owner) &&
+      atomic_load(&sl->state) == HORUS__SLOT_USED) {
+    horus__fault("release_locked");
+    free_slot_locked(p, s, true);
+  }
+  pool_unlock(p);
+}
+
+static int release_fast(horus_pool *p, uint32_t hi, uint32_t s, uint32_t gen);
+
+static int retain_fast(horus_pool *p, uint32_t hi, uint32_t s, uint32_t gen) {
+  horus__slot *sl = &p->slots[s];
+  _Atomic uint32_t *cell = ledger_at(p, hi, s);
+  uint64_t bit = 1ull << hi;
+  uint32_t c = atomic_load_explicit(cell, memory_order_acquire);
+  for (;;) {
+    if (c > 0) {
+      if (!slot_is(sl, gen)) return stale(p, s, gen);
+      if (c == UINT32_MAX)
+        return horus__err(HORUS_EOVERFLOW, "pool %u slot %u: too many references", p->id, s);
+      if (!atomic_compare_exchange_weak_explicit(cell, &c, c + 1, memory_order_acq_rel,
+                                                 memory_order_acquire))
+        continue;
+      /* The cell may have gone to 0 and back meanwhile, for a new block in
+       * this slot that this process allocated: then the count is on it. */
+      if (slot_is(sl, gen)) return 0;
+      release_fast(p, hi, s, atomic_load(&sl->generation));
+      return stale(p, s, gen);
+    }
+    stripe_lock(p, s);
+    c = atomic_load_explicit(cell, memory_order_acquire);
+    if (c > 0) {
+      stripe_unlock(p, s);
+      continue;
+    }
+    if (!mask_add(sl, bit)) {
+      stripe_unlock(p, s);
+      return stale(p, s, gen);
+    }
+    horus__fault(hi == p->holder ? "retain_bit" : "ring_retain_bit");
+    if (!slot_is(sl, gen)) { /* freed and handed out again before our bit went in */
+      bool last = mask_drop(sl, bit);
+      stripe_unlock(p, s);
+      if (last) free_dying(p, s, bit);
+      return stale(p, s, gen);
+    }
+    atomic_store_explicit(cell, 1, memory_order_release);
+    stripe_unlock(p, s);
+    return 0;
+  }
+}
+
+static int release_fast(horus_pool *p, uint32_t hi, uint32_t s, uint32_t gen) {
+  horus__slot *sl = &p->slots[s];
+  _Atomic uint32_t *cell = ledger_at(p, hi, s);
+  uint32_t c = atomic_load_explicit(cell, memory_order_acquire);
+  for (;;) {
+    if (c == 0)
+      return horus__err(HORUS_ESTALE, "pool %u slot %u: this holder has no "
+                        "reference to release", p->id, s);
+    if (!slot_is(sl, gen)) return stale(p, s, gen);
+    if (c > 1) {
+      if (atomic_compare_exchange_weak_explicit(cell, &c, c - 1, memory_order_acq_rel,
+                                                memory_order_acquire))
+        return 0;
+      continue;
+    }
+    stripe_lock(p, s);
+    if (!atomic_compare_exchange_strong_explicit(cell, &c, 0, memory_order_acq_rel,
+                                                 memory_order_acquire)) {
+      stripe_unlock(p, s);
+      continue;
+    }
+    horus__fault(hi == p->holder ? "release_bit" : "ring_release_bit");
+    bool last = mask_drop(sl, 1ull << hi);
+    stripe_unlock(p, s);
+    if (last) free_dying(p, s, 1ull << hi);
+    return 0;
+  }
+}
+
+static int retain_slow_locked(horus_pool *p, uint32_t hi, uint32_t s, uint32_t gen) {
   int r = check_slot(p, s, gen);
   if (r) return r;
   horus__slot *sl = &p->slots[s];
-  atomic_fetch_add_explicit(ledger_at(p, hi, s), 1, memory_order_relaxed);
-  p->holders[hi].refs++;
-  atomic_fetch_add_explicit(&sl->refcount, 1, memory_order_relaxed);
-  p->hdr->total_refs++;
+  _Atomic uint32_t *cell = ledger_at(p, hi, s);
+  if (atomic_load(cell) == UINT32_MAX || sl->slow_refs == UINT32_MAX)
+    return horus__err(HORUS_EOVERFLOW, "pool %u slot %u: too many references", p->id, s);
+  if (!mask_add(sl, SLOW)) return stale(p, s, gen);
+  atomic_store(cell, atomic_load(cell) + 1);
+  sl->slow_refs++;
   return 0;
 }
 
-/* Drop one of holder hi's references.  The last reference to a large block
- * does not free it here: the slot becomes ZEROING (its generation moves on,
- * so descriptors of it fail from now on), holder hi keeps that one ledger
- * reference, and *zero_gen gets the new generation: the caller clears the
- * bytes after unlocking and then calls finish_zeroing_locked(). */
-static int release_locked(horus_pool *p, uint32_t hi, uint32_t s, uint32_t gen,
-                          uint32_t *zero_gen) {
+static int release_slow_locked(horus_pool *p, uint32_t hi, uint32_t s, uint32_t gen) {
   int r = check_slot(p, s, gen);
   if (r) return r;
-  _Atomic uint32_t *l = ledger_at(p, hi, s);
-  uint32_t mine = atomic_load_explicit(l, memory_order_relaxed);
+  horus__slot *sl = &p->slots[s];
+  _Atomic uint32_t *cell = ledger_at(p, hi, s);
+  uint32_t mine = atomic_load(cell);
   if (mine == 0)
     return horus__err(HORUS_ESTALE, "pool %u slot %u: this holder has no "
                       "reference to release", p->id, s);
-  horus__slot *sl = &p->slots[s];
-  uint32_t rc = atomic_load_explicit(&sl->refcount, memory_order_relaxed);
-  if (rc == 1 && zero_gen && sl->size > ZERO_UNLOCKED_MIN) {
-    uint32_t g = gen + 1 ? gen + 1 : 1;
-    atomic_store(&sl->generation, g);
-    atomic_store(&sl->state, HORUS__SLOT_ZEROING);
-    *zero_gen = g;
-    horus__fault("release_locked");
-    return 0;
-  }
-  atomic_store_explicit(l, mine - 1, memory_order_relaxed);
-  p->holders[hi].refs--;
-  p->hdr->total_refs--;
-  atomic_store_explicit(&sl->refcount, rc - 1, memory_order_relaxed);
+  atomic_store(cell, mine - 1);
+  sl->slow_refs = sl->slow_refs ? sl->slow_refs - 1 : 0;
   horus__fault("release_locked");
-  if (rc == 1) release_slot_locked(p, s, true);
+  if (sl->slow_refs == 0 && mask_drop(sl, SLOW)) release_slot_locked(p, s, true);
   return 0;
 }
 
-/* Second half of a deferred release: the bytes are zero now.  Nothing to do
- * if the slot moved on meanwhile (a repair after another process died
- * freed it, zeroing it itself). */
-static void finish_zeroing_locked(horus_pool *p, uint32_t hi, uint32_t s, uint32_t g) {
-  horus__slot *sl = &p->slots[s];
-  _Atomic uint32_t *l = ledger_at(p, hi, s);
-  if (atomic_load(&sl->state) != HORUS__SLOT_ZEROING || atomic_load(&sl->generation) != g ||
-      atomic_load(l) == 0)
-    return;
-  atomic_store(l, atomic_load(l) - 1);
-  if (p->holders[hi].refs) p->holders[hi].refs--;
-  if (p->hdr->total_refs) p->hdr->total_refs--;
-  atomic_store(&sl->refcount, 0);
-  free_slot_locked(p, s, true);
-}
-
-/* Release as holder hi, clearing a large block's bytes outside the lock.
- * `holder_of` re-reads the holder after locking (NIL: nothing to release). */
-static int release_as_holder(horus_pool *p, bool self, uint32_t hi, uint32_t s, uint32_t gen) {
+static int retain_as(horus_pool *p, uint32_t hi, uint32_t s, uint32_t gen) {
+  if (s >= p->max_slots) return check_slot(p, s, gen);
+  if (hi < HORUS__FAST_HOLDERS) return retain_fast(p, hi, s, gen);
   int r = pool_lock(p);
   if (r) return r;
-  uint32_t zero_gen = 0;
-  if (self && !release_holder_locked(p, &hi)) {
-    pool_unlock(p);
-    return 0;
-  }
-  r = release_locked(p, hi, s, gen, &zero_gen);
-  if (r || !zero_gen) {
-    pool_unlock(p);
-    return r;
-  }
-  uint64_t off = p->slots[s].offset, size = p->slots[s].size;
+  r = retain_slow_locked(p, hi, s, gen);
   pool_unlock(p);
-  horus__fault("zeroing");
-  zero_range(p, off, size);
-  if ((r = pool_lock(p))) return r;
-  finish_zeroing_locked(p, hi, s, zero_gen);
+  return r;
+}
+
+static int release_as(horus_pool *p, uint32_t hi, uint32_t s, uint32_t gen) {
+  if (s >= p->max_slots) return check_slot(p, s, gen);
+  if (hi < HORUS__FAST_HOLDERS) return release_fast(p, hi, s, gen);
+  int r = pool_lock(p);
+  if (r) return r;
+  r = release_slow_locked(p, hi, s, gen);
   pool_unlock(p);
-  return 0;
+  return r;
 }
 
 int horus_pool_retain(horus_pool *p, uint32_t s, uint32_t gen) {
-  int r = pool_lock(p);
-  if (r) return r;
   uint32_t hi = NIL;
-  if ((r = self_holder_locked(p, &hi)) == 0) r = retain_locked(p, hi, s, gen);
-  pool_unlock(p);
-  return r;
+  int r = self_holder(p, &hi);
+  return r ? r : retain_as(p, hi, s, gen);
 }
 
 int horus_pool_release(horus_pool *p, uint32_t s, uint32_t gen) {
   if (process_exiting) return 0; /* references already handed back at exit */
-  return release_as_holder(p, true, NIL, s, gen);
+  /* Inherited handles in a forked child hold the parent's references,
+   * which are not the child's to drop. */
+  uint64_t me = atomic_load_explicit(&p->self, memory_order_acquire);
+  if ((uint32_t)me == NIL || (unsigned)(me >> 32) != atomic_load(&horus__fork_epoch)) return 0;
+  return release_as(p, (uint32_t)me, s, gen);
+}
+
+static bool segment_holder(horus_pool *p, uint32_t hi) {
+  return hi < HORUS_POOL_MAX_HOLDERS && p->holders[hi].kind == HORUS__HOLDER_SEGMENT;
 }
 
 int horus__pool_retain_as(horus_pool *p, uint32_t hi, uint32_t s, uint32_t gen) {
-  if (hi >= HORUS_POOL_MAX_HOLDERS) return horus__err(HORUS_EINVAL, "bad holder");
-  int r = pool_lock(p);
-  if (r) return r;
-  r = p->holders[hi].kind == HORUS__HOLDER_FREE
-          ? horus__err(HORUS_ESTALE, "holder %u was reclaimed", hi)
-          : retain_locked(p, hi, s, gen);
-  pool_unlock(p);
-  return r;
+  if (!segment_holder(p, hi)) return horus__err(HORUS_ESTALE, "holder %u was reclaimed", hi);
+  return retain_as(p, hi, s, gen);
 }
 
 int horus__pool_release_as(horus_pool *p, uint32_t hi, uint32_t s, uint32_t gen) {
-  if (hi >= HORUS_POOL_MAX_HOLDERS) return horus__err(HORUS_EINVAL, "bad holder");
-  return release_as_holder(p, false, hi, s, gen);
+  if (!segment_holder(p, hi)) return horus__err(HORUS_ESTALE, "holder %u was reclaimed", hi);
+  return release_as(p, hi, s, gen);
+}
+
+uint32_t horus__pool_count_as(horus_pool *p, uint32_t hi, uint32_t s) {
+  if (hi >= HORUS_POOL_MAX_HOLDERS || s >= p->max_slots) return 0;
+  return atomic_load_explicit(ledger_at(p, hi, s), memory_order_acquire);
+}
+
+int horus__pool_settle_as(horus_pool *p, uint32_t hi, uint32_t s, uint32_t gen,
+                          uint32_t count) {
+  if (!segment_holder(p, hi) || s >= p->max_slots)
+    return horus__err(HORUS_EINVAL, "settle: holder %u slot %u out of range", hi, s);
+  horus__slot *sl = &p->slots[s];
+  /* Freed already (the release finished), or a journal that names nothing:
+   * the holder's count on this slot is about another block, if any. */
+  if (!slot_is(sl, gen)) return 0;
+  _Atomic uint32_t *cell = ledger_at(p, hi, s);
+  if (hi >= HORUS__FAST_HOLDERS) {
+    int r = pool_lock(p);
+    if (r) return r;
+    uint32_t was = atomic_load(cell);
+    atomic_store(cell, count);
+    uint32_t slow = sl->slow_refs - (was < sl->slow_refs ? was : sl->slow_refs) + count;
+    sl->slow_refs = slow;
+    if (slow == 0 ? mask_clear_locked(p, s, SLOW, true) : !mask_add(sl, SLOW)) {
+      if (slow) atomic_store(cell, 0); /* the block died meanwhile: nothing to hold */
+    }
+    pool_unlock(p);
+    return 0;
+  }
+  uint64_t bit = 1ull << hi;
+  atomic_store_explicit(cell, count, memory_order_release);
+  if (count > 0) {
+    if (!mask_add(sl, bit)) atomic_store(cell, 0); /* the block died meanwhile */
+    return 0;
+  }
+  if (atomic_load(&sl->holders) == (DYING | bit) || mask_drop(sl, bit)) free_dying(p, s, bit);
+  return 0;
 }
 
 int horus_pool_alloc(horus_pool *p, uint64_t nbytes, uint32_t *slot,
@@ -703,12 +925,17 @@ int horus_pool_alloc(horus_pool *p, uint64_t nbytes, uint32_t *slot,
   sl->offset = p->recs[rec].offset; /* checked above; repair() rebuilds from these */
   sl->size = p->recs[rec].size;
   sl->next_free = NIL;
-  atomic_store_explicit(ledger_at(p, hi, s), 1, memory_order_relaxed);
-  p->holders[hi].refs++;
-  h->total_refs++;
-  atomic_store_explicit(&sl->refcount, 1, memory_order_relaxed);
   h->allocated_slots++;
+  /* The mask goes last: until it leaves DYING nobody can retain the block,
+   * and a retainer that gets in afterwards sees the new generation.  The
+   * stripe keeps out a thread of ours still retaining this slot's previous
+   * block (it finds the cell taken, or the mask still DYING). */
+  stripe_lock(p, s);
+  atomic_store_explicit(ledger_at(p, hi, s), 1, memory_order_relaxed);
+  sl->slow_refs = hi < HORUS__FAST_HOLDERS ? 0 : 1;
   atomic_store_explicit(&sl->state, HORUS__SLOT_USED, memory_order_release);
+  atomic_store_explicit(&sl->holders, holder_bit(hi), memory_order_release);
+  stripe_unlock(p, s);
   *slot = s;
   *generation = atomic_load_explicit(&sl->generation, memory_order_relaxed);
   *offset = sl->offset;
@@ -726,14 +953,27 @@ void *horus_pool_data(const horus_pool *p, uint64_t offset) {
   return offset < p->data_size ? p->data + offset : NULL;
 }
 
+/* Sum of a slot's ledger cells (one per holder): for people and tests, not
+ * for deciding anything (holders change them without the lock). */
+static uint64_t slot_refs(horus_pool *p, uint32_t s) {
+  uint64_t sum = 0;
+  for (uint32_t hi = 0; hi < HORUS_POOL_MAX_HOLDERS; hi++)
+    sum += atomic_load_explicit(ledger_at(p, hi, s), memory_order_relaxed);
+  return sum;
+}
+
+/* Sum of a holder's ledger row. */
+static uint64_t holder_refs(horus_pool *p, uint32_t hi) {
+  uint64_t sum = 0;
+  for (uint32_t s = 0; s < p->max_slots; s++)
+    sum += atomic_load_explicit(ledger_at(p, hi, s), memory_order_relaxed);
+  return sum;
+}
+
 uint32_t horus_pool_refcount(horus_pool *p, uint32_t s, uint32_t gen) {
-  if (s >= p->max_slots) return 0;
-  horus__slot *sl = &p->slots[s];
-  uint32_t rc = atomic_load_explicit(&sl->refcount, memory_order_acquire);
-  if (atomic_load_explicit(&sl->generation, memory_order_acquire) != gen ||
-      atomic_load_explicit(&sl->state, memory_order_acquire) != HORUS__SLOT_USED)
-    return 0;
-  return rc;
+  if (s >= p->max_slots || !slot_is(&p->slots[s], gen)) return 0;
+  uint64_t n = slot_refs(p, s);
+  return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
 }
 
 uint64_t horus_pool_block_size(horus_pool *p, uint32_t s, uint32_t gen) {
@@ -757,9 +997,11 @@ int horus_pool_stats_get(horus_pool *p, horus_pool_stats *out) {
   out->free_bytes = p->data_size - h->tlsf.used_bytes;
   out->largest_free_block = horus__tlsf_largest_free(&p->alloc);
   out->allocated_slots = h->allocated_slots;
-  out->total_refs = h->total_refs;
-  for (uint32_t hi = 0; hi < HORUS_POOL_MAX_HOLDERS; hi++)
-    if (p->holders[hi].kind != HORUS__HOLDER_FREE) out->holders++;
+  for (uint32_t hi = 0; hi < HORUS_POOL_MAX_HOLDERS; hi++) {
+    if (p->holders[hi].kind == HORUS__HOLDER_FREE) continue;
+    out->holders++;
+    out->total_refs += holder_refs(p, hi);
+  }
   pool_unlock(p);
   return 0;
 }
@@ -784,7 +1026,7 @@ int horus_pool_holders(horus_pool *p, horus_pool_holder *out, int max) {
       memset(o, 0, sizeof *o);
       o->kind = (int)h->kind;
       o->pid = h->pid;
-      o->refs = h->refs;
+      o->refs = holder_refs(p, hi);
       o->alive = holder_alive(p, h);
       memcpy(o->name, h->name, sizeof o->name);
       o->name[HORUS_NAME_MAX] = '\0';
@@ -839,11 +1081,13 @@ static void detach_at_exit(void) {
   unsigned epoch = atomic_load(&horus__fork_epoch);
   for (horus_pool *p = registry; p; p = p->next) {
     if (p->holder == NIL || p->epoch != epoch) continue;
-    if (pool_lock(p) == 0) {
-      reclaim_holder_locked(p, p->holder, true);
+    uint32_t hi = p->holder;
+    bool locked = pool_lock(p) == 0;
+    set_self(p, NIL, epoch);
+    if (locked) {
+      reclaim_holder_locked(p, hi, true);
       pool_unlock(p);
     }
-    p->holder = NIL;
   }
   process_exiting = true;
   pthread_mutex_unlock(&registry_lock);
@@ -880,7 +1124,7 @@ static int map_pool(uint32_t id, const char *dir, uint64_t size_bytes,
   p->map_size = size;
   p->hdr = base;
   p->id = id;
-  p->holder = NIL;
+  set_self(p, NIL, 0);
   r = validate(p, id);
   if (r) {
     horus__seg_unmap(base, size);
@@ -948,7 +1192,7 @@ static int attach(uint32_t id, const char *ns, uint64_t size_bytes, uint32_t max
       r = self_holder_locked(p, &hi);
       if (r == 0 && !still_linked(p)) {
         reclaim_holder_locked(p, hi, true);
-        p->holder = NIL;
+        set_self(p, NIL, p->epoch);
         removed = true;
       }
       pool_unlock(p);
@@ -1108,6 +1352,7 @@ void horus_pool_close(horus_pool *p) {
   if (p->holder != NIL && p->epoch == atomic_load(&horus__fork_epoch) &&
       pool_lock(p) == 0) {
     reclaim_holder_locked(p, p->holder, true);
+    set_self(p, NIL, p->epoch);
     pool_unlock(p);
   }
   pthread_mutex_unlock(&registry_lock);

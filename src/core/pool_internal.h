@@ -18,12 +18,31 @@ enum {
   HORUS__HOLDER_PROCESS = HORUS_HOLDER_PROCESS,
   HORUS__HOLDER_SEGMENT = HORUS_HOLDER_SEGMENT,
 };
-/* A slot is FREE, USED (a live block), or ZEROING: its last reference is
- * gone and the releasing process is clearing its bytes outside the lock,
- * still holding one ledger reference so that its death hands the block to
- * the reclaimer (which zeroes it under the lock) rather than leaking it. */
-enum { HORUS__SLOT_FREE = 0, HORUS__SLOT_USED = 1, HORUS__SLOT_ZEROING = 2 };
+/* A slot is FREE or USED (a live block, or a dying one: see below). */
+enum { HORUS__SLOT_FREE = 0, HORUS__SLOT_USED = 1 };
 
+/* Who keeps a block alive (horus__slot.holders).  Holder h < FAST_HOLDERS
+ * owns bit h, set while its ledger cell for the slot is non-zero; the
+ * holders at or above FAST_HOLDERS share bit SLOW, set while any of them
+ * has a reference (slot.slow_refs counts those, under the pool lock).
+ * Retain and release change the mask with one compare-and-swap, without the
+ * pool lock.  The holder that takes the mask from "only me" to DYING|me is
+ * the last: it alone owns the block, clears its bytes and frees it under
+ * the lock.  A FREE slot's mask is DYING, so nobody can retain it.  Bits are
+ * idempotent, which is what makes crash recovery exact: the reclaimer of a
+ * dead holder clears its bit (and frees the block if that bit was the last,
+ * or if the dead holder was its dying owner) whatever instant it died at.
+ * See docs/recovery.md. */
+#define HORUS__FAST_HOLDERS 62u
+#define HORUS__MASK_SLOW (1ull << 62)
+#define HORUS__MASK_DYING (1ull << 63)
+
+/* A process's ledger cells change between 0 and 1 only under one of these
+ * process-local stripe locks (keyed by slot), so a thread never counts a
+ * reference while another thread of the process is still setting or
+ * clearing the holder bit.  A stripe holds the fork epoch of its owner:
+ * after fork the child takes over stripes its parent's threads held. */
+#define HORUS__POOL_STRIPES 16
 /* Backing store is committed (fallocate) in chunks of this size the first
  * time a block reaches into them, and recorded in the commit bitmap, so a
  * full tmpfs is an allocation error instead of a SIGBUS on first touch. */
@@ -38,21 +57,22 @@ typedef struct horus__holder {
   int32_t pid;
   uint64_t start_time;
   uint64_t nonce;
-  uint64_t refs; /* sum of this holder's ledger row */
+  uint64_t reserved0;
   char name[HORUS_NAME_MAX + 1];
   uint64_t node;
   uint8_t reserved[24];
 } horus__holder;
 
 typedef struct horus__slot {
+  _Atomic uint64_t holders;    /* holder mask: see HORUS__FAST_HOLDERS */
   _Atomic uint32_t generation; /* bumped when the block is freed; never 0 */
-  _Atomic uint32_t refcount;   /* == sum over holders of ledger[h][slot] */
-  _Atomic uint32_t state;      /* written last on alloc, first on free */
+  _Atomic uint32_t state;      /* FREE or USED */
+  uint32_t slow_refs;          /* references of slow holders (pool lock) */
   uint32_t rec;                /* allocator record of the block */
   uint64_t offset;             /* in the data region */
   uint64_t size;               /* 64-byte rounded */
   uint32_t next_free;          /* slot free list */
-  uint32_t reserved[7];
+  uint32_t reserved[5];
 } horus__slot;
 
 typedef struct horus__pool_header {
@@ -65,7 +85,7 @@ typedef struct horus__pool_header {
   uint64_t off_holders, off_slots, off_ledger, off_recs, off_commit, off_data;
   uint32_t slot_free_head;
   uint32_t allocated_slots;
-  uint64_t total_refs;
+  uint64_t reserved0;
   uint64_t reclaimed_blocks; /* blocks freed on behalf of dead holders */
   uint64_t repairs;          /* lock owners found dead and repaired after */
   horus__lock lock __attribute__((aligned(64)));
@@ -81,6 +101,7 @@ struct horus_pool {
   uint32_t id;
   uint32_t holder;         /* this process's holder entry, or NIL */
   unsigned epoch;          /* fork epoch when `holder` was registered */
+  _Atomic uint64_t self;   /* epoch << 32 | holder, for the lock-free paths */
   bool retired;            /* removed by horus_clean: never handed out again */
   int fd;                  /* the segment, for fallocate */
   uint64_t nonce;          /* the segment's incarnation, from its header */
@@ -90,6 +111,7 @@ struct horus_pool {
    * could be overwritten later by a misbehaving process, and every bound
    * this process checks must come from what it validated. */
   uint32_t max_slots, nrec;
+  _Atomic uint32_t stripes[HORUS__POOL_STRIPES]; /* 0 free, else 2 * fork epoch + 1 */
   uint64_t data_size;
   uint8_t *base;
   uint64_t map_size;
@@ -98,7 +120,7 @@ struct horus_pool {
   horus__slot *slots;
   _Atomic uint32_t *ledger; /* [holder][slot] */
   horus__tlsf_block *recs;
-  uint64_t *commit;         /* bitmap of committed chunks */
+  _Atomic uint64_t *commit; /* bitmap of committed chunks */
   uint64_t commit_chunks;
   horus__tlsf_view alloc;   /* the allocator, bounded by the validated geometry */
   uint8_t *data;
@@ -114,11 +136,24 @@ struct horus_pool {
 int horus__pool_holder_add(horus_pool *pool, const char *name, uint64_t nonce,
                            uint32_t *holder);
 
-/* Retain / release on behalf of holder `holder` (see horus__pool_holder_add). */
+/* Retain / release on behalf of segment holder `holder` (see
+ * horus__pool_holder_add).  The caller serialises all operations of one
+ * segment holder (a topic does so under its publish lock). */
 int horus__pool_retain_as(horus_pool *pool, uint32_t holder, uint32_t slot,
                           uint32_t generation);
 int horus__pool_release_as(horus_pool *pool, uint32_t holder, uint32_t slot,
                            uint32_t generation);
+
+/* Segment holder `holder`'s reference count on `slot` (its ledger cell). */
+uint32_t horus__pool_count_as(horus_pool *pool, uint32_t holder, uint32_t slot);
+
+/* Recovery after the process serialising segment holder `holder` died in
+ * the middle of a retain or release of `slot`: set its count to `count`
+ * (what the caller's journal says it must be) and make the slot's holder
+ * mask agree, freeing the block if that drops its last reference.  Nothing
+ * happens unless `slot` still holds block `generation`. */
+int horus__pool_settle_as(horus_pool *pool, uint32_t holder, uint32_t slot,
+                          uint32_t generation, uint32_t count);
 
 /* True if this process already has pool `id` of this namespace open. */
 bool horus__pool_is_open(uint32_t id);

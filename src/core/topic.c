@@ -125,34 +125,74 @@ static int ring_pool(horus_topic *t, uint32_t pool_id, uint64_t nonce, horus_poo
   return 0;
 }
 
-static void ring_release(horus_topic *t, uint32_t pool_id, uint64_t nonce, uint32_t slot,
-                         uint32_t gen) {
+/* The ring's reference count on a block of pool `pool_id` (0 if that pool
+ * cannot be opened). */
+static uint32_t ring_count(horus_topic *t, uint32_t pool_id, uint64_t nonce, uint32_t slot) {
   horus_pool *p;
   uint32_t h;
-  if (ring_pool(t, pool_id, nonce, &p, &h) == 0) horus__pool_release_as(p, h, slot, gen);
+  return ring_pool(t, pool_id, nonce, &p, &h) == 0 ? horus__pool_count_as(p, h, slot) : 0;
+}
+
+/* Recovery: make the ring's count on a block `count`, whatever instant of a
+ * retain or release the dead publisher stopped at (the pool makes the holder
+ * mask agree and frees the block if that was its last reference). */
+static void ring_settle(horus_topic *t, uint32_t pool_id, uint64_t nonce, uint32_t slot,
+                        uint32_t gen, uint32_t count) {
+  horus_pool *p;
+  uint32_t h;
+  if (ring_pool(t, pool_id, nonce, &p, &h) == 0) horus__pool_settle_as(p, h, slot, gen, count);
 }
 
 /* ---- locking and journal recovery ---------------------------------------- */
 
-/* The previous publisher died inside send: finish or undo its step. */
+/* The previous publisher died inside send (or inside this very recovery):
+ * finish or undo its step.  Every step is idempotent given the journal, and
+ * the journal moves on only after its step is done, so dying here too is
+ * recovered by the next owner. */
 static void recover(horus_topic *t) {
   horus__topic_header *h = t->hdr;
   horus__topic_journal *j = &h->jn;
   h->repairs++;
-  if (j->stage == 0) return;
-  horus__topic_entry *e = &t->ring[j->seq & t->mask];
-  if (j->stage == 1) {
-    /* The entry may be half written: make it a hole readers skip, and give
-     * back both the new message's reference and the old one's. */
-    e->msg.type = HORUS_MSG_NONE;
-    atomic_store_explicit(&e->stamp, 2 * j->seq + 2, memory_order_release);
-    ring_release(t, j->new_pool, j->new_nonce, j->new_slot, j->new_gen);
+  for (;;) {
+    horus__topic_entry *e = &t->ring[j->seq & t->mask];
+    switch (j->stage) {
+      case HORUS__STAGE_RETAINING: /* undo: the entry was not touched */
+        ring_settle(t, j->new_pool, j->new_nonce, j->new_slot, j->new_gen, j->count_before);
+        horus__fault("recover_step");
+        j->stage = HORUS__STAGE_IDLE;
+        break;
+      case HORUS__STAGE_RETAINED:
+        /* The entry may be half written: make it a hole readers skip, and
+         * give back both the new message's reference and the old one's. */
+        e->msg.type = HORUS_MSG_NONE;
+        atomic_store_explicit(&e->stamp, 2 * j->seq + 2, memory_order_release);
+        j->count_before = ring_count(t, j->new_pool, j->new_nonce, j->new_slot);
+        j->stage = HORUS__STAGE_UNDOING;
+        break;
+      case HORUS__STAGE_UNDOING:
+        ring_settle(t, j->new_pool, j->new_nonce, j->new_slot, j->new_gen,
+                    j->count_before ? j->count_before - 1 : 0);
+        j->stage = HORUS__STAGE_WRITTEN;
+        break;
+      case HORUS__STAGE_WRITTEN:
+        if (atomic_load(&h->write_seq) <= j->seq) atomic_store(&h->write_seq, j->seq + 1);
+        if (!j->has_old) {
+          j->stage = HORUS__STAGE_IDLE;
+          break;
+        }
+        j->count_before = ring_count(t, j->old_pool, j->old_nonce, j->old_slot);
+        j->stage = HORUS__STAGE_RELEASING;
+        break;
+      case HORUS__STAGE_RELEASING:
+        ring_settle(t, j->old_pool, j->old_nonce, j->old_slot, j->old_gen,
+                    j->count_before ? j->count_before - 1 : 0);
+        j->stage = HORUS__STAGE_IDLE;
+        break;
+      default: /* idle, or a stage no publisher writes */
+        j->stage = HORUS__STAGE_IDLE;
+        return;
+    }
   }
-  if (j->stage <= 2) {
-    if (atomic_load(&h->write_seq) <= j->seq) atomic_store(&h->write_seq, j->seq + 1);
-    if (j->has_old) ring_release(t, j->old_pool, j->old_nonce, j->old_slot, j->old_gen);
-  }
-  j->stage = 0;
 }
 
 /* This process's node, made anew after fork (0 if it cannot be made). */
@@ -481,11 +521,14 @@ int horus_topic_send(horus_topic *t, const horus_msg *msg, const horus_tensor *t
   j->new_slot = d->slot;
   j->new_gen = d->generation;
   j->new_nonce = d->pool_nonce;
+  j->count_before = horus__pool_count_as(pool, holder, d->slot);
+  j->stage = HORUS__STAGE_RETAINING;
   if ((r = horus__pool_retain_as(pool, holder, d->slot, d->generation))) {
+    j->stage = HORUS__STAGE_IDLE;
     topic_unlock(t);
     return r;
   }
-  j->stage = 1;
+  j->stage = HORUS__STAGE_RETAINED;
   horus__fault("send_locked");
   atomic_store_explicit(&e->stamp, 2 * s + 1, memory_order_relaxed);
   atomic_thread_fence(memory_order_release);
@@ -493,13 +536,21 @@ int horus_topic_send(horus_topic *t, const horus_msg *msg, const horus_tensor *t
   e->msg.sequence = s;
   atomic_store_explicit(&e->stamp, 2 * s + 2, memory_order_release);
   atomic_store_explicit(&h->write_seq, s + 1, memory_order_release);
-  j->stage = 2;
+  j->stage = HORUS__STAGE_WRITTEN;
   atomic_store_explicit(&h->last_send_ns, horus__now_ns(), memory_order_relaxed);
   atomic_fetch_add_explicit(&t->pubs[t->pub].count, 1, memory_order_relaxed);
   atomic_fetch_add(&h->futex_word, 1); /* seq_cst: pairs with waiters below */
   if (atomic_load(&h->waiters)) futex_wake_all(&h->futex_word);
-  if (j->has_old) ring_release(t, j->old_pool, j->old_nonce, j->old_slot, j->old_gen);
-  j->stage = 0;
+  if (j->has_old) {
+    horus_pool *old;
+    uint32_t old_holder;
+    if (ring_pool(t, j->old_pool, j->old_nonce, &old, &old_holder) == 0) {
+      j->count_before = horus__pool_count_as(old, old_holder, j->old_slot);
+      j->stage = HORUS__STAGE_RELEASING;
+      horus__pool_release_as(old, old_holder, j->old_slot, j->old_gen);
+    }
+  }
+  j->stage = HORUS__STAGE_IDLE;
   topic_unlock(t);
   if (sequence) *sequence = s;
   return 0;

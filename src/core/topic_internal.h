@@ -22,13 +22,26 @@ typedef struct horus__topic_participant {
   uint64_t reserved;
 } horus__topic_participant;
 
+typedef enum horus__topic_stage {
+  HORUS__STAGE_IDLE = 0,
+  HORUS__STAGE_RETAINED = 1,  /* the ring holds the new block; entry being written */
+  HORUS__STAGE_WRITTEN = 2,   /* entry written; the old block's reference to drop */
+  HORUS__STAGE_RETAINING = 3, /* retaining the new block (count_before) */
+  HORUS__STAGE_RELEASING = 4, /* releasing the old block (count_before) */
+  HORUS__STAGE_UNDOING = 5,   /* recovery: dropping the new block (count_before) */
+} horus__topic_stage;
+
 typedef struct horus__topic_journal {
-  uint32_t stage; /* 0 idle, 1 new retained, 2 entry written, 3 old released */
+  /* What the publish lock's owner is doing, so the next owner can finish or
+   * undo it if it dies (topic.c: recover()). */
+  uint32_t stage; /* horus__topic_stage */
   uint32_t has_old;
   uint64_t seq;
   uint32_t new_pool, new_slot, new_gen;
   uint32_t old_pool, old_slot, old_gen;
   uint64_t new_nonce, old_nonce; /* pool incarnations */
+  uint32_t count_before; /* the ring's count on the block being retained or released */
+  uint32_t reserved;
 } horus__topic_journal;
 
 typedef struct horus__topic_header {

@@ -31,6 +31,9 @@ elif op in ("release", "zero"):  # zero: killed while clearing the freed block
     t.release()
 elif op == "send":
     topic.send(pool.alloc([1 << 20], dtype="uint8"))
+elif op == "overwrite":  # fills the ring, then overwrites its oldest entries
+    for _ in range(64):
+        topic.send(pool.alloc([1 << 16], dtype="uint8"))
 elif op == "recv":
     print("ready", flush=True)
     msg = topic.recv(timeout=20)
@@ -50,9 +53,16 @@ elif op == "subscriber":  # killed while holding what it received
 print("survived", flush=True)
 """ % POOL
 
-POINTS = {"alloc": "alloc_locked", "release": "release_locked", "zero": "zeroing",
-          "send": "send_locked",
-          "recv": "recv_retained", "publisher": None, "subscriber": None}
+# (what the actor does, where it dies).  The *_bit points lie between the two
+# atomics of a lock-free retain or release (the holder's bit in the block's
+# mask set or cleared, its ledger cell not yet): a process's own references
+# (recv, release) and a topic ring's (send, overwrite).  "recover" dies
+# inside the journal recovery of a publisher that died before it.
+CASES = [("alloc", "alloc_locked"), ("release", "release_locked"), ("zero", "zeroing"),
+         ("release", "release_bit"), ("send", "send_locked"), ("send", "ring_retain_bit"),
+         ("overwrite", "ring_release_bit"), ("recover", "recover_step"),
+         ("recv", "recv_retained"), ("recv", "retain_bit"),
+         ("publisher", None), ("subscriber", None)]
 
 
 def actor(op, fault, pidns=False):
@@ -69,8 +79,8 @@ def files():
 
 
 @pytest.mark.parametrize("pidns", [False, True], ids=["same-pidns", "own-pidns"])
-@pytest.mark.parametrize("op", sorted(POINTS))
-def test_killed_inside_critical_section(op, pidns, numbers):
+@pytest.mark.parametrize("op,point", CASES, ids=[f"{op}-{pt}" if pt else op for op, pt in CASES])
+def test_killed_inside_critical_section(op, point, pidns, numbers):
     if pidns and not pidns_available():
         pytest.skip("unshare --pid --fork --mount-proc is not permitted here (needs root)")
     pool = TensorPool(pool_id=POOL, size_mb=16, max_slots=64)
@@ -80,7 +90,17 @@ def test_killed_inside_critical_section(op, pidns, numbers):
     before_files = files()
     base_used = pool.stats()["used_bytes"]
     topic = Topic(TensorHandle, "crash.matrix")
-    proc = actor(op, POINTS[op], pidns)
+    label = op
+    if op == "recover":
+        # A publisher dies inside its ring's retain; the next publisher dies
+        # while recovering from that; this process recovers from both.
+        first = actor("send", "ring_retain_bit", pidns)
+        first.wait(timeout=30)
+        assert first.returncode != 0, first.stderr.read()
+        first.stdout.close()
+        first.stderr.close()
+        op = "send"
+    proc = actor(op, point, pidns)
     if op in ("recv", "subscriber"):
         assert proc.stdout.readline().strip() == "ready"
         for _ in range(1 if op == "recv" else 3):
@@ -123,7 +143,7 @@ def test_killed_inside_critical_section(op, pidns, numbers):
     fresh = pool.alloc([15 << 20], dtype="uint8")
     assert not fresh.to_numpy().any()
     del fresh
-    where = f"inside {op} ({POINTS[op]})" if POINTS[op] else f"a {op} wherever it was"
+    where = f"inside {label} ({point})" if point else f"a {label} wherever it was"
     if pidns:
         where += ", in its own PID namespace"
     numbers(f"crash matrix: SIGKILL {where}: no hang, restart works, "

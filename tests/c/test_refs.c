@@ -1,0 +1,189 @@
+/* test_refs.c - lock-free references (docs/recovery.md): a process killed
+ * between the two atomics of a retain or release, for a topic ring's
+ * references and for a process's own, and threads of one process retaining
+ * and releasing one block while its last other reference goes.  Every
+ * assertion is on counts of live blocks, which hold under any scheduling. */
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "namespace.h"
+#include "pool_internal.h"
+
+#define POOL_ID 21
+#define BLOCK (64u << 10)
+
+static horus_pool *pool;
+
+static uint32_t live_blocks(void) {
+  horus_pool_reclaim(pool); /* hand the dead children's references back */
+  horus_pool_stats st;
+  CHECK_OK(horus_pool_stats_get(pool, &st));
+  return st.allocated_slots;
+}
+
+/* Send a fresh block on `t`, dropping this process's handle: the ring keeps
+ * the only reference. */
+static int send_block(horus_topic *t, uint8_t fill) {
+  int64_t shape[1] = {BLOCK};
+  horus_tensor *x;
+  int r = horus_tensor_alloc(pool, shape, 1, HORUS_UINT8, &x);
+  if (r) return r;
+  memset(horus_tensor_data(x), fill, BLOCK);
+  horus_msg m;
+  memset(&m, 0, sizeof m);
+  m.type = HORUS_MSG_TENSOR;
+  m.tensor = *horus_tensor_get_desc(x);
+  r = horus_topic_send(t, &m, x, NULL);
+  horus_tensor_free(x);
+  return r;
+}
+
+/* A child that sends `n` messages on `name` with `fault` armed (from the
+ * start: opening the topic may already recover a dead publisher's send);
+ * it must die there (SIGKILL from the fault point). */
+static void child_dies_sending(const char *name, int n, const char *fault) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    horus_topic *t;
+    horus__fault_point = fault;
+    if (horus_topic_open(name, HORUS_MSG_TENSOR, 0, &t)) _exit(2);
+    for (int i = 0; i < n; i++)
+      if (send_block(t, (uint8_t)(i + 1))) _exit(3);
+    _exit(4); /* the fault point was not reached */
+  }
+  int status;
+  CHECK(waitpid(pid, &status, 0) == pid);
+  CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+}
+
+/* A publisher killed after its ring's bit went into the block's mask but
+ * before the ring's count: the next publisher's recovery undoes the retain
+ * and the block, held by nobody, is freed while the topic lives on. */
+static void test_ring_retain_killed(void) {
+  horus_topic *t;
+  CHECK_OK(horus_topic_open("refs.retain", HORUS_MSG_TENSOR, 4, &t));
+  uint32_t base = live_blocks();
+  child_dies_sending("refs.retain", 1, "ring_retain_bit");
+  CHECK(live_blocks() == base + 1); /* the ring's bit alone keeps it */
+  CHECK_OK(send_block(t, 9)); /* recovers first */
+  CHECK(live_blocks() == base + 1); /* only this message */
+  horus_topic_close(t);
+}
+
+/* Killed after the ring's count on an overwritten message went to zero but
+ * before its bit left the mask: recovery finishes the release. */
+static void test_ring_release_killed(void) {
+  horus_topic *t;
+  CHECK_OK(horus_topic_open("refs.release", HORUS_MSG_TENSOR, 4, &t));
+  uint32_t base = live_blocks();
+  child_dies_sending("refs.release", 5, "ring_release_bit");
+  CHECK(live_blocks() == base + 5); /* four in the ring, one half released */
+  CHECK_OK(send_block(t, 9));
+  CHECK(live_blocks() == base + 4); /* the ring's four */
+  horus_topic_close(t);
+}
+
+/* A publisher killed inside its retain, then the next one killed inside
+ * the recovery from that: the third recovers both. */
+static void test_recovery_killed(void) {
+  horus_topic *t;
+  CHECK_OK(horus_topic_open("refs.recover", HORUS_MSG_TENSOR, 4, &t));
+  uint32_t base = live_blocks();
+  child_dies_sending("refs.recover", 1, "ring_retain_bit");
+  child_dies_sending("refs.recover", 1, "recover_step");
+  CHECK_OK(send_block(t, 9));
+  CHECK(live_blocks() == base + 1);
+  horus_topic_close(t);
+}
+
+/* A process killed between its bit and its cell, retaining or releasing:
+ * reclaiming it frees what it alone held. */
+static void test_process_killed(const char *fault) {
+  uint32_t base = live_blocks();
+  uint32_t s, g;
+  uint64_t off;
+  CHECK_OK(horus_pool_alloc(pool, BLOCK, &s, &g, &off));
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (strcmp(fault, "retain_bit") == 0) {
+      horus__fault_point = fault;
+      horus_pool_retain(pool, s, g);
+    } else {
+      if (horus_pool_retain(pool, s, g)) _exit(2);
+      horus__fault_point = fault;
+      horus_pool_release(pool, s, g);
+    }
+    _exit(3);
+  }
+  int status;
+  CHECK(waitpid(pid, &status, 0) == pid);
+  CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  CHECK(live_blocks() == base + 1);
+  CHECK(horus_pool_refcount(pool, s, g) == 1); /* ours alone */
+  CHECK_OK(horus_pool_release(pool, s, g));
+  CHECK(live_blocks() == base);
+}
+
+/* Threads retain and release one block (reading it while they hold it)
+ * while the main thread drops the last other reference.  A retain either
+ * fails (the block is dying or gone) or holds bytes that are still the
+ * block's; once all are done the block is free. */
+typedef struct {
+  uint32_t slot, gen;
+  uint8_t *data;
+  _Atomic int go;
+  _Atomic int held, refused, torn;
+} shared_block;
+
+static void *retainer(void *arg) {
+  shared_block *b = arg;
+  while (!atomic_load(&b->go)) {
+  }
+  for (int i = 0; i < 20000; i++) {
+    int r = horus_pool_retain(pool, b->slot, b->gen);
+    if (r == 0) {
+      if (b->data[0] != 0xAB || b->data[BLOCK - 1] != 0xAB) atomic_fetch_add(&b->torn, 1);
+      atomic_fetch_add(&b->held, 1);
+      CHECK_OK(horus_pool_release(pool, b->slot, b->gen));
+    } else {
+      CHECK(r == HORUS_ESTALE);
+      atomic_fetch_add(&b->refused, 1);
+    }
+  }
+  return NULL;
+}
+
+static void test_threads_race_the_last_release(void) {
+  uint32_t base = live_blocks();
+  shared_block b = {0};
+  uint64_t off;
+  CHECK_OK(horus_pool_alloc(pool, BLOCK, &b.slot, &b.gen, &off));
+  b.data = horus_pool_data(pool, off);
+  memset(b.data, 0xAB, BLOCK);
+  pthread_t th[3];
+  for (int i = 0; i < 3; i++) CHECK(pthread_create(&th[i], NULL, retainer, &b) == 0);
+  atomic_store(&b.go, 1);
+  CHECK_OK(horus_pool_release(pool, b.slot, b.gen)); /* somewhere in their loops */
+  for (int i = 0; i < 3; i++) pthread_join(th[i], NULL);
+  CHECK(atomic_load(&b.torn) == 0);
+  CHECK(atomic_load(&b.held) + atomic_load(&b.refused) == 3 * 20000);
+  CHECK(live_blocks() == base);
+  CHECK_RC(horus_pool_retain(pool, b.slot, b.gen), HORUS_ESTALE);
+}
+
+int main(void) {
+  CHECK_OK(horus_pool_open(POOL_ID, 16u << 20, 64, HORUS_POOL_CREATE, &pool));
+  test_ring_retain_killed();
+  test_ring_release_killed();
+  test_recovery_killed();
+  test_process_killed("retain_bit");
+  test_process_killed("release_bit");
+  test_threads_race_the_last_release();
+  horus_pool_close(pool);
+  check_remove_namespace();
+  return check_report("test_refs");
+}
