@@ -102,6 +102,10 @@ static inline void horus__fault(const char *point) {
 /* Monotonic clock in nanoseconds. */
 uint64_t horus__now_ns(void);
 
+/* The same clock at tick resolution (a few ms), several times cheaper: for
+ * "when did this last happen" stamps that people read in seconds. */
+uint64_t horus__coarse_ns(void);
+
 /* 64 random bits (getrandom, falling back to clock and pid). */
 uint64_t horus__random64(void);
 

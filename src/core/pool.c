@@ -1053,7 +1053,7 @@ int horus_pool_find(const void *ptr, horus_pool **pool_out, uint32_t *slot,
   horus_pool *p = registry;
   for (; p; p = p->next)
     if (q >= p->data && q < p->data + p->data_size) break;
-  if (p) p->refs++;
+  if (p) atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
   pthread_mutex_unlock(&registry_lock);
   if (!p) return horus__err(HORUS_ENOENT, "address is in no open pool");
   uint64_t off = (uint64_t)(q - p->data);
@@ -1205,7 +1205,7 @@ static int attach(uint32_t id, const char *ns, uint64_t size_bytes, uint32_t max
       continue;
     }
     snprintf(p->ns, sizeof p->ns, "%s", ns);
-    p->refs = 1;
+    atomic_store(&p->refs, 1);
     p->next = registry;
     registry = p;
     if (!atexit_registered) {
@@ -1239,7 +1239,7 @@ int horus_pool_open(uint32_t id, uint64_t size_bytes, uint32_t max_slots,
   if (p) {
     r = geometry_check(p, size_bytes, max_slots);
     if (r == 0) {
-      p->refs++;
+      atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
       *out = p;
     }
   } else {
@@ -1256,7 +1256,7 @@ int horus__pool_open_incarnation(uint32_t id, uint64_t nonce, horus_pool **out) 
   pthread_mutex_lock(&registry_lock);
   horus_pool *p = registry_find(ns, id, nonce);
   if (p) {
-    p->refs++;
+    atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
     *out = p;
     pthread_mutex_unlock(&registry_lock);
     return 0;
@@ -1326,21 +1326,29 @@ bool horus__pool_is_open(uint32_t id) {
   if (horus__ns_name(&ns)) return false;
   pthread_mutex_lock(&registry_lock);
   horus_pool *p = registry_find(ns, id, 0);
-  bool open = p && p->refs > 0;
+  bool open = p && atomic_load(&p->refs) > 0;
   pthread_mutex_unlock(&registry_lock);
   return open;
 }
 
+/* The caller holds a reference, so the handle cannot go away meanwhile:
+ * no registry lock (this runs for every tensor handle made). */
 void horus__pool_ref(horus_pool *p) {
-  pthread_mutex_lock(&registry_lock);
-  p->refs++;
-  pthread_mutex_unlock(&registry_lock);
+  atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
 }
 
 void horus_pool_close(horus_pool *p) {
   if (!p) return;
+  /* Dropping a reference that is not the last needs no lock; the last one
+   * is dropped under the registry lock, which registry_find's revivals take
+   * too, so a handle is never found and freed at once. */
+  int n = atomic_load_explicit(&p->refs, memory_order_relaxed);
+  while (n > 1)
+    if (atomic_compare_exchange_weak_explicit(&p->refs, &n, n - 1, memory_order_acq_rel,
+                                              memory_order_relaxed))
+      return;
   pthread_mutex_lock(&registry_lock);
-  if (--p->refs > 0 || process_exiting) {
+  if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) > 1 || process_exiting) {
     pthread_mutex_unlock(&registry_lock);
     return;
   }

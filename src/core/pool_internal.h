@@ -97,7 +97,7 @@ _Static_assert(sizeof(horus__holder) == 128, "holder is 128 bytes");
 
 struct horus_pool {
   struct horus_pool *next; /* process-local registry */
-  int refs;                /* process-local references (registry lock) */
+  _Atomic int refs;        /* process-local references; the last goes under registry_lock */
   uint32_t id;
   uint32_t holder;         /* this process's holder entry, or NIL */
   unsigned epoch;          /* fork epoch when `holder` was registered */

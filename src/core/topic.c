@@ -18,6 +18,7 @@
 #include <dirent.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <linux/futex.h>
 #include <signal.h>
 #include <stdio.h>
@@ -45,6 +46,7 @@ struct horus_topic {
   uint64_t node; /* this process's node, from node_epoch */
   unsigned node_epoch;
   int fd;        /* the segment, to tell whether it is still linked */
+  struct shared_map *map; /* the process's one mapping of the segment, or NULL */
   uint8_t *base;
   uint64_t size;
   horus__topic_header *hdr;
@@ -72,6 +74,28 @@ static uint64_t layout(uint32_t capacity, uint64_t *subs, uint64_t *pubs, uint64
   *ring = off;
   off += (uint64_t)capacity * sizeof(horus__topic_entry);
   return off;
+}
+
+/* ---- ring entries -------------------------------------------------------- */
+
+/* An entry's message is copied in and out a word at a time with relaxed
+ * atomics: readers copy it while a publisher may be overwriting it and keep
+ * the copy only if the stamp did not move (a seqlock), which the C memory
+ * model allows only for atomic accesses.  On x86-64 and arm64 these are the
+ * plain loads and stores of a memcpy. */
+_Static_assert(sizeof(horus_msg) % sizeof(uint64_t) == 0, "message is whole words");
+#define MSG_WORDS (sizeof(horus_msg) / sizeof(uint64_t))
+
+static void entry_store(horus__topic_entry *e, const horus_msg *m) {
+  uint64_t w[MSG_WORDS], *dst = (uint64_t *)(void *)&e->msg;
+  memcpy(w, m, sizeof w);
+  for (size_t i = 0; i < MSG_WORDS; i++) __atomic_store_n(&dst[i], w[i], __ATOMIC_RELAXED);
+}
+
+static void entry_load(horus__topic_entry *e, horus_msg *m) {
+  uint64_t w[MSG_WORDS], *src = (uint64_t *)(void *)&e->msg;
+  for (size_t i = 0; i < MSG_WORDS; i++) w[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+  memcpy(m, w, sizeof w);
 }
 
 /* ---- futex ------------------------------------------------------------ */
@@ -164,7 +188,7 @@ static void recover(horus_topic *t) {
       case HORUS__STAGE_RETAINED:
         /* The entry may be half written: make it a hole readers skip, and
          * give back both the new message's reference and the old one's. */
-        e->msg.type = HORUS_MSG_NONE;
+        __atomic_store_n(&e->msg.type, HORUS_MSG_NONE, __ATOMIC_RELAXED);
         atomic_store_explicit(&e->stamp, 2 * j->seq + 2, memory_order_release);
         j->count_before = ring_count(t, j->new_pool, j->new_nonce, j->new_slot);
         j->stage = HORUS__STAGE_UNDOING;
@@ -340,9 +364,64 @@ static bool still_linked(horus_topic *t) {
   return a.st_ino == b.st_ino && a.st_dev == b.st_dev;
 }
 
+/* One mapping of a topic segment per process, shared by all its handles:
+ * a publisher's release store and a subscriber's acquire load in one
+ * process are then on one address (which is what the memory model, and
+ * ThreadSanitizer, can follow), and a process opening a topic many times
+ * maps it once.  Keyed by the file's identity; every user keeps the file
+ * open, so its inode cannot be reused while the entry exists. */
+typedef struct shared_map {
+  struct shared_map *next;
+  dev_t dev;
+  ino_t ino;
+  uint8_t *base;
+  uint64_t size;
+  int refs;
+} shared_map;
+
+static pthread_mutex_t maps_lock = PTHREAD_MUTEX_INITIALIZER;
+static shared_map *maps;
+
+/* Swap the mapping just made for t->fd for the process's existing one of
+ * the same file, or register it as that one.  Out of memory or fstat
+ * failing leave the handle its own mapping, which works as well. */
+static void share_mapping(horus_topic *t) {
+  struct stat st;
+  if (fstat(t->fd, &st) != 0) return;
+  pthread_mutex_lock(&maps_lock);
+  shared_map *m = maps;
+  while (m && !(m->dev == st.st_dev && m->ino == st.st_ino && m->size == t->size)) m = m->next;
+  if (m) {
+    horus__seg_unmap(t->base, t->size);
+    t->base = m->base;
+    m->refs++;
+  } else if ((m = malloc(sizeof *m))) {
+    *m = (shared_map){maps, st.st_dev, st.st_ino, t->base, t->size, 1};
+    maps = m;
+  }
+  t->map = m;
+  pthread_mutex_unlock(&maps_lock);
+}
+
 static void unmap_topic(horus_topic *t) {
-  if (t->base) horus__seg_unmap(t->base, t->size);
+  if (t->map) {
+    pthread_mutex_lock(&maps_lock);
+    shared_map *m = t->map;
+    if (--m->refs == 0) {
+      for (shared_map **pp = &maps; *pp; pp = &(*pp)->next)
+        if (*pp == m) {
+          *pp = m->next;
+          break;
+        }
+      horus__seg_unmap(m->base, m->size);
+      free(m);
+    }
+    pthread_mutex_unlock(&maps_lock);
+  } else if (t->base) {
+    horus__seg_unmap(t->base, t->size);
+  }
   if (t->fd >= 0) close(t->fd);
+  t->map = NULL;
   t->base = NULL;
   t->fd = -1;
 }
@@ -410,7 +489,8 @@ int horus_topic_open(const char *name, horus_msg_type type, uint32_t capacity,
     if (r) goto fail;
     t->base = base;
     t->size = size;
-    t->hdr = base;
+    share_mapping(t);
+    t->hdr = (horus__topic_header *)t->base;
     if ((r = validate(t))) {
       unmap_topic(t);
       goto fail;
@@ -532,12 +612,13 @@ int horus_topic_send(horus_topic *t, const horus_msg *msg, const horus_tensor *t
   horus__fault("send_locked");
   atomic_store_explicit(&e->stamp, 2 * s + 1, memory_order_relaxed);
   atomic_thread_fence(memory_order_release);
-  e->msg = *msg;
-  e->msg.sequence = s;
+  horus_msg out = *msg;
+  out.sequence = s;
+  entry_store(e, &out);
   atomic_store_explicit(&e->stamp, 2 * s + 2, memory_order_release);
   atomic_store_explicit(&h->write_seq, s + 1, memory_order_release);
   j->stage = HORUS__STAGE_WRITTEN;
-  atomic_store_explicit(&h->last_send_ns, horus__now_ns(), memory_order_relaxed);
+  atomic_store_explicit(&h->last_send_ns, horus__coarse_ns(), memory_order_relaxed);
   atomic_fetch_add_explicit(&t->pubs[t->pub].count, 1, memory_order_relaxed);
   atomic_fetch_add(&h->futex_word, 1); /* seq_cst: pairs with waiters below */
   if (atomic_load(&h->waiters)) futex_wake_all(&h->futex_word);
@@ -632,7 +713,7 @@ static int try_recv(horus_topic *t, horus_msg *msg, horus_tensor **tensor) {
     horus__topic_entry *e = &t->ring[s & t->mask];
     uint64_t before = atomic_load_explicit(&e->stamp, memory_order_acquire);
     if (before == 2 * s + 2) {
-      *msg = e->msg;
+      entry_load(e, msg);
       atomic_thread_fence(memory_order_acquire);
       uint64_t after = atomic_load_explicit(&e->stamp, memory_order_relaxed);
       if (after == before) {

@@ -42,6 +42,7 @@ static void *subscriber(void *arg) {
     if (r) continue;
     uint64_t v = *(uint64_t *)horus_tensor_data(x);
     if (v < next) failures++; /* order within one publisher */
+    if (v != m.sequence) failures++; /* the bytes of the message received */
     next = v + 1;
     got++;
     horus_tensor_free(x);
