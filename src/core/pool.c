@@ -32,6 +32,7 @@
 #define NIL HORUS__NIL
 #define DYING HORUS__MASK_DYING
 #define SLOW HORUS__MASK_SLOW
+#define MASK(p, s) (&(p)->masks[s].holders)
 /* A freed block this large gives its whole commit chunks back to the
  * kernel (a hole reads as zeros) instead of being overwritten. */
 #define PUNCH_MIN (8ull << 20)
@@ -44,7 +45,7 @@ static bool process_exiting;
 /* ---- layout ------------------------------------------------------------ */
 
 typedef struct geometry {
-  uint64_t off_holders, off_slots, off_ledger, off_recs, off_commit, off_data, total;
+  uint64_t off_holders, off_slots, off_masks, off_ledger, off_recs, off_commit, off_data, total;
   uint64_t commit_chunks;
   uint32_t nrec;
 } geometry;
@@ -57,6 +58,8 @@ static void layout(uint32_t max_slots, uint64_t data_size, geometry *g) {
   off += (uint64_t)HORUS_POOL_MAX_HOLDERS * sizeof(horus__holder);
   g->off_slots = off = round_up(off, 64);
   off += (uint64_t)max_slots * sizeof(horus__slot);
+  g->off_masks = off = round_up(off, 64);
+  off += (uint64_t)max_slots * sizeof(horus__slot_mask);
   g->off_ledger = off = round_up(off, 64);
   off += (uint64_t)HORUS_POOL_MAX_HOLDERS * max_slots * sizeof(uint32_t);
   g->off_recs = off = round_up(off, 64);
@@ -77,6 +80,7 @@ static void bind_pointers(horus_pool *p) {
   layout(p->max_slots, p->data_size, &g);
   p->holders = (horus__holder *)(p->base + g.off_holders);
   p->slots = (horus__slot *)(p->base + g.off_slots);
+  p->masks = (horus__slot_mask *)(p->base + g.off_masks);
   p->ledger = (_Atomic uint32_t *)(p->base + g.off_ledger);
   p->recs = (horus__tlsf_block *)(p->base + g.off_recs);
   p->commit = (_Atomic uint64_t *)(p->base + g.off_commit);
@@ -107,6 +111,7 @@ static int init_segment(void *base, uint64_t size, void *arg) {
   h->data_size = a->data_size;
   h->off_holders = g.off_holders;
   h->off_slots = g.off_slots;
+  h->off_masks = g.off_masks;
   h->off_ledger = g.off_ledger;
   h->off_recs = g.off_recs;
   h->off_commit = g.off_commit;
@@ -116,9 +121,10 @@ static int init_segment(void *base, uint64_t size, void *arg) {
   if (r) return r;
 
   horus__slot *slots = (horus__slot *)((uint8_t *)base + g.off_slots);
+  horus__slot_mask *masks = (horus__slot_mask *)((uint8_t *)base + g.off_masks);
   for (uint32_t i = 0; i < a->max_slots; i++) {
     atomic_init(&slots[i].generation, 1);
-    atomic_init(&slots[i].holders, DYING);
+    atomic_init(&masks[i].holders, DYING);
     slots[i].next_free = i + 1 < a->max_slots ? i + 1 : NIL;
     slots[i].rec = NIL;
   }
@@ -151,7 +157,8 @@ static int validate(horus_pool *p, uint32_t id) {
   geometry g;
   layout(max_slots, data_size, &g);
   if (g.total != p->map_size || g.off_holders != h->off_holders ||
-      g.off_slots != h->off_slots || g.off_ledger != h->off_ledger ||
+      g.off_slots != h->off_slots || g.off_masks != h->off_masks ||
+      g.off_ledger != h->off_ledger ||
       g.off_recs != h->off_recs || g.off_commit != h->off_commit ||
       g.off_data != h->off_data || g.nrec != h->nrec ||
       h->tlsf.region_size != data_size || h->tlsf.nrec != g.nrec)
@@ -244,11 +251,11 @@ static inline uint64_t holder_bit(uint32_t hi) {
 /* ---- the holder mask ------------------------------------------------------ */
 
 /* Add `bit` to slot's mask unless the block is dying or free. */
-static bool mask_add(horus__slot *sl, uint64_t bit) {
-  uint64_t m = atomic_load_explicit(&sl->holders, memory_order_acquire);
+static bool mask_add(_Atomic uint64_t *hm, uint64_t bit) {
+  uint64_t m = atomic_load_explicit(hm, memory_order_acquire);
   do {
     if (m & DYING) return false;
-  } while (!atomic_compare_exchange_weak_explicit(&sl->holders, &m, m | bit,
+  } while (!atomic_compare_exchange_weak_explicit(hm, &m, m | bit,
                                                   memory_order_acq_rel, memory_order_acquire));
   return true;
 }
@@ -256,12 +263,12 @@ static bool mask_add(horus__slot *sl, uint64_t bit) {
 /* Take `bit` out of slot's mask.  True when it was the only holder left: the
  * mask is now DYING|bit and the caller owns the block, which it must free
  * (free_dying, or release_slot_locked under the lock). */
-static bool mask_drop(horus__slot *sl, uint64_t bit) {
-  uint64_t m = atomic_load_explicit(&sl->holders, memory_order_acquire);
+static bool mask_drop(_Atomic uint64_t *hm, uint64_t bit) {
+  uint64_t m = atomic_load_explicit(hm, memory_order_acquire);
   for (;;) {
     if (!(m & bit) || (m & DYING)) return false;
     uint64_t next = m == bit ? (DYING | bit) : (m & ~bit);
-    if (atomic_compare_exchange_weak_explicit(&sl->holders, &m, next, memory_order_acq_rel,
+    if (atomic_compare_exchange_weak_explicit(hm, &m, next, memory_order_acq_rel,
                                               memory_order_acquire))
       return next & DYING;
   }
@@ -273,13 +280,13 @@ static bool mask_drop(horus__slot *sl, uint64_t bit) {
  * the block was freed. */
 static bool mask_clear_locked(horus_pool *p, uint32_t s, uint64_t bit, bool allocator_ok) {
   horus__slot *sl = &p->slots[s];
-  uint64_t m = atomic_load(&sl->holders);
-  if (m == (DYING | bit) || mask_drop(sl, bit)) {
+  uint64_t m = atomic_load(MASK(p, s));
+  if (m == (DYING | bit) || mask_drop(MASK(p, s), bit)) {
     if (atomic_load(&sl->state) == HORUS__SLOT_USED) {
       release_slot_locked(p, s, allocator_ok);
       return true;
     }
-    atomic_store(&sl->holders, DYING);
+    atomic_store(MASK(p, s), DYING);
   }
   return false;
 }
@@ -321,7 +328,7 @@ static void repair(horus_pool *p) {
       slow += atomic_load(l);
     }
     sl->slow_refs = slow;
-    uint64_t m = atomic_load(&sl->holders);
+    uint64_t m = atomic_load(MASK(p, s));
     uint64_t owner = m & ~DYING;
     if (m & DYING) {
       /* Dying: its owner frees it, unless the owner is the slow holders'
@@ -332,13 +339,13 @@ static void repair(horus_pool *p) {
       continue;
     }
     if (slow) {
-      mask_add(sl, SLOW);
+      mask_add(MASK(p, s), SLOW);
     } else if (m == 0 || m == SLOW) {
       /* Nobody holds it: free it unless a fast retainer got in first. */
-      if (atomic_compare_exchange_strong(&sl->holders, &m, DYING | SLOW))
+      if (atomic_compare_exchange_strong(MASK(p, s), &m, DYING | SLOW))
         release_slot_locked(p, s, false);
     } else {
-      mask_drop(sl, SLOW); /* others hold it: not the last */
+      mask_drop(MASK(p, s), SLOW); /* others hold it: not the last */
     }
   }
   for (uint32_t hi = 0; hi < HORUS_POOL_MAX_HOLDERS; hi++)
@@ -480,7 +487,7 @@ static void free_slot_locked(horus_pool *p, uint32_t s, bool allocator_ok) {
     atomic_store(&sl->generation, g ? g : 1);
   }
   sl->slow_refs = 0;
-  atomic_store_explicit(&sl->holders, DYING, memory_order_release);
+  atomic_store_explicit(MASK(p, s), DYING, memory_order_release);
   if (was != HORUS__SLOT_USED) return;
   if (allocator_ok) {
     if (sl->rec < p->nrec) horus__tlsf_free(&p->alloc, sl->rec);
@@ -513,7 +520,7 @@ static void reclaim_holder_locked(horus_pool *p, uint32_t hi, bool allocator_ok)
     bool freed;
     if (hi < HORUS__FAST_HOLDERS) {
       /* Its bit may be set with a zero cell (killed between the two). */
-      if (!n && !(atomic_load(&sl->holders) & bit)) continue;
+      if (!n && !(atomic_load(MASK(p, s)) & bit)) continue;
       freed = mask_clear_locked(p, s, bit, allocator_ok);
     } else {
       if (!n) continue;
@@ -670,7 +677,7 @@ static void free_dying(horus_pool *p, uint32_t s, uint64_t owner) {
   horus__fault("zeroing");
   zero_range(p, sl->offset, sl->size);
   if (pool_lock(p) != 0) return; /* stays dying until this process is reclaimed */
-  if (atomic_load(&sl->holders) == (DYING | owner) &&
+  if (atomic_load(MASK(p, s)) == (DYING | owner) &&
       atomic_load(&sl->state) == HORUS__SLOT_USED) {
     horus__fault("release_locked");
     free_slot_locked(p, s, true);
@@ -705,13 +712,13 @@ static int retain_fast(horus_pool *p, uint32_t hi, uint32_t s, uint32_t gen) {
       stripe_unlock(p, s);
       continue;
     }
-    if (!mask_add(sl, bit)) {
+    if (!mask_add(MASK(p, s), bit)) {
       stripe_unlock(p, s);
       return stale(p, s, gen);
     }
     horus__fault(hi == p->holder ? "retain_bit" : "ring_retain_bit");
     if (!slot_is(sl, gen)) { /* freed and handed out again before our bit went in */
-      bool last = mask_drop(sl, bit);
+      bool last = mask_drop(MASK(p, s), bit);
       stripe_unlock(p, s);
       if (last) free_dying(p, s, bit);
       return stale(p, s, gen);
@@ -744,7 +751,7 @@ static int release_fast(horus_pool *p, uint32_t hi, uint32_t s, uint32_t gen) {
       continue;
     }
     horus__fault(hi == p->holder ? "release_bit" : "ring_release_bit");
-    bool last = mask_drop(sl, 1ull << hi);
+    bool last = mask_drop(MASK(p, s), 1ull << hi);
     stripe_unlock(p, s);
     if (last) free_dying(p, s, 1ull << hi);
     return 0;
@@ -758,7 +765,7 @@ static int retain_slow_locked(horus_pool *p, uint32_t hi, uint32_t s, uint32_t g
   _Atomic uint32_t *cell = ledger_at(p, hi, s);
   if (atomic_load(cell) == UINT32_MAX || sl->slow_refs == UINT32_MAX)
     return horus__err(HORUS_EOVERFLOW, "pool %u slot %u: too many references", p->id, s);
-  if (!mask_add(sl, SLOW)) return stale(p, s, gen);
+  if (!mask_add(MASK(p, s), SLOW)) return stale(p, s, gen);
   atomic_store(cell, atomic_load(cell) + 1);
   sl->slow_refs++;
   return 0;
@@ -776,7 +783,7 @@ static int release_slow_locked(horus_pool *p, uint32_t hi, uint32_t s, uint32_t 
   atomic_store(cell, mine - 1);
   sl->slow_refs = sl->slow_refs ? sl->slow_refs - 1 : 0;
   horus__fault("release_locked");
-  if (sl->slow_refs == 0 && mask_drop(sl, SLOW)) release_slot_locked(p, s, true);
+  if (sl->slow_refs == 0 && mask_drop(MASK(p, s), SLOW)) release_slot_locked(p, s, true);
   return 0;
 }
 
@@ -850,7 +857,7 @@ int horus__pool_settle_as(horus_pool *p, uint32_t hi, uint32_t s, uint32_t gen,
     atomic_store(cell, count);
     uint32_t slow = sl->slow_refs - (was < sl->slow_refs ? was : sl->slow_refs) + count;
     sl->slow_refs = slow;
-    if (slow == 0 ? mask_clear_locked(p, s, SLOW, true) : !mask_add(sl, SLOW)) {
+    if (slow == 0 ? mask_clear_locked(p, s, SLOW, true) : !mask_add(MASK(p, s), SLOW)) {
       if (slow) atomic_store(cell, 0); /* the block died meanwhile: nothing to hold */
     }
     pool_unlock(p);
@@ -859,10 +866,10 @@ int horus__pool_settle_as(horus_pool *p, uint32_t hi, uint32_t s, uint32_t gen,
   uint64_t bit = 1ull << hi;
   atomic_store_explicit(cell, count, memory_order_release);
   if (count > 0) {
-    if (!mask_add(sl, bit)) atomic_store(cell, 0); /* the block died meanwhile */
+    if (!mask_add(MASK(p, s), bit)) atomic_store(cell, 0); /* the block died meanwhile */
     return 0;
   }
-  if (atomic_load(&sl->holders) == (DYING | bit) || mask_drop(sl, bit)) free_dying(p, s, bit);
+  if (atomic_load(MASK(p, s)) == (DYING | bit) || mask_drop(MASK(p, s), bit)) free_dying(p, s, bit);
   return 0;
 }
 
@@ -934,7 +941,7 @@ int horus_pool_alloc(horus_pool *p, uint64_t nbytes, uint32_t *slot,
   atomic_store_explicit(ledger_at(p, hi, s), 1, memory_order_relaxed);
   sl->slow_refs = hi < HORUS__FAST_HOLDERS ? 0 : 1;
   atomic_store_explicit(&sl->state, HORUS__SLOT_USED, memory_order_release);
-  atomic_store_explicit(&sl->holders, holder_bit(hi), memory_order_release);
+  atomic_store_explicit(MASK(p, s), holder_bit(hi), memory_order_release);
   stripe_unlock(p, s);
   *slot = s;
   *generation = atomic_load_explicit(&sl->generation, memory_order_relaxed);

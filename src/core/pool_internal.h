@@ -64,7 +64,6 @@ typedef struct horus__holder {
 } horus__holder;
 
 typedef struct horus__slot {
-  _Atomic uint64_t holders;    /* holder mask: see HORUS__FAST_HOLDERS */
   _Atomic uint32_t generation; /* bumped when the block is freed; never 0 */
   _Atomic uint32_t state;      /* FREE or USED */
   uint32_t slow_refs;          /* references of slow holders (pool lock) */
@@ -72,8 +71,16 @@ typedef struct horus__slot {
   uint64_t offset;             /* in the data region */
   uint64_t size;               /* 64-byte rounded */
   uint32_t next_free;          /* slot free list */
-  uint32_t reserved[5];
+  uint32_t reserved[7];
 } horus__slot;
+
+/* A slot's holder mask (see HORUS__FAST_HOLDERS), on a cache line of its
+ * own: receivers change it, while senders and receivers of the same block
+ * only read the slot, which then stays in every core's cache. */
+typedef struct horus__slot_mask {
+  _Atomic uint64_t holders;
+  uint64_t reserved[7];
+} horus__slot_mask;
 
 typedef struct horus__pool_header {
   horus__seg_header seg;
@@ -82,7 +89,7 @@ typedef struct horus__pool_header {
   uint32_t max_holders;
   uint32_t nrec;
   uint64_t data_size;
-  uint64_t off_holders, off_slots, off_ledger, off_recs, off_commit, off_data;
+  uint64_t off_holders, off_slots, off_ledger, off_recs, off_commit, off_data, off_masks;
   uint32_t slot_free_head;
   uint32_t allocated_slots;
   uint64_t reserved0;
@@ -93,6 +100,7 @@ typedef struct horus__pool_header {
 } horus__pool_header;
 
 _Static_assert(sizeof(horus__slot) == 64, "slot is one cache line");
+_Static_assert(sizeof(horus__slot_mask) == 64, "slot mask is one cache line");
 _Static_assert(sizeof(horus__holder) == 128, "holder is 128 bytes");
 
 struct horus_pool {
@@ -118,6 +126,7 @@ struct horus_pool {
   horus__pool_header *hdr;
   horus__holder *holders;
   horus__slot *slots;
+  horus__slot_mask *masks;  /* [slot] */
   _Atomic uint32_t *ledger; /* [holder][slot] */
   horus__tlsf_block *recs;
   _Atomic uint64_t *commit; /* bitmap of committed chunks */

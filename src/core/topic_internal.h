@@ -60,9 +60,10 @@ typedef struct horus__topic_header {
   _Atomic uint32_t waiters;
 } horus__topic_header;
 
+/* The stamp shares the message's first cache line: a reader pulls five
+ * lines from the publisher's core, not six. */
 typedef struct horus__topic_entry {
   _Atomic uint64_t stamp;
-  uint64_t reserved[7];
   horus_msg msg;
 } __attribute__((aligned(64))) horus__topic_entry;
 

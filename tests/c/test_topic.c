@@ -113,9 +113,12 @@ static pid_t spawn_subscriber(const char *name, uint64_t n, int fd_go, int fd_re
   for (;;) {
     horus_msg m;
     horus_tensor *x;
-    int r = horus_topic_recv(t, 2000000000ll, &m, &x);
+    /* The newest message ends the loop (it cannot be overwritten: nothing
+     * is sent after it); the timeout is only there so a broken build fails
+     * instead of hanging, long enough for any stall of a loaded machine. */
+    int r = horus_topic_recv(t, 60000000000ll, &m, &x);
     if (r == HORUS_EINTR) continue;
-    if (r) break; /* timed out: the publisher is done */
+    if (r) break;
     const uint64_t *v = horus_tensor_data(x);
     ok &= intact(v) && v[0] < 2 && (got == 0 || v[1] >= last[v[0]]);
     last[v[0]] = v[1];
@@ -202,27 +205,36 @@ static void test_two_publishers(void) {
     }
   }
   uint64_t next[2] = {0, 0}, got = 0, bad = 0;
-  while (got < 2 * N) {
+  int exited = 0, status[2] = {0, 0};
+  bool done[2] = {false, false};
+  /* Until both publishers have exited and the ring is drained: their exit,
+   * not a quiet spell, says that nothing more is coming. */
+  for (;;) {
     horus_msg m;
     horus_tensor *x;
-    /* A timeout ends the loop once both publishers are done and the ring
-     * is empty: what is missing then was dropped, and counted below. */
-    int r = horus_topic_recv(sub, 2000000000ll, &m, &x);
-    if (r) break;
+    int r = horus_topic_recv(sub, exited == 2 ? 0 : 100000000ll, &m, &x);
+    if (r == HORUS_EAGAIN && exited == 2) break;
+    if (r == HORUS_ETIMEDOUT || r == HORUS_EAGAIN || r == HORUS_EINTR) {
+      for (int w = 0; w < 2; w++)
+        if (!done[w] && waitpid(kids[w], &status[w], WNOHANG) == kids[w]) done[w] = true, exited++;
+      continue;
+    }
+    if (r) {
+      bad++;
+      break;
+    }
     const uint64_t *v = horus_tensor_data(x);
     if (!intact(v) || v[0] > 1 || v[1] < next[v[0]]) bad++;
     else next[v[0]] = v[1] + 1;
     got++;
     horus_tensor_free(x);
   }
-  for (int w = 0; w < 2; w++) {
-    int status;
-    waitpid(kids[w], &status, 0);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  }
+  for (int w = 0; w < 2; w++) CHECK(WIFEXITED(status[w]) && WEXITSTATUS(status[w]) == 0);
   horus_topic_stats st;
   CHECK_OK(horus_topic_stats_get(sub, &st));
-  CHECK(bad == 0 && next[0] == N && next[1] == N);
+  /* Each publisher's newest arrives unless a lap overwrote it, which only a
+   * subscriber starved for 1024 messages sees, and then it was counted. */
+  CHECK(bad == 0 && ((next[0] == N && next[1] == N) || st.dropped > 0));
   CHECK(got == st.received && got + st.dropped == 2 * N);
   printf("two publishers: %llu received in order, %llu dropped and counted\n",
          (unsigned long long)got, (unsigned long long)st.dropped);
@@ -242,7 +254,7 @@ static void test_blocking_and_dead(void) {
   CHECK_RC(horus_topic_recv(sub, 100000000ll, &m, &x), HORUS_ETIMEDOUT);
   clock_gettime(CLOCK_MONOTONIC, &ts);
   uint64_t waited = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec - t0;
-  CHECK(waited >= 95000000ull && waited < 2000000000ull);
+  CHECK(waited >= 95000000ull && waited < 60000000000ull); /* not early; and no hang */
   /* A child publishes after 50 ms; the blocked receive wakes for it. */
   pid_t pid = fork();
   if (pid == 0) {

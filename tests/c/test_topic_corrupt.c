@@ -69,8 +69,11 @@ int main(void) {
         const horus_tensor_desc *d = horus_tensor_get_desc(x);
         /* What arrives is a real block of ours; its content is what a
          * sender wrote unless the descriptor was redirected to another
-         * live block, which must still be one of our messages. */
-        if (d->dtype == HORUS_UINT64 && horus_tensor_nbytes(x) >= 16) {
+         * live block, which must still be one of our messages.  A view
+         * scribbled to start inside its block (an offset that is not a
+         * block start: every block starts 64-aligned) stays within that
+         * block, which is all validation promises: its bytes are shifted. */
+        if (d->dtype == HORUS_UINT64 && horus_tensor_nbytes(x) >= 16 && d->offset % 64 == 0) {
           const uint64_t *v = horus_tensor_data(x);
           wrong_content += v[1] != ~v[0];
         }
@@ -80,7 +83,7 @@ int main(void) {
     }
     if (r > 0 || r < HORUS_ERRNO_MIN) bad_codes++;
   }
-  printf("%d sent, %d received on a topic under random corruption, no crash\n", sent, received);
+  printf("%d sent, %d received on a topic under random corruption, no crash (%d bad codes, %d wrong)\n", sent, received, bad_codes, wrong_content);
   CHECK(bad_codes == 0 && wrong_content == 0 && sent > 0);
   munmap(seg, (size_t)st.st_size);
   horus_topic_close(sub);
