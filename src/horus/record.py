@@ -34,6 +34,7 @@ import argparse
 import collections
 import concurrent.futures
 import errno
+import gc
 import importlib
 import json
 import os
@@ -1244,7 +1245,8 @@ def play(path: str, *, rate: float = 1.0, loop: bool = False, topics: Iterable[s
     deadlines; each is sent at an absolute deadline (lateness never
     accumulates).  While playing, the interpreter's thread switch interval
     is 1 ms (then restored), so the decoding thread cannot hold the GIL
-    past a deadline for the default 5 ms."""
+    past a deadline for the default 5 ms, and the objects that existed
+    before are frozen for the garbage collector (gc.freeze; then thawed)."""
     rec = Recording(path, allow_pickle=allow_pickle)
     remap = remap or {}
     pubs: dict[str, Any] = {}
@@ -1262,6 +1264,14 @@ def play(path: str, *, rate: float = 1.0, loop: bool = False, topics: Iterable[s
     sent_frames: dict[str, collections.deque[Any]] = {}
     switch = sys.getswitchinterval()
     sys.setswitchinterval(min(switch, 0.001))
+    # The objects that exist now (the interpreter's, torch's, ...) are
+    # moved out of the collector's sight while playing: a full collection
+    # otherwise walks them all, tens of ms with the GIL held, a late frame.
+    # Garbage made while playing is still collected.  Not when the program
+    # froze objects itself (unfreeze would thaw those too).
+    freeze = gc.get_freeze_count() == 0
+    if freeze:
+        gc.freeze()
     try:
         while True:
             first: int | None = None
@@ -1313,6 +1323,8 @@ def play(path: str, *, rate: float = 1.0, loop: bool = False, topics: Iterable[s
             t_loop = max(last_deadline, time.monotonic_ns())
     finally:
         sys.setswitchinterval(switch)
+        if freeze:
+            gc.unfreeze()
         sent_frames.clear()
         for p in pubs.values():
             p.close()

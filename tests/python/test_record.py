@@ -524,6 +524,43 @@ def test_large_frames_read_back_without_isal(tmp_path, monkeypatch):
         list(horus.read_recording(path))
 
 
+def test_play_hides_the_existing_heap_from_the_collector_and_restores_it(tmp_path, monkeypatch):
+    # While playing, the objects that existed before are frozen (a full
+    # collection then does not walk them: no pause of tens of ms with the
+    # GIL held); afterwards the collector is as it was, also after an error,
+    # and objects the program froze itself stay frozen.
+    import gc
+    path = tmp_path / "s.mcap"
+    small_recording(path, n=3)
+    seen = []
+    wait = record._wait_until
+
+    def spy(deadline, stop):
+        seen.append(gc.get_freeze_count())
+        wait(deadline, stop)
+
+    monkeypatch.setattr(record, "_wait_until", spy)
+    assert gc.get_freeze_count() == 0
+    assert record.play(str(path), rate=1000.0)["messages"] == 3
+    assert len(seen) == 3 and min(seen) > 0
+    assert gc.get_freeze_count() == 0 and gc.isenabled()
+    gc.freeze()
+    try:
+        mine = gc.get_freeze_count()
+        record.play(str(path), rate=1000.0)
+        assert gc.get_freeze_count() == mine
+    finally:
+        gc.unfreeze()
+    bad = tmp_path / "bad.mcap"
+    data = bytearray(path.read_bytes())
+    data[data.index(bytes([1]) * 64)] ^= 0xFF  # the second image's pixels
+    bad.write_bytes(bytes(data))
+    seen.clear()
+    with pytest.raises(ValueError, match="(?i:crc)"):
+        record.play(str(bad), rate=1000.0)
+    assert gc.get_freeze_count() == 0 and gc.isenabled()
+
+
 def test_foreign_file_is_refused(tmp_path):
     path = tmp_path / "x.mcap"
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 100)
