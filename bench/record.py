@@ -127,6 +127,19 @@ def block_floor_mbps(path, chunk, shape):
 
 
 def main():
+    # A namespace of its own (as bench/run.py gives each case), removed at
+    # the end: the bench's topics and pool stay out of "default".
+    own = "HORUS_NAMESPACE" not in os.environ
+    if own:
+        os.environ["HORUS_NAMESPACE"] = f"bench-record-{os.getpid()}"
+    try:
+        _main()
+    finally:
+        if own:
+            subprocess.run([sys.executable, "-c", "import horus; horus.clean(all=True)"])
+
+
+def _main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="3 s instead of 20")
     ap.add_argument("--seconds", type=float)
