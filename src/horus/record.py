@@ -6,7 +6,7 @@ records and reads the summary, damaged, unfinalised, compressed and other
 tools' files; chunks are written here and uncompressed chunks read here,
 because the library copies every message several times and a 1080p camera
 at 30 Hz is 187 MB/s: a frame goes from its pool block to the file with one
-writev and back into a new pool block with one preadv (McapOut,
+writev and back into a new pool block with one copy by preadv (McapOut,
 Recording._direct).  The files are checked by the library's reader and
 ``mcap-ros2-support``'s decoder in the tests.
 Channels are named by the ROS 2 rule: horus topic ``camera.front`` is MCAP
