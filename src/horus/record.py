@@ -6,7 +6,7 @@ records and reads the summary, damaged, unfinalised, compressed and other
 tools' files; chunks are written here and uncompressed chunks read here,
 because the library copies every message several times and a 1080p camera
 at 30 Hz is 187 MB/s: a frame goes from its pool block to the file with one
-writev and back into a new pool block with one preadv (McapOut,
+writev and back into a new pool block with one copy by preadv (McapOut,
 Recording._direct).  The files are checked by the library's reader and
 ``mcap-ros2-support``'s decoder in the tests.
 Channels are named by the ROS 2 rule: horus topic ``camera.front`` is MCAP
@@ -34,6 +34,7 @@ import argparse
 import collections
 import concurrent.futures
 import errno
+import gc
 import importlib
 import json
 import os
@@ -71,6 +72,17 @@ _KIND_SCHEMA = {"Image": ros2msg.IMAGE, "DepthImage": ros2msg.IMAGE,
 _ENCODE = {"Image": ros2msg.image_parts, "DepthImage": ros2msg.image_parts,
            "PointCloud": ros2msg.pointcloud_parts, "TensorHandle": ros2msg.tensor_parts}
 _JSON_SCHEMA = json.dumps({"title": "horus generic value (any JSON value)"}).encode()
+
+_isal: Any
+try:
+    # ISA-L's SIMD crc32 (PyPI isal, in the [record] extra): 20+ GB/s
+    # against 2-4 GB/s for the zlib CPython links; a 6 MB frame's chunk CRC
+    # was half of playback's time.  Same CRC-32 as zlib's, same signature.
+    from isal import isal_zlib as _isal
+except ImportError:  # pragma: no cover - the extra is not installed
+    _isal = None
+_crc32: Any = zlib.crc32 if _isal is None else _isal.crc32
+_crc32_combine: Any = None if _isal is None else _isal.crc32_combine
 
 
 class RecordingWarning(UserWarning):
@@ -306,7 +318,7 @@ class McapOut:
         records = self.bufs + [self.small]
         crc = 0
         for b in records:
-            crc = zlib.crc32(b, crc)
+            crc = _crc32(b, crc)
         if self.compress is not None:
             body = [self.compress(ros2msg.join(records))]
         else:
@@ -698,22 +710,13 @@ def _complain(cmd: str, count: int, what: str) -> None:
 # ---- reading ----------------------------------------------------------------
 
 
-def _crc_of(parts: list[Any]) -> int:
-    crc = 0
-    for p in parts:
-        crc = zlib.crc32(p, crc)
-    return crc
-
-
-class _Done:
-    """A future of no CRC to check (the chunk's CRC field is 0)."""
-
-    @staticmethod
-    def result() -> int:
-        return 0
-
-
-_DONE = _Done()
+def _read_part(fd: int, dst: memoryview, off: int, crc: bool) -> int:
+    """Fill `dst` from the file at `off` (the GIL is released in preadv and
+    crc32); the CRC-32 of what was read when `crc` and crc32_combine can
+    join it to the rest, else 0.  -1 when the file ends first."""
+    if os.preadv(fd, [dst], off) != dst.nbytes:
+        return -1
+    return _crc32(dst) if crc and _crc32_combine is not None else 0
 
 
 class _Msg:
@@ -890,20 +893,12 @@ class Recording:
         as memoryviews (valid until the next chunk is read), in log-time
         order.  The mcap reader copies every message several times.
 
-        The CRC of a chunk read straight into a pool block (see _direct) is
-        computed by a second thread while the next chunk is read (both
-        release the GIL); its messages come out once it matches."""
+        A chunk read straight into a pool block (see _direct) is read and
+        its CRC taken by this thread and a helper, half each; its messages
+        come out once the CRC matches."""
         buf = bytearray(0)
         fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
-        crcs: Any = None
-        pending: Any = None
-
-        def settle() -> list[tuple[Any, Any, Any]]:
-            res, fut, want, where = pending
-            if fut.result() != want:
-                raise ValueError(f"{where}: CRC mismatch (the chunk's data is corrupted)")
-            return res
-
+        helper: Any = None
         try:
             for c in chunks:
                 if (start_ns is not None and c.message_end_time < start_ns) or \
@@ -914,21 +909,13 @@ class Recording:
                     continue
                 n = c.chunk_length
                 where = f"{self.path}: damaged MCAP data in the chunk at byte {c.chunk_start_offset}"
-                direct = self._direct(fd, c, where, channel_ids, start_ns, end_ns) \
+                if n > _DIRECT_MIN and helper is None:
+                    helper = concurrent.futures.ThreadPoolExecutor(1, "horus-read")
+                direct = self._direct(fd, c, where, channel_ids, start_ns, end_ns, helper) \
                     if n > _DIRECT_MIN else None
                 if direct is not None:
-                    res, parts, want = direct
-                    if crcs is None:
-                        crcs = concurrent.futures.ThreadPoolExecutor(1, "horus-read-crc")
-                    fut = crcs.submit(_crc_of, parts) if want else _DONE
-                    if pending is not None:
-                        done, pending = settle(), None
-                        yield from done
-                    pending = (res, fut, want, where)
+                    yield from direct
                     continue
-                if pending is not None:
-                    done, pending = settle(), None
-                    yield from done
                 if len(buf) < n:
                     buf = bytearray(n)  # new, not resized: old views may live on
                 mv = memoryview(buf)[:n]
@@ -944,7 +931,7 @@ class Recording:
                 if rlen != usize or pos + rlen > n:
                     raise ValueError(f"{where}: its records' length {rlen} disagrees with its header")
                 recs = mv[pos:pos + rlen]
-                if crc and zlib.crc32(recs) != crc:
+                if crc and _crc32(recs) != crc:
                     raise ValueError(f"{where}: CRC mismatch (the chunk's data is corrupted)")
                 out = []
                 p = 0
@@ -972,23 +959,25 @@ class Recording:
                         continue
                     yield (self.schemas.get(ch.schema_id), ch,
                            _Msg(log_time, recs[p + 9 + 22:end]))
-            if pending is not None:
-                done, pending = settle(), None
-                yield from done
         finally:
-            if crcs is not None:
-                crcs.shutdown(wait=True)
+            if helper is not None:
+                helper.shutdown(wait=True)
             os.close(fd)
 
     def _direct(self, fd: int, c: Any, where: str, channel_ids: set[int] | None,
-                start_ns: int | None, end_ns: int | None) -> tuple[list[Any], list[Any], int] | None:
+                start_ns: int | None, end_ns: int | None,
+                helper: Any) -> list[tuple[Any, Any, Any]] | None:
         """A chunk that ends with one large Image message (as horus writes
         a camera frame), read with its pixels going straight from the file
         into a new pool block: its first _DIRECT_HEAD bytes into a buffer,
-        the rest of the pixels into the block.  Returns its messages, the
-        buffers its CRC is over and the CRC they must have (checked by the
-        caller); None when the chunk is not like that (the caller reads it
-        whole)."""
+        the rest of the pixels into the block, the second half of them by
+        the `helper` thread, each half's CRC taken by its thread right
+        after its copy, while the half is still in that core's cache, and
+        joined with crc32_combine (the copy is memory-bound: two threads
+        copy hardly faster than one, but the CRC then costs ~0.15 ms per
+        6 MB instead of a second pass over memory).  Returns its messages
+        once the chunk's CRC matches; None when the chunk is not like that
+        (the caller reads it whole)."""
         hv = memoryview(bytearray(_DIRECT_HEAD))
         off = c.chunk_start_offset
         if os.preadv(fd, [hv], off) != _DIRECT_HEAD:
@@ -1042,8 +1031,23 @@ class Recording:
         have = len(recs) - pix
         dst[:have] = recs[pix:]
         rest = dst[have:]
-        if os.preadv(fd, [rest], off + _DIRECT_HEAD) != rest.nbytes:
+        half = rest.nbytes // 2
+        second = helper.submit(_read_part, fd, rest[half:], off + _DIRECT_HEAD + half, bool(crc))
+        try:
+            got = _read_part(fd, rest[:half], off + _DIRECT_HEAD, False)
+            if crc and got >= 0:
+                got = _crc32(rest[:half], _crc32(dst[:have], _crc32(recs[:pix])))
+        finally:
+            got2 = second.result()  # never leave the helper writing into a dropped block
+        if got < 0 or got2 < 0:
             raise ValueError(f"{where}: the file ends early")
+        if crc:
+            if _crc32_combine is not None:
+                got = _crc32_combine(got, got2, rest.nbytes - half)
+            else:
+                got = _crc32(rest[half:], got)
+            if got != crc:
+                raise ValueError(f"{where}: CRC mismatch (the chunk's data is corrupted)")
         out.append((log_time, 1, cid, obj))
         out.sort(key=lambda m: (m[0], m[1]))
         res = []
@@ -1053,7 +1057,7 @@ class Recording:
                 continue
             msg = _Msg(log_time, None, data) if large else _Msg(log_time, data)
             res.append((self.schemas.get(ch.schema_id), ch, msg))
-        return res, [recs[:pix], dst], crc
+        return res
 
     def _raw(self, channel_ids: set[int] | None, start_ns: int | None,
              end_ns: int | None) -> Iterator[tuple[Any, Any, Any]]:
@@ -1241,7 +1245,8 @@ def play(path: str, *, rate: float = 1.0, loop: bool = False, topics: Iterable[s
     deadlines; each is sent at an absolute deadline (lateness never
     accumulates).  While playing, the interpreter's thread switch interval
     is 1 ms (then restored), so the decoding thread cannot hold the GIL
-    past a deadline for the default 5 ms."""
+    past a deadline for the default 5 ms, and the objects that existed
+    before are frozen for the garbage collector (gc.freeze; then thawed)."""
     rec = Recording(path, allow_pickle=allow_pickle)
     remap = remap or {}
     pubs: dict[str, Any] = {}
@@ -1259,6 +1264,14 @@ def play(path: str, *, rate: float = 1.0, loop: bool = False, topics: Iterable[s
     sent_frames: dict[str, collections.deque[Any]] = {}
     switch = sys.getswitchinterval()
     sys.setswitchinterval(min(switch, 0.001))
+    # The objects that exist now (the interpreter's, torch's, ...) are
+    # moved out of the collector's sight while playing: a full collection
+    # otherwise walks them all, tens of ms with the GIL held, a late frame.
+    # Garbage made while playing is still collected.  Not when the program
+    # froze objects itself (unfreeze would thaw those too).
+    freeze = gc.get_freeze_count() == 0
+    if freeze:
+        gc.freeze()
     try:
         while True:
             first: int | None = None
@@ -1310,6 +1323,8 @@ def play(path: str, *, rate: float = 1.0, loop: bool = False, topics: Iterable[s
             t_loop = max(last_deadline, time.monotonic_ns())
     finally:
         sys.setswitchinterval(switch)
+        if freeze:
+            gc.unfreeze()
         sent_frames.clear()
         for p in pubs.values():
             p.close()

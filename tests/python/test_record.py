@@ -475,6 +475,92 @@ def test_large_frames_read_straight_into_blocks_exactly(tmp_path):
         list(horus.read_recording(path))
 
 
+def big_frame_recording(path, n=2):
+    """n 1 MiB+ frames of distinct random pixels: each is read straight into
+    its block, half by a helper thread."""
+    rng = np.random.default_rng(5)
+    frames = [Image.from_numpy(rng.integers(0, 256, (600, 800, 3), dtype=np.uint8), "rgb8")
+              for _ in range(n)]
+    with horus.Recorder(path) as r:
+        for i, img in enumerate(frames):
+            r.write("cam", img, log_time_ns=i + 1)
+    return [np.asarray(f).copy() for f in frames]
+
+
+@pytest.mark.parametrize("where", [0.0, 0.25, 0.5, 0.75, 1.0])
+def test_a_damaged_byte_anywhere_in_a_large_frame_is_a_crc_error(tmp_path, where):
+    # The pixels are read in two halves by two threads and their CRCs
+    # joined: a flipped byte in either half, at their seam or at either end
+    # is caught, and the undamaged frame before it still comes out whole.
+    path = tmp_path / "big.mcap"
+    want = big_frame_recording(path)
+    data = bytearray(path.read_bytes())
+    start = data.index(want[1].tobytes()[:64])
+    n = want[1].nbytes
+    i = start + min(n - 1, int(n * where))
+    data[i] ^= 0x5A
+    path.write_bytes(bytes(data))
+    it = horus.read_recording(path)
+    _, first = next(it)
+    assert np.array_equal(np.asarray(first), want[0])
+    with pytest.raises(ValueError, match="damaged MCAP data.*(?i:crc)"):
+        next(it)
+
+
+def test_large_frames_read_back_without_isal(tmp_path, monkeypatch):
+    # Without ISA-L (the [record] extra) the standard zlib crc32 checks the
+    # same CRCs, sequentially.
+    import zlib
+    path = tmp_path / "big.mcap"
+    want = big_frame_recording(path)
+    monkeypatch.setattr(record, "_crc32", zlib.crc32)
+    monkeypatch.setattr(record, "_crc32_combine", None)
+    got = [np.asarray(m).copy() for _, m in horus.read_recording(path)]
+    assert len(got) == 2 and all(np.array_equal(a, b) for a, b in zip(got, want))
+    data = bytearray(path.read_bytes())
+    data[data.index(want[1].tobytes()[:64]) + want[1].nbytes - 1] ^= 1
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="damaged MCAP data.*(?i:crc)"):
+        list(horus.read_recording(path))
+
+
+def test_play_hides_the_existing_heap_from_the_collector_and_restores_it(tmp_path, monkeypatch):
+    # While playing, the objects that existed before are frozen (a full
+    # collection then does not walk them: no pause of tens of ms with the
+    # GIL held); afterwards the collector is as it was, also after an error,
+    # and objects the program froze itself stay frozen.
+    import gc
+    path = tmp_path / "s.mcap"
+    small_recording(path, n=3)
+    seen = []
+    wait = record._wait_until
+
+    def spy(deadline, stop):
+        seen.append(gc.get_freeze_count())
+        wait(deadline, stop)
+
+    monkeypatch.setattr(record, "_wait_until", spy)
+    assert gc.get_freeze_count() == 0
+    assert record.play(str(path), rate=1000.0)["messages"] == 3
+    assert len(seen) == 3 and min(seen) > 0
+    assert gc.get_freeze_count() == 0 and gc.isenabled()
+    gc.freeze()
+    try:
+        mine = gc.get_freeze_count()
+        record.play(str(path), rate=1000.0)
+        assert gc.get_freeze_count() == mine
+    finally:
+        gc.unfreeze()
+    bad = tmp_path / "bad.mcap"
+    data = bytearray(path.read_bytes())
+    data[data.index(bytes([1]) * 64)] ^= 0xFF  # the second image's pixels
+    bad.write_bytes(bytes(data))
+    seen.clear()
+    with pytest.raises(ValueError, match="(?i:crc)"):
+        record.play(str(bad), rate=1000.0)
+    assert gc.get_freeze_count() == 0 and gc.isenabled()
+
+
 def test_foreign_file_is_refused(tmp_path):
     path = tmp_path / "x.mcap"
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 100)
