@@ -133,6 +133,17 @@ HORUS_API uint64_t horus_tensor_nbytes(const horus_tensor *t);
 HORUS_API bool horus_tensor_is_contiguous(const horus_tensor *t);
 HORUS_API uint32_t horus_tensor_refcount(const horus_tensor *t);
 
+/* Give the block of `t` a new identity when `t` is its only holder: its
+ * generation moves on, so every descriptor of it taken before (a message
+ * sent earlier) no longer resolves, and `t` goes on describing the same
+ * bytes under the new one.  The bytes are kept: they are already this
+ * holder's to read, so nothing is cleared and nothing is allocated.  For a
+ * producer that refills its frames once receivers are done with them (a
+ * player, a camera driver with a ring of buffers).  Errors: HORUS_EBUSY when
+ * anything else holds the block (another process, a topic's ring, another
+ * handle of this process), HORUS_ESTALE if the block is gone. */
+HORUS_API int horus_tensor_recycle(horus_tensor *t);
+
 /* Export as DLPack.  The returned managed tensor owns a new reference to the
  * block; its deleter drops it and may be called from any thread, without any
  * lock held.  `versioned` selects DLManagedTensorVersioned (DLPack 1.x) over

@@ -822,6 +822,38 @@ int horus_pool_release(horus_pool *p, uint32_t s, uint32_t gen) {
   return release_as(p, (uint32_t)me, s, gen);
 }
 
+int horus__pool_recycle(horus_pool *p, uint32_t s, uint32_t gen, uint32_t *new_gen) {
+  uint32_t hi = NIL;
+  int r = self_holder(p, &hi);
+  if (r) return r;
+  if ((r = check_slot(p, s, gen))) return r;
+  if (hi >= HORUS__FAST_HOLDERS)
+    return horus__err(HORUS_EBUSY, "pool %u: this process holds its blocks under the pool "
+                      "lock (over %u holders): recycling is not offered", p->id,
+                      HORUS__FAST_HOLDERS);
+  horus__slot *sl = &p->slots[s];
+  uint64_t bit = 1ull << hi, m = bit;
+  stripe_lock(p, s);
+  if (atomic_load_explicit(ledger_at(p, hi, s), memory_order_acquire) != 1 ||
+      !atomic_compare_exchange_strong_explicit(MASK(p, s), &m, DYING | bit,
+                                               memory_order_acq_rel, memory_order_acquire)) {
+    stripe_unlock(p, s);
+    return horus__err(HORUS_EBUSY, "pool %u slot %u: the block is still held elsewhere "
+                      "(a receiver, a topic, another handle)", p->id, s);
+  }
+  /* Dying and ours alone: nobody can retain it.  A new generation, then
+   * the mask back to us; a retainer with an old descriptor that gets in
+   * after that finds the generation moved (as after a free and an alloc).
+   * Killed in between, the reclaimer frees it as a dying block. */
+  horus__fault("recycle");
+  uint32_t g = gen + 1 ? gen + 1 : 1;
+  atomic_store_explicit(&sl->generation, g, memory_order_release);
+  atomic_store_explicit(MASK(p, s), bit, memory_order_release);
+  stripe_unlock(p, s);
+  *new_gen = g;
+  return 0;
+}
+
 static bool segment_holder(horus_pool *p, uint32_t hi) {
   return hi < HORUS_POOL_MAX_HOLDERS && p->holders[hi].kind == HORUS__HOLDER_SEGMENT;
 }

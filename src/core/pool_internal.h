@@ -164,6 +164,12 @@ uint32_t horus__pool_count_as(horus_pool *pool, uint32_t holder, uint32_t slot);
 int horus__pool_settle_as(horus_pool *pool, uint32_t holder, uint32_t slot,
                           uint32_t generation, uint32_t count);
 
+/* horus_tensor_recycle's half in the pool: move block `slot`/`generation`,
+ * of which this process holds exactly one reference and nobody else any, to
+ * a new generation (*new_generation) without freeing or clearing it. */
+int horus__pool_recycle(horus_pool *pool, uint32_t slot, uint32_t generation,
+                        uint32_t *new_generation);
+
 /* True if this process already has pool `id` of this namespace open. */
 bool horus__pool_is_open(uint32_t id);
 

@@ -336,6 +336,13 @@ uint64_t horus_tensor_nbytes(const horus_tensor *t) {
   return (uint64_t)horus_tensor_numel(t) * dtypes[t->desc.dtype].size;
 }
 
+int horus_tensor_recycle(horus_tensor *t) {
+  uint32_t g;
+  int r = horus__pool_recycle(t->pool, t->desc.slot, t->desc.generation, &g);
+  if (r == 0) t->desc.generation = g;
+  return r;
+}
+
 uint32_t horus_tensor_refcount(const horus_tensor *t) {
   return horus_pool_refcount(t->pool, t->desc.slot, t->desc.generation);
 }

@@ -176,6 +176,78 @@ static void test_threads_race_the_last_release(void) {
   CHECK_RC(horus_pool_retain(pool, b.slot, b.gen), HORUS_ESTALE);
 }
 
+/* Recycling gives a block held by this handle alone a new generation with
+ * its bytes kept, and is refused while anything else holds it. */
+static void test_recycle(void) {
+  uint32_t base = live_blocks();
+  int64_t shape[1] = {BLOCK};
+  horus_tensor *x, *other;
+  CHECK_OK(horus_tensor_alloc(pool, shape, 1, HORUS_UINT8, &x));
+  memset(horus_tensor_data(x), 7, BLOCK);
+  horus_tensor_desc old = *horus_tensor_get_desc(x);
+  CHECK_OK(horus_tensor_recycle(x));
+  const horus_tensor_desc *now = horus_tensor_get_desc(x);
+  CHECK(now->slot == old.slot && now->generation != old.generation);
+  CHECK(((uint8_t *)horus_tensor_data(x))[BLOCK - 1] == 7); /* kept, not cleared */
+  CHECK_RC(horus_pool_retain(pool, old.slot, old.generation), HORUS_ESTALE);
+  CHECK(horus_tensor_refcount(x) == 1 && live_blocks() == base + 1);
+
+  /* Another handle of this process. */
+  CHECK_OK(horus_tensor_ref(x, &other));
+  CHECK_RC(horus_tensor_recycle(x), HORUS_EBUSY);
+  horus_tensor_free(other);
+
+  /* A topic's ring, until it lets go. */
+  horus_topic *t;
+  CHECK_OK(horus_topic_open("refs.recycle", HORUS_MSG_TENSOR, 2, &t));
+  horus_msg m;
+  memset(&m, 0, sizeof m);
+  m.type = HORUS_MSG_TENSOR;
+  m.tensor = *horus_tensor_get_desc(x);
+  CHECK_OK(horus_topic_send(t, &m, x, NULL));
+  CHECK_RC(horus_tensor_recycle(x), HORUS_EBUSY);
+  CHECK_OK(send_block(t, 1));
+  CHECK_OK(send_block(t, 2)); /* the ring of 2 overwrote our message */
+  CHECK_OK(horus_tensor_recycle(x));
+
+  /* Another process, until it is gone. */
+  int ready[2];
+  CHECK(pipe(ready) == 0);
+  horus_tensor_desc d = *horus_tensor_get_desc(x);
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (horus_pool_retain(pool, d.slot, d.generation)) _exit(2);
+    if (write(ready[1], "h", 1) != 1) _exit(3);
+    pause();
+    _exit(0);
+  }
+  char c;
+  CHECK(read(ready[0], &c, 1) == 1);
+  CHECK_RC(horus_tensor_recycle(x), HORUS_EBUSY);
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  live_blocks(); /* reclaims the child */
+  CHECK_OK(horus_tensor_recycle(x));
+  close(ready[0]), close(ready[1]);
+  horus_tensor_free(x);
+  horus_topic_close(t);
+
+  /* Killed in the middle of recycling: the block, dying and its alone, is
+   * freed with it. */
+  uint32_t before = live_blocks();
+  pid = fork();
+  if (pid == 0) {
+    horus_tensor *y;
+    if (horus_tensor_alloc(pool, shape, 1, HORUS_UINT8, &y)) _exit(2);
+    horus__fault_point = "recycle";
+    horus_tensor_recycle(y);
+    _exit(3);
+  }
+  int status;
+  CHECK(waitpid(pid, &status, 0) == pid && WIFSIGNALED(status));
+  CHECK(live_blocks() == before);
+}
+
 int main(void) {
   CHECK_OK(horus_pool_open(POOL_ID, 16u << 20, 64, HORUS_POOL_CREATE, &pool));
   test_ring_retain_killed();
@@ -184,6 +256,7 @@ int main(void) {
   test_process_killed("retain_bit");
   test_process_killed("release_bit");
   test_threads_race_the_last_release();
+  test_recycle();
   horus_pool_close(pool);
   check_remove_namespace();
   return check_report("test_refs");
