@@ -222,7 +222,8 @@ static PyType_Slot Depth_slots[] = {
     {Py_tp_new, PyType_GenericNew},
     {Py_tp_init, Depth_init},
     {Py_tp_dealloc, hpy_frame_dealloc},
-    {Py_tp_traverse, hpy_frame_traverse},
+    {Py_tp_alloc, hpy_msg_alloc},
+    {Py_tp_free, hpy_msg_free},
     {Py_tp_methods, Depth_methods},
     {Py_tp_getset, Depth_getset},
     {Py_tp_repr, Depth_repr},
@@ -232,7 +233,7 @@ static PyType_Slot Depth_slots[] = {
 static PyType_Spec Depth_spec = {
     .name = "horus.DepthImage",
     .basicsize = sizeof(FrameObject),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
     .slots = Depth_slots,
 };
 

@@ -95,17 +95,11 @@ horus_tensor *hpy_compact(horus_state *st, horus_tensor *t) {
 
 void hpy_frame_dealloc(FrameObject *self) {
   PyTypeObject *tp = Py_TYPE(self);
-  PyObject_GC_UnTrack(self);
   if (self->weakreflist) PyObject_ClearWeakRefs((PyObject *)self);
   horus_frame_clear(&self->f);
   Py_CLEAR(self->exported);
   tp->tp_free(self);
   Py_DECREF(tp);
-}
-
-int hpy_frame_traverse(FrameObject *self, visitproc visit, void *arg) {
-  Py_VISIT(Py_TYPE(self));
-  return 0;
 }
 
 #define GET_FRAME(self, fail)               \
@@ -428,7 +422,6 @@ static PyType_Slot Frame_slots[] = {
                 "copy_from, copy, depth_statistics, wire_encode) marks the object busy; "
                 "__init__ on a busy object raises RuntimeError and changes nothing."},
     {Py_tp_dealloc, hpy_frame_dealloc},
-    {Py_tp_traverse, hpy_frame_traverse},
     {Py_tp_methods, Frame_methods},
     {Py_tp_getset, Frame_getset},
     {Py_tp_members, Frame_members},
@@ -442,7 +435,7 @@ static PyType_Slot Frame_slots[] = {
 static PyType_Spec Frame_spec = {
     .name = "horus._Frame",
     .basicsize = sizeof(FrameObject),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE |
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE |
              Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
     .slots = Frame_slots,
 };

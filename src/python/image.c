@@ -407,7 +407,8 @@ static PyType_Slot Image_slots[] = {
     {Py_tp_new, PyType_GenericNew},
     {Py_tp_init, Image_init},
     {Py_tp_dealloc, hpy_frame_dealloc},
-    {Py_tp_traverse, hpy_frame_traverse},
+    {Py_tp_alloc, hpy_msg_alloc},
+    {Py_tp_free, hpy_msg_free},
     {Py_tp_methods, Image_methods},
     {Py_tp_getset, Image_getset},
     {Py_tp_repr, Image_repr},
@@ -417,7 +418,7 @@ static PyType_Slot Image_slots[] = {
 static PyType_Spec Image_spec = {
     .name = "horus.Image",
     .basicsize = sizeof(FrameObject),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
     .slots = Image_slots,
 };
 

@@ -28,9 +28,12 @@ typedef struct {
   horus_topic *t;     /* NULL after close() */
   PyObject *msg_type; /* the class given, or None for a generic topic */
   hpy_busy busy;      /* a thread uses `t` without the GIL (recv, generic send) */
+  horus_state *st;    /* the module's, once initialised (the type keeps it alive) */
 } TopicObject;
 
-static horus_state *state_of(TopicObject *self) { return hpy_state_of_type(Py_TYPE(self)); }
+static horus_state *state_of(TopicObject *self) {
+  return self->st ? self->st : hpy_state_of_type(Py_TYPE(self));
+}
 
 /* The topic handle for `action`.  A handle serves one thread at a time
  * (horus/topic.h), so while one thread uses it without the GIL every other
@@ -190,6 +193,7 @@ static int Topic_init(TopicObject *self, PyObject *args, PyObject *kwds) {
   }
   horus_topic_close(self->t);
   self->t = t;
+  self->st = st;
   Py_XSETREF(self->msg_type, type == HORUS_MSG_BYTES ? Py_NewRef(Py_None) : Py_NewRef(type_obj));
   return 0;
 }
@@ -392,7 +396,15 @@ static PyObject *Topic_recv(TopicObject *self, PyObject *const *args, Py_ssize_t
   static const char *const names[] = {"timeout", NULL};
   static const hpy_argspec spec = {"recv", names, 1, 0};
   PyObject *timeout_obj = Py_None;
-  if (hpy_parse_args(&spec, args, nargs, kwnames, &timeout_obj) < 0) return NULL;
+  /* recv(t) and recv(timeout=t) without the general parser: a call site's
+   * keyword is interned, as is the state's "timeout". */
+  if (nargs == 1 && !kwnames)
+    timeout_obj = args[0];
+  else if (nargs == 0 && kwnames && PyTuple_GET_SIZE(kwnames) == 1 && self->st &&
+           PyTuple_GET_ITEM(kwnames, 0) == self->st->str_timeout)
+    timeout_obj = args[0];
+  else if (hpy_parse_args(&spec, args, nargs, kwnames, &timeout_obj) < 0)
+    return NULL;
   int64_t timeout;
   if (parse_timeout(timeout_obj, &timeout) < 0) return NULL;
   /* Only now: parsing may run Python code (an int subclass's __float__),
