@@ -138,22 +138,28 @@ def ops(horus, np):
         return rnd
 
     def topic_ops(cls, name, make):
-        pub = horus.Topic(cls, f"pyops.{name}", capacity=CAP)
-        sub = horus.Topic(cls, f"pyops.{name}", capacity=CAP)
+        if cls is None:  # a generic topic: small Python objects, copied
+            pub = horus.Topic(f"pyops.{name}", capacity=CAP)
+            sub = horus.Topic(f"pyops.{name}", capacity=CAP)
+        else:
+            pub = horus.Topic(cls, f"pyops.{name}", capacity=CAP)
+            sub = horus.Topic(cls, f"pyops.{name}", capacity=CAP)
         msg = make()
         send, recv = pub.send, sub.recv
         return pub, sub, msg, send, recv
 
-    for cls_name in ("Image", "TensorHandle"):
-        def make_msg(cls_name=cls_name):
-            if cls_name == "Image":
-                return horus.Image(480, 640)
-            return horus.TensorPool().alloc([1024], dtype="uint8")
+    messages = {
+        "Image": lambda: horus.Image(480, 640),
+        "TensorHandle": lambda: horus.TensorPool().alloc([1024], dtype="uint8"),
+        "bytes 64": lambda: bytes(64),  # generic topic: copied as they are
+        "dict": lambda: {"x": 1, "y": [0.5, 2.0], "frame": "cam"},  # as JSON
+    }
+    for i, (cls_name, make_msg) in enumerate(messages.items()):
+        cls = getattr(horus, cls_name, None)
 
         @op(f"send({cls_name})")
-        def _(cls_name=cls_name, make_msg=make_msg):
-            pub, sub, msg, send, recv = topic_ops(getattr(horus, cls_name),
-                                                  f"s{cls_name}", make_msg)
+        def _(cls_name=cls_name, make_msg=make_msg, cls=cls, i=i):
+            pub, sub, msg, send, recv = topic_ops(cls, f"s{i}", make_msg)
 
             def rnd(tm, b):
                 t = 0
@@ -168,9 +174,8 @@ def ops(horus, np):
             return rnd
 
         @op(f"recv({cls_name})")
-        def _(cls_name=cls_name, make_msg=make_msg):
-            pub, sub, msg, send, recv = topic_ops(getattr(horus, cls_name),
-                                                  f"r{cls_name}", make_msg)
+        def _(cls_name=cls_name, make_msg=make_msg, cls=cls, i=i):
+            pub, sub, msg, send, recv = topic_ops(cls, f"r{i}", make_msg)
 
             def rnd(tm, b):
                 t = 0

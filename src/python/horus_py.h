@@ -40,7 +40,11 @@
   X(PyObject, torch_from_numpy)  /* torch.from_numpy, imported on first use */ \
   X(PyObject, torch_from_dlpack) /* torch.from_dlpack */                      \
   X(PyObject, jax_from_dlpack)   /* jax.dlpack.from_dlpack */                \
-  X(PyObject, str_timeout)       /* "timeout", interned: recv's keyword */
+  X(PyObject, str_timeout)       /* "timeout", interned: recv's keyword */   \
+  X(PyObject, json_encode) /* generic topics (topic.c), looked up on first use: */ \
+  X(PyObject, json_loads)  /* JSONEncoder(...).encode, json.loads, */         \
+  X(PyObject, pickle_dumps) /* pickle.dumps, pickle.loads */                  \
+  X(PyObject, pickle_loads)
 
 /* Message objects freed lately, of one size, kept for the next: a receive
  * loop makes and drops one object per message (module.c). */
