@@ -456,7 +456,11 @@ horus_msg_type hpy_msg_type_of_class(horus_state *st, PyObject *cls) {
 
 int hpy_msg_from_object(horus_state *st, PyObject *obj, horus_msg *msg,
                         const horus_tensor **tensor_out, hpy_busy **busy_out) {
-  if (st->Frame_Type && PyObject_TypeCheck(obj, st->Frame_Type)) {
+  /* The three frame types by identity first: PyObject_TypeCheck against
+   * their base walks the MRO on every send. */
+  PyTypeObject *tp = Py_TYPE(obj);
+  if (tp == st->Image_Type || tp == st->DepthImage_Type || tp == st->PointCloud_Type ||
+      (st->Frame_Type && PyObject_TypeCheck(obj, st->Frame_Type))) {
     horus_frame *f = hpy_frame_get(obj);
     if (!f) return -1;
     horus_frame_to_msg(f, msg);

@@ -78,6 +78,47 @@ static int Image_init(FrameObject *self, PyObject *args, PyObject *kwds) {
   return hpy_frame_replace(self, &f);
 }
 
+/* Image(height, width[, encoding]) by position, the way a camera loop makes
+ * one per frame: straight to the object, without the argument tuple, the
+ * keyword dict and the tp_new + tp_init calls of type.__call__.  The checks
+ * and their order are Image_init's; any other call goes the usual way. */
+static PyObject *Image_vectorcall(PyObject *type, PyObject *const *args, size_t nargsf,
+                                  PyObject *kwnames) {
+  Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+  if (kwnames || nargs < 2 || nargs > 3) {
+    PyObject *tuple = PyTuple_New(nargs);
+    if (!tuple) return NULL;
+    for (Py_ssize_t i = 0; i < nargs; i++) PyTuple_SET_ITEM(tuple, i, Py_NewRef(args[i]));
+    PyObject *kw = NULL;
+    Py_ssize_t nk = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (nk && !(kw = PyDict_New())) {
+      Py_DECREF(tuple);
+      return NULL;
+    }
+    for (Py_ssize_t i = 0; i < nk; i++)
+      if (PyDict_SetItem(kw, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0) {
+        Py_DECREF(tuple);
+        Py_DECREF(kw);
+        return NULL;
+      }
+    PyObject *res = PyType_Type.tp_call(type, tuple, kw);
+    Py_DECREF(tuple);
+    Py_XDECREF(kw);
+    return res;
+  }
+  uint32_t h, w;
+  int enc = HORUS_ENC_RGB8;
+  if (hpy_parse_dim(args[0], "height", &h) || hpy_parse_dim(args[1], "width", &w)) return NULL;
+  if (nargs == 3 && (enc = parse_encoding(args[2])) < 0) return NULL;
+  PyTypeObject *tp = (PyTypeObject *)type;
+  horus_pool *pool = hpy_global_pool(state_of_type(tp));
+  if (!pool) return NULL;
+  horus_frame f;
+  int r = horus_image_create(pool, h, w, (horus_encoding)enc, &f);
+  if (r) return hpy_raise(r);
+  return hpy_frame_new(tp, &f);
+}
+
 static const char *const from_array_names[] = {"array|tensor", "encoding", NULL};
 
 /* from_numpy(array, encoding=None) and from_torch(tensor, encoding=None). */
@@ -423,5 +464,8 @@ static PyType_Spec Image_spec = {
 };
 
 int hpy_image_init(PyObject *m, horus_state *st) {
-  return hpy_add_subtype(m, &Image_spec, st->Frame_Type, &st->Image_Type);
+  if (hpy_add_subtype(m, &Image_spec, st->Frame_Type, &st->Image_Type) < 0) return -1;
+  /* No Py_tp_vectorcall slot before Python 3.14; the field is there. */
+  st->Image_Type->tp_vectorcall = Image_vectorcall;
+  return 0;
 }

@@ -132,3 +132,34 @@ def test_numpy_type_numbers_map_the_same_every_time(dtype, name):
         assert t.dtype == name
     with pytest.raises(TypeError, match="unsupported dtype"):
         TensorHandle.from_dlpack(np.zeros(3, np.complex64))
+
+
+@pytest.mark.parametrize("args", [
+    (0, 1), (1, 0), (2**32, 1), (1.0, 2), ("1", 2), (1, 1, "zz"), (1, 1, 3), (1, 1, "mono\0"),
+])
+def test_image_by_position_fails_as_by_keyword(args):
+    """Image(h, w[, enc]) takes a shortcut past type.__call__; with keywords
+    it goes the usual way.  Both refuse alike."""
+    kw = dict(zip(["height", "width", "encoding"], args))
+    with pytest.raises(Exception) as by_pos:
+        Image(*args)
+    with pytest.raises(Exception) as by_kw:
+        Image(**kw)
+    assert type(by_pos.value) is type(by_kw.value)
+    assert str(by_pos.value) == str(by_kw.value)
+
+
+def test_image_by_position_is_the_image_by_keyword():
+    for args in [(2, 3), (2, 3, "mono16"), (1, 5, "RGBA")]:
+        a, b = Image(*args), Image(**dict(zip(["height", "width", "encoding"], args)))
+        assert type(a) is Image and repr(a) == repr(b) and a.shape == b.shape
+        assert a.to_numpy().dtype == b.to_numpy().dtype and not a.readonly
+    img = Image.__new__(Image)  # tp_new and __init__ stay as they were
+    with pytest.raises(ValueError, match="not initialised"):
+        img.to_numpy()
+    img.__init__(2, 2, "mono8")
+    assert img.shape == (2, 2)
+    with pytest.raises(TypeError, match=r"takes at most 3 arguments \(4 given\)"):
+        Image(1, 1, "rgb8", 4)
+    with pytest.raises(TypeError, match=r"missing required argument 'width'"):
+        Image(1)
