@@ -39,6 +39,29 @@ PyObject *hpy_frame_new(PyTypeObject *type, horus_frame *f) {
   return (PyObject *)o;
 }
 
+PyObject *hpy_type_call(PyObject *type, PyObject *const *args, Py_ssize_t nargs,
+                        PyObject *kwnames) {
+  PyObject *tuple = PyTuple_New(nargs);
+  if (!tuple) return NULL;
+  for (Py_ssize_t i = 0; i < nargs; i++) PyTuple_SET_ITEM(tuple, i, Py_NewRef(args[i]));
+  PyObject *kw = NULL;
+  Py_ssize_t nk = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+  if (nk && !(kw = PyDict_New())) {
+    Py_DECREF(tuple);
+    return NULL;
+  }
+  for (Py_ssize_t i = 0; i < nk; i++)
+    if (PyDict_SetItem(kw, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0) {
+      Py_DECREF(tuple);
+      Py_DECREF(kw);
+      return NULL;
+    }
+  PyObject *res = PyType_Type.tp_call(type, tuple, kw);
+  Py_DECREF(tuple);
+  Py_XDECREF(kw);
+  return res;
+}
+
 int hpy_busy_refuse(PyObject *self, const hpy_busy *b, const char *action) {
   if (b->count == 0) return 0;
   const char *name = Py_TYPE(self)->tp_name, *dot = strrchr(name, '.');

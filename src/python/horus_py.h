@@ -296,6 +296,11 @@ typedef struct {
  * On failure clears `f` and returns NULL. */
 PyObject *hpy_frame_new(PyTypeObject *type, horus_frame *f);
 
+/* type.__call__(type, *args, **kwargs) from a vectorcall's arguments: tp_new
+ * then tp_init, for the calls a type's vectorcall shortcut leaves alone. */
+PyObject *hpy_type_call(PyObject *type, PyObject *const *args, Py_ssize_t nargs,
+                        PyObject *kwnames);
+
 /* `t` if it is packed row-major; otherwise a compact copy in the global pool
  * (t is freed).  NULL with an exception set on failure (t freed). */
 horus_tensor *hpy_compact(horus_state *st, horus_tensor *t);

@@ -85,27 +85,7 @@ static int Image_init(FrameObject *self, PyObject *args, PyObject *kwds) {
 static PyObject *Image_vectorcall(PyObject *type, PyObject *const *args, size_t nargsf,
                                   PyObject *kwnames) {
   Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-  if (kwnames || nargs < 2 || nargs > 3) {
-    PyObject *tuple = PyTuple_New(nargs);
-    if (!tuple) return NULL;
-    for (Py_ssize_t i = 0; i < nargs; i++) PyTuple_SET_ITEM(tuple, i, Py_NewRef(args[i]));
-    PyObject *kw = NULL;
-    Py_ssize_t nk = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-    if (nk && !(kw = PyDict_New())) {
-      Py_DECREF(tuple);
-      return NULL;
-    }
-    for (Py_ssize_t i = 0; i < nk; i++)
-      if (PyDict_SetItem(kw, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0) {
-        Py_DECREF(tuple);
-        Py_DECREF(kw);
-        return NULL;
-      }
-    PyObject *res = PyType_Type.tp_call(type, tuple, kw);
-    Py_DECREF(tuple);
-    Py_XDECREF(kw);
-    return res;
-  }
+  if (kwnames || nargs < 2 || nargs > 3) return hpy_type_call(type, args, nargs, kwnames);
   uint32_t h, w;
   int enc = HORUS_ENC_RGB8;
   if (hpy_parse_dim(args[0], "height", &h) || hpy_parse_dim(args[1], "width", &w)) return NULL;

@@ -134,17 +134,19 @@ def test_numpy_type_numbers_map_the_same_every_time(dtype, name):
         TensorHandle.from_dlpack(np.zeros(3, np.complex64))
 
 
+@pytest.mark.parametrize("cls,third", [(Image, "encoding"), (DepthImage, "dtype")])
 @pytest.mark.parametrize("args", [
     (0, 1), (1, 0), (2**32, 1), (1.0, 2), ("1", 2), (1, 1, "zz"), (1, 1, 3), (1, 1, "mono\0"),
+    (1, 1, "uint8"),
 ])
-def test_image_by_position_fails_as_by_keyword(args):
-    """Image(h, w[, enc]) takes a shortcut past type.__call__; with keywords
-    it goes the usual way.  Both refuse alike."""
-    kw = dict(zip(["height", "width", "encoding"], args))
+def test_frames_by_position_fail_as_by_keyword(cls, third, args):
+    """Image(h, w[, enc]) and DepthImage(h, w[, dtype]) take a shortcut past
+    type.__call__; with keywords they go the usual way.  Both refuse alike."""
+    kw = dict(zip(["height", "width", third], args))
     with pytest.raises(Exception) as by_pos:
-        Image(*args)
+        cls(*args)
     with pytest.raises(Exception) as by_kw:
-        Image(**kw)
+        cls(**kw)
     assert type(by_pos.value) is type(by_kw.value)
     assert str(by_pos.value) == str(by_kw.value)
 
@@ -154,6 +156,9 @@ def test_image_by_position_is_the_image_by_keyword():
         a, b = Image(*args), Image(**dict(zip(["height", "width", "encoding"], args)))
         assert type(a) is Image and repr(a) == repr(b) and a.shape == b.shape
         assert a.to_numpy().dtype == b.to_numpy().dtype and not a.readonly
+    for args in [(2, 3), (2, 3, "uint16"), (4, 1, "float32")]:
+        a, b = DepthImage(*args), DepthImage(**dict(zip(["height", "width", "dtype"], args)))
+        assert type(a) is DepthImage and repr(a) == repr(b) and a.dtype == b.dtype
     img = Image.__new__(Image)  # tp_new and __init__ stay as they were
     with pytest.raises(ValueError, match="not initialised"):
         img.to_numpy()
