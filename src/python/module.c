@@ -69,12 +69,21 @@ horus_state *hpy_state_of_type(PyTypeObject *type) {
 #define UNPARK(p, n) ((void)(p), (void)(n))
 #endif
 
+/* The module last looked up and its state, read under the GIL: every
+ * message object's alloc and free asks.  free_module forgets it before the
+ * module's memory can be reused for another. */
+static PyObject *last_module;
+static horus_state *last_state;
+
 /* The state of the module that made `type`, when it is one of ours; NULL
  * (no exception) for anything else, e.g. a Python subclass. */
 static horus_state *own_state(PyTypeObject *type) {
   if (!PyType_HasFeature(type, Py_TPFLAGS_HEAPTYPE)) return NULL;
   PyObject *m = ((PyHeapTypeObject *)type)->ht_module;
-  return m && PyModule_GetDef(m) == &horus_module ? PyModule_GetState(m) : NULL;
+  if (m && m == last_module) return last_state;
+  if (!m || PyModule_GetDef(m) != &horus_module) return NULL;
+  last_module = m;
+  return last_state = PyModule_GetState(m);
 }
 
 static hpy_freelist *freelist_for(horus_state *st, Py_ssize_t size) {
@@ -176,6 +185,7 @@ static int clear_module(PyObject *m) {
 
 static void free_module(void *m) {
   clear_module(m);
+  if (last_module == m) last_module = NULL, last_state = NULL;
   /* The global pool stays mapped: NumPy views of it may outlive the module
    * during interpreter shutdown.  Process exit detaches it. */
 }
