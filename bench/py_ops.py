@@ -14,7 +14,7 @@ makes) marks the edges of each measured loop, every dump holds the
 instructions since the previous mark, and the dumps of measured loops,
 summed per operation and divided by the calls, give instructions per call.
 Instruction counts do not move with the machine; they include the Python
-`for` loop's own ~60 instructions per iteration (the `loop` row).
+`for` loop's own ~120 instructions per iteration (the `loop` row).
 
 Every operation is what a caller writes: `Image(480, 640)` includes
 dropping the previous image; `recv` includes dropping the received object
