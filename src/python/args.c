@@ -169,16 +169,19 @@ PyObject *hpy_torch_input(PyObject *obj, const char *owner) {
   return needs ? PyObject_CallMethod(obj, "detach", NULL) : Py_NewRef(obj);
 }
 
-/* Does keyword `k` name parameter `spec` ("a" or "a|b|...")? */
-static bool names_param(const char *spec, const char *k) {
-  size_t n = strlen(k);
-  for (const char *p = spec;; p++) {
-    const char *bar = strchr(p, '|');
-    size_t len = bar ? (size_t)(bar - p) : strlen(p);
-    if (len == n && strncmp(p, k, n) == 0) return true;
-    if (!bar) return false;
-    p = bar;
+/* Does keyword `k` (`n` bytes) name parameter `spec` ("a" or "a|b|...")? */
+static bool names_param_n(const char *spec, const char *k, size_t n) {
+  for (const char *p = spec;;) {
+    size_t len = 0;
+    while (p[len] && p[len] != '|') len++;
+    if (len == n && memcmp(p, k, n) == 0) return true;
+    if (!p[len]) return false;
+    p += len + 1;
   }
+}
+
+static bool names_param(const char *spec, const char *k) {
+  return names_param_n(spec, k, strlen(k));
 }
 
 /* The name a parameter is reported by: its first spelling.  (PyErr_Format
@@ -209,10 +212,24 @@ int hpy_parse_args(const hpy_argspec *spec, PyObject *const *args, Py_ssize_t na
   }
   Py_ssize_t nk = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
   for (Py_ssize_t i = 0; i < nk; i++) {
-    const char *k = hpy_utf8(PyTuple_GET_ITEM(kwnames, i), "keyword argument name", NULL);
-    if (!k) return -1;
+    PyObject *kw = PyTuple_GET_ITEM(kwnames, i);
     Py_ssize_t j = 0;
-    while (j < nparams && !names_param(spec->names[j], k)) j++;
+    if (PyUnicode_Check(kw) && PyUnicode_IS_COMPACT_ASCII(kw)) {
+      /* The usual keyword (an ASCII identifier): its characters are its
+       * UTF-8, so no conversion and no NUL check (a name holding a NUL
+       * matches no parameter and gets the full treatment below). */
+      const char *k = (const char *)PyUnicode_DATA(kw);
+      size_t n = (size_t)PyUnicode_GET_LENGTH(kw);
+      while (j < nparams && !names_param_n(spec->names[j], k, n)) j++;
+    } else {
+      j = nparams;
+    }
+    const char *k = NULL;
+    if (j == nparams) {
+      if (!(k = hpy_utf8(kw, "keyword argument name", NULL))) return -1;
+      j = 0;
+      while (j < nparams && !names_param(spec->names[j], k)) j++;
+    }
     if (j == nparams) {
       PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument '%s'",
                    spec->fname, k);

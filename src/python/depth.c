@@ -44,6 +44,26 @@ static int Depth_init(FrameObject *self, PyObject *args, PyObject *kwds) {
   return hpy_frame_replace(self, &f);
 }
 
+/* DepthImage(height, width[, dtype]) by position, as a depth camera makes
+ * one per frame: Depth_init's checks in its order, without type.__call__'s
+ * tuple, dict and two slot calls (as Image's; other calls go that way). */
+static PyObject *Depth_vectorcall(PyObject *type, PyObject *const *args, size_t nargsf,
+                                  PyObject *kwnames) {
+  Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+  if (kwnames || nargs < 2 || nargs > 3) return hpy_type_call(type, args, nargs, kwnames);
+  uint32_t h, w;
+  if (hpy_parse_dim(args[0], "height", &h) || hpy_parse_dim(args[1], "width", &w)) return NULL;
+  int dtype = HORUS_FLOAT32;
+  if (nargs == 3 && (dtype = parse_depth_dtype(args[2])) < 0) return NULL;
+  PyTypeObject *tp = (PyTypeObject *)type;
+  horus_pool *pool = hpy_global_pool(hpy_state_of_type(tp));
+  if (!pool) return NULL;
+  horus_frame f;
+  int r = horus_depth_create(pool, h, w, (horus_dtype)dtype, &f);
+  if (r) return hpy_raise(r);
+  return hpy_frame_new(tp, &f);
+}
+
 /* float64 depth becomes float32 meters (DESIGN.md), without the GIL.
  * Consumes t, as hpy_compact does. */
 static horus_tensor *to_float32(horus_state *st, horus_tensor *t) {
@@ -222,7 +242,8 @@ static PyType_Slot Depth_slots[] = {
     {Py_tp_new, PyType_GenericNew},
     {Py_tp_init, Depth_init},
     {Py_tp_dealloc, hpy_frame_dealloc},
-    {Py_tp_traverse, hpy_frame_traverse},
+    {Py_tp_alloc, hpy_msg_alloc},
+    {Py_tp_free, hpy_msg_free},
     {Py_tp_methods, Depth_methods},
     {Py_tp_getset, Depth_getset},
     {Py_tp_repr, Depth_repr},
@@ -232,10 +253,12 @@ static PyType_Slot Depth_slots[] = {
 static PyType_Spec Depth_spec = {
     .name = "horus.DepthImage",
     .basicsize = sizeof(FrameObject),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
     .slots = Depth_slots,
 };
 
 int hpy_depth_init(PyObject *m, horus_state *st) {
-  return hpy_add_subtype(m, &Depth_spec, st->Frame_Type, &st->DepthImage_Type);
+  if (hpy_add_subtype(m, &Depth_spec, st->Frame_Type, &st->DepthImage_Type) < 0) return -1;
+  st->DepthImage_Type->tp_vectorcall = Depth_vectorcall; /* see image.c */
+  return 0;
 }

@@ -64,6 +64,11 @@ const char *hpy_dtype_format(horus_dtype d) {
 }
 
 int hpy_dtype_from_npy(int type_num) {
+  /* Every import asks, so the answers for NumPy's builtin type numbers
+   * (all below 32) are kept: memo[n] is the answer + 2, 0 until known. */
+  static signed char memo[32];
+  bool builtin = type_num >= 0 && type_num < (int)sizeof memo;
+  if (builtin && memo[type_num]) return memo[type_num] - 2;
   /* NPY_LONG / NPY_LONGLONG etc. alias the sized names; compare by kind and
    * size so every integer spelling maps. */
   PyArray_Descr *d = PyArray_DescrFromType(type_num);
@@ -74,7 +79,9 @@ int hpy_dtype_from_npy(int type_num) {
   char kind = d->kind;
   Py_ssize_t size = (Py_ssize_t)PyDataType_ELSIZE(d);
   Py_DECREF(d);
-  return of_kind(kind, size);
+  int r = of_kind(kind, size);
+  if (builtin) memo[type_num] = (signed char)(r + 2);
+  return r;
 }
 
 int hpy_dtype_from_format(const char *fmt, Py_ssize_t itemsize) {

@@ -39,6 +39,29 @@ PyObject *hpy_frame_new(PyTypeObject *type, horus_frame *f) {
   return (PyObject *)o;
 }
 
+PyObject *hpy_type_call(PyObject *type, PyObject *const *args, Py_ssize_t nargs,
+                        PyObject *kwnames) {
+  PyObject *tuple = PyTuple_New(nargs);
+  if (!tuple) return NULL;
+  for (Py_ssize_t i = 0; i < nargs; i++) PyTuple_SET_ITEM(tuple, i, Py_NewRef(args[i]));
+  PyObject *kw = NULL;
+  Py_ssize_t nk = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+  if (nk && !(kw = PyDict_New())) {
+    Py_DECREF(tuple);
+    return NULL;
+  }
+  for (Py_ssize_t i = 0; i < nk; i++)
+    if (PyDict_SetItem(kw, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0) {
+      Py_DECREF(tuple);
+      Py_DECREF(kw);
+      return NULL;
+    }
+  PyObject *res = PyType_Type.tp_call(type, tuple, kw);
+  Py_DECREF(tuple);
+  Py_XDECREF(kw);
+  return res;
+}
+
 int hpy_busy_refuse(PyObject *self, const hpy_busy *b, const char *action) {
   if (b->count == 0) return 0;
   const char *name = Py_TYPE(self)->tp_name, *dot = strrchr(name, '.');
@@ -95,17 +118,11 @@ horus_tensor *hpy_compact(horus_state *st, horus_tensor *t) {
 
 void hpy_frame_dealloc(FrameObject *self) {
   PyTypeObject *tp = Py_TYPE(self);
-  PyObject_GC_UnTrack(self);
   if (self->weakreflist) PyObject_ClearWeakRefs((PyObject *)self);
   horus_frame_clear(&self->f);
   Py_CLEAR(self->exported);
   tp->tp_free(self);
   Py_DECREF(tp);
-}
-
-int hpy_frame_traverse(FrameObject *self, visitproc visit, void *arg) {
-  Py_VISIT(Py_TYPE(self));
-  return 0;
 }
 
 #define GET_FRAME(self, fail)               \
@@ -428,7 +445,6 @@ static PyType_Slot Frame_slots[] = {
                 "copy_from, copy, depth_statistics, wire_encode) marks the object busy; "
                 "__init__ on a busy object raises RuntimeError and changes nothing."},
     {Py_tp_dealloc, hpy_frame_dealloc},
-    {Py_tp_traverse, hpy_frame_traverse},
     {Py_tp_methods, Frame_methods},
     {Py_tp_getset, Frame_getset},
     {Py_tp_members, Frame_members},
@@ -442,7 +458,7 @@ static PyType_Slot Frame_slots[] = {
 static PyType_Spec Frame_spec = {
     .name = "horus._Frame",
     .basicsize = sizeof(FrameObject),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE |
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE |
              Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
     .slots = Frame_slots,
 };
@@ -463,7 +479,11 @@ horus_msg_type hpy_msg_type_of_class(horus_state *st, PyObject *cls) {
 
 int hpy_msg_from_object(horus_state *st, PyObject *obj, horus_msg *msg,
                         const horus_tensor **tensor_out, hpy_busy **busy_out) {
-  if (st->Frame_Type && PyObject_TypeCheck(obj, st->Frame_Type)) {
+  /* The three frame types by identity first: PyObject_TypeCheck against
+   * their base walks the MRO on every send. */
+  PyTypeObject *tp = Py_TYPE(obj);
+  if (tp == st->Image_Type || tp == st->DepthImage_Type || tp == st->PointCloud_Type ||
+      (st->Frame_Type && PyObject_TypeCheck(obj, st->Frame_Type))) {
     horus_frame *f = hpy_frame_get(obj);
     if (!f) return -1;
     horus_frame_to_msg(f, msg);

@@ -39,13 +39,28 @@
   X(PyTypeObject, Scheduler_Type)                                             \
   X(PyObject, torch_from_numpy)  /* torch.from_numpy, imported on first use */ \
   X(PyObject, torch_from_dlpack) /* torch.from_dlpack */                      \
-  X(PyObject, jax_from_dlpack)   /* jax.dlpack.from_dlpack */
+  X(PyObject, jax_from_dlpack)   /* jax.dlpack.from_dlpack */                \
+  X(PyObject, str_timeout)       /* "timeout", interned: recv's keyword */   \
+  X(PyObject, json_encode) /* generic topics (topic.c), looked up on first use: */ \
+  X(PyObject, json_loads)  /* JSONEncoder(...).encode, json.loads, */         \
+  X(PyObject, pickle_dumps) /* pickle.dumps, pickle.loads */                  \
+  X(PyObject, pickle_loads)
+
+/* Message objects freed lately, of one size, kept for the next: a receive
+ * loop makes and drops one object per message (module.c). */
+#define HPY_FREELIST_MAX 32
+typedef struct {
+  Py_ssize_t size; /* tp_basicsize of the objects kept; 0 while unclaimed */
+  int n;
+  void *items[HPY_FREELIST_MAX];
+} hpy_freelist;
 
 typedef struct horus_state {
 #define HPY_STATE_MEMBER(type, name) type *name;
   HPY_STATE_OBJECTS(HPY_STATE_MEMBER)
 #undef HPY_STATE_MEMBER
   horus_pool *global_pool; /* opened on first use */
+  hpy_freelist msg_free[2]; /* FrameObject and TensorHandle sizes */
 } horus_state;
 
 extern PyModuleDef horus_module;
@@ -53,6 +68,14 @@ extern PyModuleDef horus_module;
 /* Module state from any object of one of our types (or the module). */
 horus_state *hpy_state_of_type(PyTypeObject *type);
 horus_state *hpy_state(PyObject *module);
+
+/* tp_alloc and tp_free of the message types (Image, PointCloud,
+ * DepthImage, TensorHandle): objects without GC (they hold no reference
+ * that could close a cycle), recycled through the module state's free
+ * lists.  hpy_msg_alloc returns a new zeroed object of `type`, or NULL with
+ * MemoryError. */
+PyObject *hpy_msg_alloc(PyTypeObject *type, Py_ssize_t nitems);
+void hpy_msg_free(void *self);
 
 /* Create a heap type from `spec`, add it to the module under its short
  * name and store it in *slot.  Returns 0 or -1 with an exception set. */
@@ -273,13 +296,17 @@ typedef struct {
  * On failure clears `f` and returns NULL. */
 PyObject *hpy_frame_new(PyTypeObject *type, horus_frame *f);
 
+/* type.__call__(type, *args, **kwargs) from a vectorcall's arguments: tp_new
+ * then tp_init, for the calls a type's vectorcall shortcut leaves alone. */
+PyObject *hpy_type_call(PyObject *type, PyObject *const *args, Py_ssize_t nargs,
+                        PyObject *kwnames);
+
 /* `t` if it is packed row-major; otherwise a compact copy in the global pool
  * (t is freed).  NULL with an exception set on failure (t freed). */
 horus_tensor *hpy_compact(horus_state *st, horus_tensor *t);
 
-/* Slots every Frame subtype lists (a GC type must name its traverse). */
+/* The dealloc slot every Frame subtype lists (with hpy_msg_alloc/free). */
 void hpy_frame_dealloc(FrameObject *self);
-int hpy_frame_traverse(FrameObject *self, visitproc visit, void *arg);
 
 /* Raise unless the frame is initialised; returns the frame or NULL. */
 horus_frame *hpy_frame_get(PyObject *self);

@@ -78,6 +78,27 @@ static int Image_init(FrameObject *self, PyObject *args, PyObject *kwds) {
   return hpy_frame_replace(self, &f);
 }
 
+/* Image(height, width[, encoding]) by position, the way a camera loop makes
+ * one per frame: straight to the object, without the argument tuple, the
+ * keyword dict and the tp_new + tp_init calls of type.__call__.  The checks
+ * and their order are Image_init's; any other call goes the usual way. */
+static PyObject *Image_vectorcall(PyObject *type, PyObject *const *args, size_t nargsf,
+                                  PyObject *kwnames) {
+  Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+  if (kwnames || nargs < 2 || nargs > 3) return hpy_type_call(type, args, nargs, kwnames);
+  uint32_t h, w;
+  int enc = HORUS_ENC_RGB8;
+  if (hpy_parse_dim(args[0], "height", &h) || hpy_parse_dim(args[1], "width", &w)) return NULL;
+  if (nargs == 3 && (enc = parse_encoding(args[2])) < 0) return NULL;
+  PyTypeObject *tp = (PyTypeObject *)type;
+  horus_pool *pool = hpy_global_pool(state_of_type(tp));
+  if (!pool) return NULL;
+  horus_frame f;
+  int r = horus_image_create(pool, h, w, (horus_encoding)enc, &f);
+  if (r) return hpy_raise(r);
+  return hpy_frame_new(tp, &f);
+}
+
 static const char *const from_array_names[] = {"array|tensor", "encoding", NULL};
 
 /* from_numpy(array, encoding=None) and from_torch(tensor, encoding=None). */
@@ -407,7 +428,8 @@ static PyType_Slot Image_slots[] = {
     {Py_tp_new, PyType_GenericNew},
     {Py_tp_init, Image_init},
     {Py_tp_dealloc, hpy_frame_dealloc},
-    {Py_tp_traverse, hpy_frame_traverse},
+    {Py_tp_alloc, hpy_msg_alloc},
+    {Py_tp_free, hpy_msg_free},
     {Py_tp_methods, Image_methods},
     {Py_tp_getset, Image_getset},
     {Py_tp_repr, Image_repr},
@@ -417,10 +439,13 @@ static PyType_Slot Image_slots[] = {
 static PyType_Spec Image_spec = {
     .name = "horus.Image",
     .basicsize = sizeof(FrameObject),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
     .slots = Image_slots,
 };
 
 int hpy_image_init(PyObject *m, horus_state *st) {
-  return hpy_add_subtype(m, &Image_spec, st->Frame_Type, &st->Image_Type);
+  if (hpy_add_subtype(m, &Image_spec, st->Frame_Type, &st->Image_Type) < 0) return -1;
+  /* No Py_tp_vectorcall slot before Python 3.14; the field is there. */
+  st->Image_Type->tp_vectorcall = Image_vectorcall;
+  return 0;
 }

@@ -21,6 +21,8 @@ int hpy_import_host(horus_pool *pool, const void *data, const int64_t *shape,
 
 int hpy_import(horus_state *st, PyObject *obj, horus_pool *pool, horus_tensor **out,
                bool *copied) {
+  /* The common case first: its type check is one comparison. */
+  if (PyArray_CheckExact(obj)) return hpy_import_ndarray(st, (PyArrayObject *)obj, pool, out, copied);
   const horus_tensor *t = hpy_tensor_get(obj, st);
   if (t) {
     if (copied) *copied = false;

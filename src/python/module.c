@@ -46,9 +46,92 @@ static PyObject *hpy_type_module_by_def(PyTypeObject *type, PyModuleDef *def) {
 #define PyType_GetModuleByDef hpy_type_module_by_def
 #endif
 
+static horus_state *own_state(PyTypeObject *type);
+
 horus_state *hpy_state_of_type(PyTypeObject *type) {
+  /* Every object a hot path sees is of one of our own types, whose module
+   * is at hand: no walk of the MRO (a Python subclass takes the walk). */
+  horus_state *st = own_state(type);
+  if (st) return st;
   PyObject *m = PyType_GetModuleByDef(type, &horus_module);
   return m ? PyModule_GetState(m) : NULL;
+}
+
+/* ---- free lists of message objects ------------------------------------------ */
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+/* A parked object is poisoned: a use after free still trips ASan. */
+#define PARK(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define UNPARK(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define PARK(p, n) ((void)(p), (void)(n))
+#define UNPARK(p, n) ((void)(p), (void)(n))
+#endif
+
+/* The module last looked up and its state, read under the GIL: every
+ * message object's alloc and free asks.  free_module forgets it before the
+ * module's memory can be reused for another. */
+static PyObject *last_module;
+static horus_state *last_state;
+
+/* The state of the module that made `type`, when it is one of ours; NULL
+ * (no exception) for anything else, e.g. a Python subclass. */
+static horus_state *own_state(PyTypeObject *type) {
+  if (!PyType_HasFeature(type, Py_TPFLAGS_HEAPTYPE)) return NULL;
+  PyObject *m = ((PyHeapTypeObject *)type)->ht_module;
+  if (m && m == last_module) return last_state;
+  if (!m || PyModule_GetDef(m) != &horus_module) return NULL;
+  last_module = m;
+  return last_state = PyModule_GetState(m);
+}
+
+static hpy_freelist *freelist_for(horus_state *st, Py_ssize_t size) {
+  for (size_t i = 0; i < sizeof st->msg_free / sizeof *st->msg_free; i++) {
+    hpy_freelist *fl = &st->msg_free[i];
+    if (fl->size == 0) fl->size = size;
+    if (fl->size == size) return fl;
+  }
+  return NULL;
+}
+
+PyObject *hpy_msg_alloc(PyTypeObject *type, Py_ssize_t nitems) {
+  (void)nitems; /* tp_itemsize is 0 */
+  Py_ssize_t size = type->tp_basicsize;
+  horus_state *st = own_state(type);
+  hpy_freelist *fl = st ? freelist_for(st, size) : NULL;
+  void *mem;
+  if (fl && fl->n > 0) {
+    mem = fl->items[--fl->n];
+    UNPARK(mem, size);
+  } else if (!(mem = PyObject_Malloc((size_t)size))) {
+    return PyErr_NoMemory();
+  }
+  memset(mem, 0, (size_t)size);
+  return PyObject_Init(mem, type); /* takes a reference to a heap type */
+}
+
+void hpy_msg_free(void *self) {
+  PyTypeObject *type = Py_TYPE((PyObject *)self);
+  horus_state *st = own_state(type);
+  hpy_freelist *fl = st ? freelist_for(st, type->tp_basicsize) : NULL;
+  if (fl && fl->n < HPY_FREELIST_MAX) {
+    PARK(self, type->tp_basicsize);
+    fl->items[fl->n++] = self;
+    return;
+  }
+  PyObject_Free(self);
+}
+
+static void clear_freelists(horus_state *st) {
+  for (size_t i = 0; i < sizeof st->msg_free / sizeof *st->msg_free; i++) {
+    hpy_freelist *fl = &st->msg_free[i];
+    while (fl->n > 0) {
+      void *p = fl->items[--fl->n];
+      UNPARK(p, fl->size);
+      PyObject_Free(p);
+    }
+  }
 }
 
 int hpy_add_type(PyObject *module, PyType_Spec *spec, PyTypeObject **slot) {
@@ -70,6 +153,7 @@ int hpy_add_subtype(PyObject *module, PyType_Spec *spec, PyTypeObject *base,
 static int exec_module(PyObject *m) {
   if (PyArray_ImportNumPyAPI() < 0) return -1;
   horus_state *st = hpy_state(m);
+  if (!(st->str_timeout = PyUnicode_InternFromString("timeout"))) return -1;
   for (size_t i = 0; i < sizeof type_inits / sizeof *type_inits; i++)
     if (type_inits[i](m, st) < 0) return -1;
   if (PyModule_AddFunctions(m, hpy_wire_methods) < 0) return -1;
@@ -93,11 +177,15 @@ static int clear_module(PyObject *m) {
 #define CLEAR(type, name) Py_CLEAR(st->name);
   HPY_STATE_OBJECTS(CLEAR)
 #undef CLEAR
+  /* Objects freed after this (the types outlive a clear) are parked again
+   * and freed by free_module's call. */
+  clear_freelists(st);
   return 0;
 }
 
 static void free_module(void *m) {
   clear_module(m);
+  if (last_module == m) last_module = NULL, last_state = NULL;
   /* The global pool stays mapped: NumPy views of it may outlive the module
    * during interpreter shutdown.  Process exit detaches it. */
 }

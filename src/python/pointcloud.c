@@ -164,7 +164,8 @@ static PyType_Slot PointCloud_slots[] = {
     {Py_tp_new, PyType_GenericNew},
     {Py_tp_init, PointCloud_init},
     {Py_tp_dealloc, hpy_frame_dealloc},
-    {Py_tp_traverse, hpy_frame_traverse},
+    {Py_tp_alloc, hpy_msg_alloc},
+    {Py_tp_free, hpy_msg_free},
     {Py_tp_methods, PointCloud_methods},
     {Py_tp_getset, PointCloud_getset},
     {Py_tp_repr, PointCloud_repr},
@@ -175,7 +176,7 @@ static PyType_Slot PointCloud_slots[] = {
 static PyType_Spec PointCloud_spec = {
     .name = "horus.PointCloud",
     .basicsize = sizeof(FrameObject),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
     .slots = PointCloud_slots,
 };
 

@@ -41,32 +41,23 @@ const horus_tensor *hpy_tensor_get(PyObject *obj, horus_state *st) {
 hpy_busy *hpy_tensor_busy(PyObject *obj) { return &((TensorObject *)obj)->busy; }
 
 PyObject *hpy_tensor_wrap(horus_state *st, horus_tensor *t) {
-  TensorObject *self = PyObject_GC_New(TensorObject, st->TensorHandle_Type);
+  PyTypeObject *type = st->TensorHandle_Type;
+  TensorObject *self = (TensorObject *)type->tp_alloc(type, 0); /* zeroed */
   if (!self) {
     horus_tensor_free(t);
     return NULL;
   }
   self->t = t;
-  self->weakreflist = NULL;
-  self->busy = (hpy_busy){0, NULL};
-  self->exported = NULL;
-  PyObject_GC_Track(self);
   return (PyObject *)self;
 }
 
 static void Tensor_dealloc(TensorObject *self) {
   PyTypeObject *tp = Py_TYPE(self);
-  PyObject_GC_UnTrack(self);
   if (self->weakreflist) PyObject_ClearWeakRefs((PyObject *)self);
   horus_tensor_free(self->t);
   Py_CLEAR(self->exported);
   tp->tp_free(self);
   Py_DECREF(tp);
-}
-
-static int Tensor_traverse(TensorObject *self, visitproc visit, void *arg) {
-  Py_VISIT(Py_TYPE(self));
-  return 0;
 }
 
 static PyObject *Tensor_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
@@ -483,7 +474,8 @@ static PyType_Slot Tensor_slots[] = {
                 "handle busy; release() on a busy handle raises RuntimeError."},
     {Py_tp_new, Tensor_new},
     {Py_tp_dealloc, Tensor_dealloc},
-    {Py_tp_traverse, Tensor_traverse},
+    {Py_tp_alloc, hpy_msg_alloc},
+    {Py_tp_free, hpy_msg_free},
     {Py_tp_methods, Tensor_methods},
     {Py_tp_getset, Tensor_getset},
     {Py_tp_members, Tensor_members},
@@ -496,7 +488,7 @@ static PyType_Slot Tensor_slots[] = {
 static PyType_Spec Tensor_spec = {
     .name = "horus.TensorHandle",
     .basicsize = sizeof(TensorObject),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
     .slots = Tensor_slots,
 };
 

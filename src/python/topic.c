@@ -28,9 +28,12 @@ typedef struct {
   horus_topic *t;     /* NULL after close() */
   PyObject *msg_type; /* the class given, or None for a generic topic */
   hpy_busy busy;      /* a thread uses `t` without the GIL (recv, generic send) */
+  horus_state *st;    /* the module's, once initialised (the type keeps it alive) */
 } TopicObject;
 
-static horus_state *state_of(TopicObject *self) { return hpy_state_of_type(Py_TYPE(self)); }
+static horus_state *state_of(TopicObject *self) {
+  return self->st ? self->st : hpy_state_of_type(Py_TYPE(self));
+}
 
 /* The topic handle for `action`.  A handle serves one thread at a time
  * (horus/topic.h), so while one thread uses it without the GIL every other
@@ -190,6 +193,7 @@ static int Topic_init(TopicObject *self, PyObject *args, PyObject *kwds) {
   }
   horus_topic_close(self->t);
   self->t = t;
+  self->st = st;
   Py_XSETREF(self->msg_type, type == HORUS_MSG_BYTES ? Py_NewRef(Py_None) : Py_NewRef(type_obj));
   return 0;
 }
@@ -250,22 +254,55 @@ static int json_exact(PyObject *obj, int depth) {
   return 0;
 }
 
+/* module.attr, kept in *slot (the module state's) from the first call on:
+ * a generic message costs no import or attribute lookup.  A new
+ * reference, or NULL with an exception set. */
+static PyObject *cached_attr(PyObject **slot, const char *module, const char *attr) {
+  if (!*slot) {
+    PyObject *m = PyImport_ImportModule(module);
+    if (!m) return NULL;
+    PyObject *a = PyObject_GetAttrString(m, attr);
+    Py_DECREF(m);
+    if (!a) return NULL;
+    if (!*slot) *slot = a; /* the import may have run this already */
+    else Py_DECREF(a);
+  }
+  return Py_NewRef(*slot);
+}
+
+/* json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":")),
+ * which is exactly what this encoder's encode() does, built once. */
+static PyObject *json_encoder(horus_state *st) {
+  if (!st->json_encode) {
+    PyObject *json = PyImport_ImportModule("json");
+    if (!json) return NULL;
+    PyObject *cls = PyObject_GetAttrString(json, "JSONEncoder");
+    Py_DECREF(json);
+    if (!cls) return NULL;
+    PyObject *args = PyTuple_New(0);
+    PyObject *kw = Py_BuildValue("{s:O,s:O,s:(ss)}", "ensure_ascii", Py_False, "allow_nan",
+                                 Py_False, "separators", ",", ":");
+    PyObject *enc = args && kw ? PyObject_Call(cls, args, kw) : NULL;
+    Py_XDECREF(args);
+    Py_XDECREF(kw);
+    Py_DECREF(cls);
+    if (!enc) return NULL;
+    PyObject *encode = PyObject_GetAttrString(enc, "encode");
+    Py_DECREF(enc);
+    if (!encode) return NULL;
+    Py_XSETREF(st->json_encode, encode);
+  }
+  return Py_NewRef(st->json_encode);
+}
+
 /* obj as compact UTF-8 JSON bytes; Py_None (new ref) when a str holds a
  * lone surrogate, which UTF-8 cannot carry (the caller pickles it then);
  * NULL with an exception on error. */
-static PyObject *json_dumps(PyObject *obj) {
-  PyObject *json = PyImport_ImportModule("json");
-  if (!json) return NULL;
-  PyObject *dumps = PyObject_GetAttrString(json, "dumps");
-  Py_DECREF(json);
-  if (!dumps) return NULL;
-  PyObject *args = PyTuple_Pack(1, obj);
-  PyObject *kw = Py_BuildValue("{s:O,s:O,s:(ss)}", "ensure_ascii", Py_False, "allow_nan",
-                               Py_False, "separators", ",", ":");
-  PyObject *text = args && kw ? PyObject_Call(dumps, args, kw) : NULL;
-  Py_XDECREF(args);
-  Py_XDECREF(kw);
-  Py_DECREF(dumps);
+static PyObject *json_dumps(horus_state *st, PyObject *obj) {
+  PyObject *encode = json_encoder(st);
+  if (!encode) return NULL;
+  PyObject *text = PyObject_CallOneArg(encode, obj);
+  Py_DECREF(encode);
   if (!text) return NULL;
   PyObject *bytes = PyUnicode_AsUTF8String(text);
   Py_DECREF(text);
@@ -276,7 +313,7 @@ static PyObject *json_dumps(PyObject *obj) {
   return bytes;
 }
 
-static PyObject *send_generic(horus_topic *t, PyObject *obj) {
+static PyObject *send_generic(horus_state *st, horus_topic *t, PyObject *obj) {
   PyObject *payload = NULL;
   uint32_t flavour = GENERIC_BYTES;
   int exact = 0;
@@ -284,16 +321,19 @@ static PyObject *send_generic(horus_topic *t, PyObject *obj) {
     payload = Py_NewRef(obj);
   } else if ((exact = json_exact(obj, 0)) < 0) {
     return NULL;
-  } else if (exact == 1 && !(payload = json_dumps(obj))) {
+  } else if (exact == 1 && !(payload = json_dumps(st, obj))) {
     return NULL;
   } else if (exact == 1 && payload != Py_None) {
     flavour = GENERIC_JSON;
   } else {
     Py_CLEAR(payload);
-    PyObject *pickle = PyImport_ImportModule("pickle");
-    if (!pickle) return NULL;
-    payload = PyObject_CallMethod(pickle, "dumps", "Oi", obj, 5);
-    Py_DECREF(pickle);
+    PyObject *dumps = cached_attr(&st->pickle_dumps, "pickle", "dumps");
+    if (!dumps) return NULL;
+    PyObject *proto = PyLong_FromLong(5);
+    PyObject *args[] = {obj, proto};
+    payload = proto ? PyObject_Vectorcall(dumps, args, 2, NULL) : NULL;
+    Py_XDECREF(proto);
+    Py_DECREF(dumps);
     if (!payload) return NULL;
     flavour = GENERIC_PICKLE;
   }
@@ -304,9 +344,14 @@ static PyObject *send_generic(horus_topic *t, PyObject *obj) {
   }
   PyObject *res = NULL;
   int r;
-  Py_BEGIN_ALLOW_THREADS
-  r = horus_topic_send_bytes(t, b.buf, (size_t)b.len, flavour, NULL);
-  Py_END_ALLOW_THREADS
+  /* Without the GIL only when the copy outweighs handing the GIL over. */
+  if (b.len >= HPY_NOGIL_COPY_BYTES) {
+    Py_BEGIN_ALLOW_THREADS
+    r = horus_topic_send_bytes(t, b.buf, (size_t)b.len, flavour, NULL);
+    Py_END_ALLOW_THREADS
+  } else {
+    r = horus_topic_send_bytes(t, b.buf, (size_t)b.len, flavour, NULL);
+  }
   if (r) hpy_raise(r);
   else res = Py_NewRef(Py_None);
   PyBuffer_Release(&b);
@@ -321,7 +366,7 @@ static PyObject *Topic_send(TopicObject *self, PyObject *obj) {
     /* Busy from here: pickling runs Python code, and the copy runs without
      * the GIL; either lets another thread at this Topic. */
     hpy_busy_enter(&self->busy, "send");
-    PyObject *res = send_generic(t, obj);
+    PyObject *res = send_generic(state_of(self), t, obj);
     hpy_busy_leave(&self->busy);
     return res;
   }
@@ -349,18 +394,19 @@ static PyObject *to_object(TopicObject *self, const horus_msg *msg, horus_tensor
                                              (Py_ssize_t)horus_tensor_nbytes(x));
   horus_tensor_free(x);
   if (!data || msg->meta.kind_data == GENERIC_BYTES) return data;
-  PyObject *obj = NULL;
+  PyObject *obj = NULL, *loads = NULL;
+  horus_state *st = state_of(self);
   if (msg->meta.kind_data == GENERIC_JSON) {
-    PyObject *json = PyImport_ImportModule("json");
-    obj = json ? PyObject_CallMethod(json, "loads", "O", data) : NULL;
-    Py_XDECREF(json);
+    loads = cached_attr(&st->json_loads, "json", "loads");
   } else if (msg->meta.kind_data == GENERIC_PICKLE) {
-    PyObject *pickle = PyImport_ImportModule("pickle");
-    obj = pickle ? PyObject_CallMethod(pickle, "loads", "O", data) : NULL;
-    Py_XDECREF(pickle);
+    loads = cached_attr(&st->pickle_loads, "pickle", "loads");
   } else {
     PyErr_Format(PyExc_ValueError, "generic message of unknown encoding %u (a newer sender?)",
                  (unsigned)msg->meta.kind_data);
+  }
+  if (loads) {
+    obj = PyObject_CallOneArg(loads, data);
+    Py_DECREF(loads);
   }
   Py_DECREF(data);
   return obj;
@@ -392,7 +438,17 @@ static PyObject *Topic_recv(TopicObject *self, PyObject *const *args, Py_ssize_t
   static const char *const names[] = {"timeout", NULL};
   static const hpy_argspec spec = {"recv", names, 1, 0};
   PyObject *timeout_obj = Py_None;
-  if (hpy_parse_args(&spec, args, nargs, kwnames, &timeout_obj) < 0) return NULL;
+  /* recv(), recv(t) and recv(timeout=t) without the general parser: a call
+   * site's keyword is interned, as is the state's "timeout". */
+  if (nargs == 0 && !kwnames)
+    ;
+  else if (nargs == 1 && !kwnames)
+    timeout_obj = args[0];
+  else if (nargs == 0 && kwnames && PyTuple_GET_SIZE(kwnames) == 1 && self->st &&
+           PyTuple_GET_ITEM(kwnames, 0) == self->st->str_timeout)
+    timeout_obj = args[0];
+  else if (hpy_parse_args(&spec, args, nargs, kwnames, &timeout_obj) < 0)
+    return NULL;
   int64_t timeout;
   if (parse_timeout(timeout_obj, &timeout) < 0) return NULL;
   /* Only now: parsing may run Python code (an int subclass's __float__),
