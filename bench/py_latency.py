@@ -197,6 +197,7 @@ def parent(case, size, n, where):
         import zmq
         sock = zmq.Context().socket(zmq.PAIR)
         sock.bind(f"ipc:///tmp/horus-bench-{os.getpid()}")
+        cleanup.append(lambda: os.unlink(f"/tmp/horus-bench-{os.getpid()}"))  # the socket file
         payload = zmq.Frame(b"\1" * size)
     if case.startswith("horus"):
         import horus
