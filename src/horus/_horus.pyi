@@ -83,6 +83,13 @@ class TensorHandle:
         """Rows [start, stop) along the first dimension, without copying.  IndexError when out of
         range.
         """
+    def recycle(self) -> None:
+        """Give this object's block a new identity to fill and send again, instead of a new
+        block per message: messages sent from it before no longer resolve, and the bytes are
+        kept (not cleared: they are this object's).  Only when nothing else holds the block
+        (no receiver, topic ring or to_numpy() view still has it);
+        BufferError otherwise.
+        """
     def release(self) -> None:
         """Drop this handle's reference now (optional: dropping the object does it).  Views
         exported earlier stay valid; the handle is unusable.
@@ -191,6 +198,13 @@ class _Frame:
         """copy.copy(frame): an independent copy, as copy()."""
     def __deepcopy__(self, memo: Any, /) -> Self:
         """copy.deepcopy(frame): an independent copy, as copy()."""
+    def recycle(self) -> None:
+        """Give this object's block a new identity to fill and send again, instead of a new
+        block per message: messages sent from it before no longer resolve, and the bytes are
+        kept (not cleared: they are this object's).  Only when nothing else holds the block
+        (no receiver, topic ring or to_numpy() view still has it);
+        BufferError otherwise.
+        """
     def is_cpu(self) -> bool:
         """Always True: pools are host memory."""
     def is_cuda(self) -> bool:

@@ -163,6 +163,12 @@ static PyObject *Frame_array(FrameObject *self, PyObject *const *args, Py_ssize_
   return hpy_array(state_of((PyObject *)self), f->tensor, args, nargs, kwnames);
 }
 
+static PyObject *Frame_recycle(FrameObject *self, PyObject *Py_UNUSED(a)) {
+  GET_FRAME(self, NULL);
+  if (hpy_busy_refuse((PyObject *)self, &self->busy, "recycle()")) return NULL;
+  return hpy_recycle(f->tensor);
+}
+
 static PyObject *Frame_is_cpu(FrameObject *self, PyObject *Py_UNUSED(a)) {
   GET_FRAME(self, NULL);
   Py_RETURN_TRUE;
@@ -383,6 +389,7 @@ static PyMethodDef Frame_methods[] = {
     {"to_jax", (PyCFunction)Frame_to_jax, METH_NOARGS,
      "to_jax($self, /)\n--\n\nZero-copy JAX array via DLPack (JAX without "
      "jax_enable_x64 converts 64-bit data, which copies)."},
+    {"recycle", (PyCFunction)Frame_recycle, METH_NOARGS, HPY_RECYCLE_DOC},
     {"is_cpu", (PyCFunction)Frame_is_cpu, METH_NOARGS, "Always True: pools are host memory."},
     {"is_cuda", (PyCFunction)Frame_is_cuda, METH_NOARGS,
      "Always False: pools are host memory (HORUS and PyTorch spelling)."},

@@ -343,6 +343,16 @@ horus_msg_type hpy_msg_type_of_class(horus_state *st, PyObject *cls);
  * NULL with ValueError for a released one). */
 const horus_tensor *hpy_tensor_get(PyObject *obj, horus_state *st);
 
+/* recycle() of TensorHandle and the frames: horus_tensor_recycle on `t`,
+ * BufferError while anything else holds the block. */
+PyObject *hpy_recycle(horus_tensor *t);
+#define HPY_RECYCLE_DOC                                                               \
+  "recycle($self, /)\n--\n\nGive this object's block a new identity to fill and send "  \
+  "again, instead of a new block per message: messages sent from it before no longer "  \
+  "resolve, and the bytes are kept as they are (not cleared: they are this object's). "  \
+  "Only when nothing else holds the block (no receiver, topic ring or to_numpy() view " \
+  "still has it); BufferError otherwise."
+
 /* The busy count of a TensorHandle (`obj` must be one). */
 hpy_busy *hpy_tensor_busy(PyObject *obj);
 

@@ -227,6 +227,23 @@ static PyObject *Tensor_release(TensorObject *self, PyObject *Py_UNUSED(ignored)
   Py_RETURN_NONE;
 }
 
+PyObject *hpy_recycle(horus_tensor *t) {
+  int r = horus_tensor_recycle(t);
+  if (r == HORUS_EBUSY) {
+    PyErr_Format(PyExc_BufferError, "recycle(): %s (wait until receivers and topics are done "
+                 "with it, and drop to_numpy() views)", horus_errmsg());
+    return NULL;
+  }
+  if (r) return hpy_raise(r);
+  Py_RETURN_NONE;
+}
+
+static PyObject *Tensor_recycle(TensorObject *self, PyObject *Py_UNUSED(ignored)) {
+  GET_TENSOR(self, NULL);
+  if (hpy_busy_refuse((PyObject *)self, &self->busy, "recycle()")) return NULL;
+  return hpy_recycle(self->t);
+}
+
 /* An independent tensor: a copy of the elements in a new block of the same
  * pool, packed row-major, same shape and dtype. */
 static PyObject *Tensor_copy(TensorObject *self, PyObject *Py_UNUSED(ignored)) {
@@ -397,6 +414,7 @@ static PyMethodDef Tensor_methods[] = {
     {"slice", (PyCFunction)(void (*)(void))Tensor_slice, METH_FASTCALL,
      "slice($self, start, stop, /)\n--\n\nRows [start, stop) along the first "
      "dimension, without copying.  IndexError when out of range."},
+    {"recycle", (PyCFunction)Tensor_recycle, METH_NOARGS, HPY_RECYCLE_DOC},
     {"release", (PyCFunction)Tensor_release, METH_NOARGS,
      "release($self, /)\n--\n\nDrop this handle's reference now (optional: dropping the "
      "object does it).  Views exported earlier stay valid; the handle is unusable."},
