@@ -745,6 +745,8 @@ class Recording:
         self.path = os.fspath(path)
         self.allow_pickle = allow_pickle
         self.strict = strict
+        # play() sets this to a _Spares: frames it sent and got back.
+        self.reuse: Any = None
         self.skipped: dict[str, int] = {}
         self.truncated: str | None = None
         with open(self.path, "rb") as f:
@@ -1022,7 +1024,8 @@ class Recording:
         kind = ch.metadata.get("horus.type")
         dstart = p + 31
         target = ros2msg.image_target(recs[dstart:], ln - 22,
-                                      depth=None if kind is None else kind == "DepthImage")
+                                      depth=None if kind is None else kind == "DepthImage",
+                                      reuse=self.reuse)
         if target is None:
             return None
         obj, pix = target
@@ -1232,14 +1235,52 @@ def _wait_until(deadline: int, stop: threading.Event) -> None:
             time.sleep(min(left - _SPIN_NS, 100_000_000) / 1e9)
 
 
+class _Spares:
+    """Frames play() sent whose topic has moved past them, to be refilled
+    (recycle()) for later frames of the same kind instead of a new block
+    per frame: a new block is cleared when the old one is freed (~0.6 ms per
+    6 MB) and its pages fault in again.  A frame a receiver still holds
+    refuses to recycle and waits its turn.  Filled by the playing thread,
+    taken by the decoding one (deque appends and pops are atomic)."""
+
+    KEEP = 4
+
+    def __init__(self) -> None:
+        self.frames: collections.deque[Any] = collections.deque()
+        self.recycled = 0
+
+    def give(self, frame: Any) -> None:
+        self.frames.append(frame)
+        while len(self.frames) > self.KEEP:
+            self.frames.popleft()
+
+    def __call__(self, cls: type, h: int, w: int, kind: str) -> Any:
+        for _ in range(len(self.frames)):
+            try:
+                f = self.frames.popleft()
+            except IndexError:
+                return None
+            if type(f) is cls and f.height == h and f.width == w and \
+                    (f.encoding if cls is _horus.Image else f.dtype) == kind:
+                try:
+                    f.recycle()
+                    self.recycled += 1
+                    return f
+                except BufferError:
+                    pass
+            self.frames.append(f)
+        return None
+
+
 def play(path: str, *, rate: float = 1.0, loop: bool = False, topics: Iterable[str] | None = None,
          start: float | None = None, duration: float | None = None,
          remap: dict[str, str] | None = None, allow_pickle: bool = False,
          report_every: float | None = None, stop: threading.Event | None = None) -> dict[str, Any]:
     """Publish a recording's messages on horus topics at the recorded pace
     (times `rate`; 0: as fast as possible).  Returns {"messages", "skipped",
-    "seconds", "spacing_ns"}; spacing_ns lists each message's lateness from
-    its deadline (for benchmarks).
+    "seconds", "spacing_ns", "truncated", "recycled"}; spacing_ns lists each
+    message's lateness from its deadline (for benchmarks), recycled how many
+    large frames were refilled in a block played before (see _Spares).
 
     Messages are read and decoded by a thread a few ahead of their
     deadlines; each is sent at an absolute deadline (lateness never
@@ -1248,6 +1289,7 @@ def play(path: str, *, rate: float = 1.0, loop: bool = False, topics: Iterable[s
     past a deadline for the default 5 ms, and the objects that existed
     before are frozen for the garbage collector (gc.freeze; then thawed)."""
     rec = Recording(path, allow_pickle=allow_pickle)
+    spares = rec.reuse = _Spares()
     remap = remap or {}
     pubs: dict[str, Any] = {}
     total = max(0, rec.end_ns - rec.start_ns) / 1e9
@@ -1303,11 +1345,11 @@ def play(path: str, *, rate: float = 1.0, loop: bool = False, topics: Iterable[s
                         # Keep what the ring keeps: the send that evicts
                         # the oldest frame then does not free its block
                         # (the pool clears a freed block, ~0.6 ms for
-                        # 6 MB); it is freed here, after the send.
+                        # 6 MB); it goes to the spares, to be refilled.
                         held = sent_frames.setdefault(name, collections.deque())
                         held.append(msg)
                         while len(held) > pub.capacity:
-                            held.popleft()
+                            spares.give(held.popleft())
                 except (TypeError, ValueError, MemoryError) as e:
                     rec._skip(name, f"cannot publish: {e}")
                     continue
@@ -1326,10 +1368,11 @@ def play(path: str, *, rate: float = 1.0, loop: bool = False, topics: Iterable[s
         if freeze:
             gc.unfreeze()
         sent_frames.clear()
+        spares.frames.clear()
         for p in pubs.values():
             p.close()
     return {"messages": sent, "skipped": dict(rec.skipped), "seconds": played,
-            "spacing_ns": late, "truncated": rec.truncated}
+            "spacing_ns": late, "truncated": rec.truncated, "recycled": spares.recycled}
 
 
 # ---- command line -------------------------------------------------------------

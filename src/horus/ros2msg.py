@@ -380,14 +380,17 @@ def decode_image(data: Any, *, depth: bool | None = None) -> Any:
     return obj
 
 
-def image_target(head: Any, size: int, *, depth: bool | None = None) -> tuple[Any, int] | None:
+def image_target(head: Any, size: int, *, depth: bool | None = None,
+                 reuse: Any = None) -> tuple[Any, int] | None:
     """For reading a large sensor_msgs/msg/Image straight into a pool
     block: from the first bytes of the message (`head`, holding at least
     its header) and its full `size`, a new horus object with the header's
     fields set and the offset of the pixels in the message, which are then
     exactly the object's bytes.  None when the pixels need more than a copy
     (padded rows, big-endian samples) or `head` is too short: decode_image
-    then reads the whole message.  Bad headers raise ValueError as there."""
+    then reads the whole message.  Bad headers raise ValueError as there.
+    `reuse(cls, height, width, encoding_or_dtype)`, if given, may return a
+    recycled object of that kind to fill instead of a new one."""
     r = _In(head, IMAGE)
     try:
         ts, frame_id = r.header()
@@ -405,13 +408,14 @@ def image_target(head: Any, size: int, *, depth: bool | None = None) -> tuple[An
         depth = enc != "mono16"
     obj: Any
     if depth and enc in ("16UC1", "32FC1"):
-        obj = _horus.DepthImage(h, w, "uint16" if enc == "16UC1" else "float32")
+        dtype = "uint16" if enc == "16UC1" else "float32"
+        obj = (reuse and reuse(_horus.DepthImage, h, w, dtype)) or _horus.DepthImage(h, w, dtype)
         itemsize = 2 if enc == "16UC1" else 4
     else:
         henc = HORUS_ENCODING.get(enc)
         if henc is None:
             return None
-        obj = _horus.Image(h, w, cast(Any, henc))
+        obj = (reuse and reuse(_horus.Image, h, w, henc)) or _horus.Image(h, w, cast(Any, henc))
         itemsize = np.dtype(_SAMPLE.get(enc, "u1")).itemsize
     if obj.nbytes != n or (big and itemsize > 1) or n == 0:
         return None

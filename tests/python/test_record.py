@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import warnings
 
 import numpy as np
@@ -473,6 +474,44 @@ def test_large_frames_read_straight_into_blocks_exactly(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(ValueError, match="damaged MCAP data.*(?i:crc)"):
         list(horus.read_recording(path))
+
+
+def test_play_refills_frames_receivers_are_done_with_and_never_others(tmp_path):
+    # Large frames are read into blocks the player sent before, once the
+    # topic's ring and every receiver let go of them (recycle()).  A frame a
+    # receiver keeps must keep its pixels, and every frame received must be
+    # the recorded one of its timestamp.
+    path = tmp_path / "many.mcap"
+    rng = np.random.default_rng(11)
+    frames = []
+    with horus.Recorder(path) as r:
+        for i in range(40):
+            a = np.full((600, 800, 3), i, dtype=np.uint8)
+            a[i] = rng.integers(0, 256, (800, 3), dtype=np.uint8)
+            frames.append(a)
+            img = Image.from_numpy(a, "rgb8")
+            img.timestamp_ns = i + 1
+            r.write("cam", img, log_time_ns=i + 1)
+    sub = Topic(Image, "cam", capacity=4)
+    result = {}
+    player = threading.Thread(target=lambda: result.update(record.play(str(path), rate=0)))
+    player.start()
+    kept, seen = [], 0
+    while player.is_alive() or seen < 40:
+        m = sub.recv(timeout=0.2)
+        if m is None:
+            if not player.is_alive():
+                break
+            continue
+        seen += 1
+        assert np.array_equal(np.asarray(m), frames[m.timestamp_ns - 1])
+        if m.timestamp_ns % 5 == 0:
+            kept.append(m)  # held: never to be refilled under us
+    player.join()
+    assert result["messages"] == 40 and result["recycled"] > 0
+    for m in kept:
+        assert np.array_equal(np.asarray(m), frames[m.timestamp_ns - 1])
+    sub.close()
 
 
 def big_frame_recording(path, n=2):
