@@ -616,3 +616,38 @@ def test_absurd_numbers_are_usage_errors(args):
     proc = subprocess.run([sys.executable, "-m", "horus", "bridge", "--in", "x/**", *args],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and args[0] in proc.stderr, proc.stderr
+
+
+def test_stop_ends_a_receiving_thread_waiting_in_zenoh():
+    """The receiving side waits for samples inside Zenoh (a RingChannel's
+    recv(), the GIL released); stop() must end that wait, by undeclaring the
+    subscriber, so that no thread is left inside Zenoh at exit."""
+    from horus.bridge import Bridge
+
+    port = free_port()
+    img = Image(4, 6, "rgb8")
+    img.fill([7, 8, 9])
+    header, payload = horus._horus.wire_encode(img, 0)
+    with Topic(Image, "inproc.cam") as local:
+        b = Bridge(inputs=["inproc/**"], listen=[f"tcp/127.0.0.1:{port}"]).start()
+        threads = list(b._threads)
+        sender = zenoh.open(session_config(connect=[f"tcp/127.0.0.1:{port}"]))
+        try:
+            # One sample through proves the thread is in its receive loop: it
+            # is back in recv() (or about to be) once the sample is published.
+            # A put before the link is up is lost, so put until one arrives.
+            got = None
+            for _ in range(300):
+                sender.put("inproc/cam", payload, attachment=header)
+                got = local.recv(timeout=0.2)
+                if got is not None:
+                    break
+            assert got is not None, "the in-process bridge never delivered a sample"
+            assert np.array_equal(got.to_numpy(), img.to_numpy())
+        finally:
+            sender.close()
+            b.stop()  # re-raises a forwarding thread's error
+    for th in threads:
+        th.join(timeout=Proc.STOP_S)  # the bound only tells "ended" from "hung"
+    assert not any(th.is_alive() for th in threads)
+    assert b.stats()["in"]["inproc/cam"]["forwarded"] >= 1
