@@ -24,6 +24,7 @@ once-a-second report of ``horus bridge``.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import math
 import os
@@ -322,11 +323,23 @@ class Bridge:
             self._spawn(self._forward_out, out_topic, out_key)
         for in_key, in_topic in self._ins:
             self._spawn(self._forward_in, in_key, in_topic)
+        # A thread still waiting inside Zenoh when the interpreter finalizes
+        # is killed in Rust frames, which aborts the process: a program that
+        # ends without stop() has the bridge stopped at exit instead (before
+        # the daemon threads are; stop() unregisters this).
+        atexit.register(self._stop_at_exit)
         return self
+
+    def _stop_at_exit(self) -> None:
+        try:
+            self.stop()
+        except Exception as e:  # a forwarding thread's error: said, as main() does
+            print(f"horus bridge: {e}", file=sys.stderr, flush=True)
 
     def stop(self) -> None:
         """Stop forwarding and close the session; re-raises a forwarding
         thread's error, if one stopped the bridge."""
+        atexit.unregister(self._stop_at_exit)
         self._stop.set()
         for sub in self._subscribers:
             try:

@@ -651,3 +651,60 @@ def test_stop_ends_a_receiving_thread_waiting_in_zenoh():
         th.join(timeout=Proc.STOP_S)  # the bound only tells "ended" from "hung"
     assert not any(th.is_alive() for th in threads)
     assert b.stats()["in"]["inproc/cam"]["forwarded"] >= 1
+
+
+
+
+EXIT_WITHOUT_STOP = """
+import sys
+import threading
+from horus import Image, Topic
+from horus.bridge import Bridge
+
+local = Topic(Image, "exiting.cam")
+b = Bridge(inputs=["exiting/**"], listen=[f"tcp/127.0.0.1:{sys.argv[1]}"]).start()
+print("ready", flush=True)
+while local.recv(timeout=0.2) is None:  # the one sample the test sends
+    pass
+# Counted once published; with nothing else sent, the thread's next step is
+# to wait in Zenoh's recv().
+idle = threading.Event()
+while not b.stats()["in"].get("exiting/cam", {}).get("forwarded"):
+    idle.wait(0.01)
+# The program's own work for a while, its bridge's thread waiting inside Zenoh
+# meanwhile (not a synchronisation: the exit must be clean however long).
+idle.wait(0.5)
+print("through", flush=True)
+# The program ends here without b.stop(), and has no other Zenoh session.
+"""
+
+
+def test_a_program_ending_without_stop_exits_cleanly():
+    """A program that starts a Bridge and ends without stop() must exit with
+    its own status, not abort: a thread left waiting inside Zenoh when the
+    interpreter finalizes is killed in Rust frames ("FATAL: exception not
+    rethrown", SIGABRT), so the bridge stops itself at exit."""
+    port = free_port()
+    img = Image(4, 6, "rgb8")
+    img.fill([1, 2, 3])
+    header, payload = horus._horus.wire_encode(img, 0)
+    child = Proc([sys.executable, "-c", EXIT_WITHOUT_STOP, str(port)], dict(os.environ))
+    child.wait_line("ready", timeout=Proc.STOP_S)  # a bound for "hung", not a speed
+    sender = zenoh.open(session_config(connect=[f"tcp/127.0.0.1:{port}"]))
+    try:
+        pub = sender.declare_publisher("exiting/cam")
+        matched = threading.Event()
+        listener = pub.declare_matching_listener(
+            lambda status: matched.set() if status.matching else None)
+        if pub.matching_status:
+            matched.set()
+        # The bound only tells "the bridge subscribed" from "it never will".
+        assert matched.wait(timeout=Proc.STOP_S), "".join(child.out)
+        pub.put(payload, attachment=header)  # exactly one sample
+        child.wait_line("through", timeout=Proc.STOP_S)
+        listener.undeclare()
+    finally:
+        sender.close()
+    rc = child.p.wait(timeout=Proc.STOP_S)  # the bound only tells "exits" from "hangs"
+    err = child.p.stderr.read()
+    assert rc == 0 and "FATAL" not in err, (rc, err)
