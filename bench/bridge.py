@@ -17,7 +17,10 @@ processes over Zenoh on loopback, against plain Zenoh moving the same bytes.
 With --ros2 the same two cases also run through two `horus bridge --ros2`
 (horus -> sensor_msgs/msg/Image CDR over rmw_zenoh's keys -> horus) and a
 Zenoh router standing in for rmw_zenohd, in the same run.
-Ratios are within this run; the machine is shared and noisy.
+Ratios are within this run; the machine is shared and noisy.  Beside each
+rate, the CPU every process of the case used (user + system, the bridges'
+start-up excluded) per delivered frame: what a frame costs, which other
+programs' load on the machine moves much less than it moves a rate.
 """
 
 from __future__ import annotations
@@ -30,6 +33,19 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def cpu_s() -> float:
+    """CPU seconds (user + system) this process has used."""
+    t = os.times()
+    return t.user + t.system
+
+
+def proc_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) process `pid` has used, from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -48,6 +64,7 @@ def role_pub(w: int, h: int, rate: float, seconds: float) -> None:
     time.sleep(1.0)  # let the bridge attach
     sent = 0
     period = 1.0 / rate if rate > 0 else 0.0
+    cpu0 = cpu_s()
     start = time.monotonic()
     nxt = start
     while time.monotonic() - start < seconds:
@@ -58,7 +75,7 @@ def role_pub(w: int, h: int, rate: float, seconds: float) -> None:
         if period:
             nxt += period
             time.sleep(max(0.0, nxt - time.monotonic()))
-    print(json.dumps({"sent": sent}), flush=True)
+    print(json.dumps({"sent": sent, "cpu_s": cpu_s() - cpu0}), flush=True)
 
 
 def role_sub(seconds: float, name: str = "a.cam") -> None:
@@ -67,6 +84,7 @@ def role_sub(seconds: float, name: str = "a.cam") -> None:
     print("ready", flush=True)
     lat = []
     first = last = None
+    cpu0 = cpu_s()
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         img = topic.recv(timeout=0.1)
@@ -81,7 +99,7 @@ def role_sub(seconds: float, name: str = "a.cam") -> None:
     rate = (n - 1) / ((last - first) / 1e9) if n > 1 and last != first else 0.0
     print(json.dumps({"received": n, "p50_ms": lat[n // 2] if n else None,
                       "p99_ms": lat[min(n - 1, int(n * 0.99))] if n else None,
-                      "rate": rate}), flush=True)
+                      "rate": rate, "cpu_s": cpu_s() - cpu0}), flush=True)
 
 
 def _zsession(endpoint: str, listen: bool):  # type: ignore[no-untyped-def]
@@ -100,11 +118,12 @@ def role_zpub(port: int, w: int, h: int, seconds: float) -> None:
     payload = os.urandom(w * h * 3)
     time.sleep(1.0)
     sent = 0
+    cpu0 = cpu_s()
     start = time.monotonic()
     while time.monotonic() - start < seconds:
         pub.put(payload)
         sent += 1
-    print(json.dumps({"sent": sent}), flush=True)
+    print(json.dumps({"sent": sent, "cpu_s": cpu_s() - cpu0}), flush=True)
     s.close()
 
 
@@ -130,6 +149,7 @@ def role_zsub(port: int, seconds: float) -> None:
     print("ready", flush=True)
     n = 0
     first = last = None
+    cpu0 = cpu_s()
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         sample = sub.try_recv()
@@ -142,7 +162,7 @@ def role_zsub(port: int, seconds: float) -> None:
         first = first or now
         last = now
     rate = (n - 1) / (last - first) if n > 1 and last != first else 0.0
-    print(json.dumps({"received": n, "rate": rate}), flush=True)
+    print(json.dumps({"received": n, "rate": rate, "cpu_s": cpu_s() - cpu0}), flush=True)
     s.close()
 
 
@@ -191,7 +211,11 @@ def horus_case(w: int, h: int, rate: float, seconds: float,
         sub.stdout.readline()
         time.sleep(1.0)
         pub = spawn([me, "pub", str(w), str(h), str(rate), str(seconds)], ns_a)
-        sent = last_json(pub, seconds + 60)["sent"]
+        bridge_cpu0 = sum(proc_cpu_s(b.pid) for b in bridges)
+        pub_out = last_json(pub, seconds + 60)
+        # The bridges' CPU while the publisher ran (their start-up excluded).
+        bridge_cpu = sum(proc_cpu_s(b.pid) for b in bridges) - bridge_cpu0
+        sent = pub_out["sent"]
         got = last_json(sub, seconds + 60)
     finally:
         for b in bridges:
@@ -204,7 +228,15 @@ def horus_case(w: int, h: int, rate: float, seconds: float,
                            env={**os.environ, "HORUS_NAMESPACE": ns}, check=True, timeout=60)
     got["sent"] = sent
     got["lost"] = sent - got["received"]
+    got["bridge_cpu_s"] = bridge_cpu
+    got["cpu_ms_per_frame"] = cpu_per_frame(pub_out["cpu_s"] + bridge_cpu + got["cpu_s"],
+                                            got["received"])
     return got
+
+
+def cpu_per_frame(cpu: float, frames: int) -> float:
+    """CPU milliseconds spent per delivered frame, all processes together."""
+    return 1e3 * cpu / frames if frames else float("inf")
 
 
 def zenoh_case(w: int, h: int, seconds: float) -> dict:  # type: ignore[type-arg]
@@ -214,7 +246,9 @@ def zenoh_case(w: int, h: int, seconds: float) -> dict:  # type: ignore[type-arg
     time.sleep(0.5)
     sub = spawn([me, "zsub", str(port), str(seconds + 2)])
     got = last_json(sub, seconds + 60)
-    got["sent"] = last_json(pub, seconds + 60)["sent"]
+    pub_out = last_json(pub, seconds + 60)
+    got["sent"] = pub_out["sent"]
+    got["cpu_ms_per_frame"] = cpu_per_frame(pub_out["cpu_s"] + got["cpu_s"], got["received"])
     return got
 
 
@@ -223,18 +257,19 @@ def main() -> int:
     secs = 3.0 if quick else 10.0
     vga = horus_case(640, 480, 30.0, secs)
     print(f"640x480 rgb8 at 30 Hz through two bridges: {vga['received']}/{vga['sent']} frames, "
-          f"lost {vga['lost']}, latency p50 {vga['p50_ms']:.2f} ms, p99 {vga['p99_ms']:.2f} ms "
-          f"(bar: p99 <= 5 ms, zero loss: {'met' if vga['p99_ms'] <= 5 and vga['lost'] == 0 else 'NOT met'})")
+          f"lost {vga['lost']}, latency p50 {vga['p50_ms']:.2f} ms, p99 {vga['p99_ms']:.2f} ms, "
+          f"CPU {vga['cpu_ms_per_frame']:.2f} ms/frame (bar: p99 <= 5 ms, zero loss: {'met' if vga['p99_ms'] <= 5 and vga['lost'] == 0 else 'NOT met'})")
     z = zenoh_case(1920, 1080, secs)
     print(f"1080p rgb8, plain zenoh flat out: {z['rate']:.1f} frames/s delivered "
-          f"({z['received']}/{z['sent']})")
+          f"({z['received']}/{z['sent']}), CPU {z['cpu_ms_per_frame']:.2f} ms/frame")
     best = None
     for step in range(6):
         offered = z["rate"] * (1.0 - 0.1 * step)
         hd = horus_case(1920, 1080, offered, secs)
         kept = hd["received"] / hd["sent"] if hd["sent"] else 0.0
         print(f"  horus bridge offered {offered:.0f} frames/s: {hd['rate']:.1f} delivered "
-              f"({hd['received']}/{hd['sent']}), p50 {hd['p50_ms']:.1f} ms", flush=True)
+              f"({hd['received']}/{hd['sent']}), p50 {hd['p50_ms']:.1f} ms, "
+              f"CPU {hd['cpu_ms_per_frame']:.2f} ms/frame", flush=True)
         if kept >= 0.97:
             best = hd
             break
@@ -242,6 +277,10 @@ def main() -> int:
     print(f"1080p rgb8 sustained through two bridges: "
           f"{best['rate'] if best else 0.0:.1f} frames/s vs plain zenoh {z['rate']:.1f}; "
           f"ratio {ratio:.2f} (goal >= 0.90: {'met' if ratio >= 0.9 else 'NOT met'})")
+    if best:
+        print(f"1080p CPU per delivered frame, all processes: horus {best['cpu_ms_per_frame']:.2f} ms "
+              f"vs plain zenoh {z['cpu_ms_per_frame']:.2f} ms; plain zenoh / horus "
+              f"{z['cpu_ms_per_frame'] / best['cpu_ms_per_frame']:.2f}")
     if "--ros2" in sys.argv:
         vga = horus_case(640, 480, 30.0, secs, ros2=True)
         print(f"--ros2: 640x480 rgb8 at 30 Hz through two ROS 2 bridges and a router: "

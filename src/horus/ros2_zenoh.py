@@ -30,7 +30,6 @@ The wire, as rmw_zenoh defines it (ros2/rmw_zenoh ``docs/design.md``,
 from __future__ import annotations
 
 import argparse
-import collections
 import hashlib
 import os
 import re
@@ -500,35 +499,52 @@ class Ros2Bridge(Bridge):
     # ---- ROS to horus ----------------------------------------------------------
 
     def _forward_in(self, ros_name: str, local: str) -> None:  # type: ignore[override]
-        pending: collections.deque[Any] = collections.deque(maxlen=self._queue)
-        ready = threading.Condition()
-
-        def on_sample(sample: Any) -> None:
-            with ready:
-                pending.append(sample)
-                ready.notify()
-
+        # As Bridge._forward_in: Zenoh's RingChannel holds at most `queue`
+        # samples (the oldest dropped) without taking the GIL, and recv()
+        # waits with it released; stop() closes the channel.  Declaring our
+        # subscription tokens as publishers appear is a second thread's job,
+        # since this one waits in recv().
+        zenoh = self._zenoh
         prefix = f"{self._domain}/{ros_name.strip('/')}/"
         # Exactly two chunks after the topic: the DDS type and the hash.
-        sub = self._session.declare_subscriber(prefix + "*/*", on_sample,
-                                               allowed_origin=self._zenoh.Locality.REMOTE)
+        sub = self._session.declare_subscriber(prefix + "*/*", zenoh.handlers.RingChannel(self._queue),
+                                               allowed_origin=zenoh.Locality.REMOTE)
         self._subscribers.append(sub)
+        samples = sub.handler  # not sub.recv: undeclare() would find sub borrowed
+        done = threading.Event()
+        advertiser = threading.Thread(target=self._advertise_until, args=(ros_name, done),
+                                      name=f"{threading.current_thread().name}-graph", daemon=True)
+        advertiser.start()
         topics: dict[str, Any] = {}
         last_seq: dict[bytes, int] = {}
-        advertised: set[tuple[str, str]] = set()
         try:
             while not self._stop.is_set():
-                self._advertise_subscription(ros_name, advertised)
-                with ready:
-                    if not pending:
-                        ready.wait(0.1)
-                    batch = list(pending)
-                    pending.clear()
-                for sample in batch:
-                    self._deliver_ros(sample, ros_name, prefix, local, topics, last_seq)
+                try:
+                    sample = samples.recv()
+                except zenoh.ZError:
+                    if self._stop.is_set():  # the channel closed by stop()
+                        break
+                    raise
+                self._deliver_ros(sample, ros_name, prefix, local, topics, last_seq)
         finally:
+            done.set()
+            advertiser.join()
             for t in topics.values():
                 t.close()
+
+    def _advertise_until(self, ros_name: str, done: threading.Event) -> None:
+        """Advertise our subscription of `ros_name` for each publisher type
+        that appears, until stopped or `done`."""
+        advertised: set[tuple[str, str]] = set()
+        while not (self._stop.is_set() or done.is_set()):
+            try:
+                self._advertise_subscription(ros_name, advertised)
+            except BaseException as e:  # stops the bridge, as a forwarding thread's error does
+                self._errors.append(e)
+                self._stop.set()
+                return
+            with self._graph_changed:
+                self._graph_changed.wait(0.1)
 
     def _advertise_subscription(self, ros_name: str, done: set[tuple[str, str]]) -> None:
         """Declare our MS token for each type a publisher of the topic

@@ -616,3 +616,95 @@ def test_absurd_numbers_are_usage_errors(args):
     proc = subprocess.run([sys.executable, "-m", "horus", "bridge", "--in", "x/**", *args],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and args[0] in proc.stderr, proc.stderr
+
+
+def test_stop_ends_a_receiving_thread_waiting_in_zenoh():
+    """The receiving side waits for samples inside Zenoh (a RingChannel's
+    recv(), the GIL released); stop() must end that wait, by undeclaring the
+    subscriber, so that no thread is left inside Zenoh at exit."""
+    from horus.bridge import Bridge
+
+    port = free_port()
+    img = Image(4, 6, "rgb8")
+    img.fill([7, 8, 9])
+    header, payload = horus._horus.wire_encode(img, 0)
+    with Topic(Image, "inproc.cam") as local:
+        b = Bridge(inputs=["inproc/**"], listen=[f"tcp/127.0.0.1:{port}"]).start()
+        threads = list(b._threads)
+        sender = zenoh.open(session_config(connect=[f"tcp/127.0.0.1:{port}"]))
+        try:
+            # One sample through proves the thread is in its receive loop: it
+            # is back in recv() (or about to be) once the sample is published.
+            # A put before the link is up is lost, so put until one arrives.
+            got = None
+            for _ in range(300):
+                sender.put("inproc/cam", payload, attachment=header)
+                got = local.recv(timeout=0.2)
+                if got is not None:
+                    break
+            assert got is not None, "the in-process bridge never delivered a sample"
+            assert np.array_equal(got.to_numpy(), img.to_numpy())
+        finally:
+            sender.close()
+            b.stop()  # re-raises a forwarding thread's error
+    for th in threads:
+        th.join(timeout=Proc.STOP_S)  # the bound only tells "ended" from "hung"
+    assert not any(th.is_alive() for th in threads)
+    assert b.stats()["in"]["inproc/cam"]["forwarded"] >= 1
+
+
+
+
+EXIT_WITHOUT_STOP = """
+import sys
+import threading
+from horus import Image, Topic
+from horus.bridge import Bridge
+
+local = Topic(Image, "exiting.cam")
+b = Bridge(inputs=["exiting/**"], listen=[f"tcp/127.0.0.1:{sys.argv[1]}"]).start()
+print("ready", flush=True)
+while local.recv(timeout=0.2) is None:  # the one sample the test sends
+    pass
+# Counted once published; with nothing else sent, the thread's next step is
+# to wait in Zenoh's recv().
+idle = threading.Event()
+while not b.stats()["in"].get("exiting/cam", {}).get("forwarded"):
+    idle.wait(0.01)
+# The program's own work for a while, its bridge's thread waiting inside Zenoh
+# meanwhile (not a synchronisation: the exit must be clean however long).
+idle.wait(0.5)
+print("through", flush=True)
+# The program ends here without b.stop(), and has no other Zenoh session.
+"""
+
+
+def test_a_program_ending_without_stop_exits_cleanly():
+    """A program that starts a Bridge and ends without stop() must exit with
+    its own status, not abort: a thread left waiting inside Zenoh when the
+    interpreter finalizes is killed in Rust frames ("FATAL: exception not
+    rethrown", SIGABRT), so the bridge stops itself at exit."""
+    port = free_port()
+    img = Image(4, 6, "rgb8")
+    img.fill([1, 2, 3])
+    header, payload = horus._horus.wire_encode(img, 0)
+    child = Proc([sys.executable, "-c", EXIT_WITHOUT_STOP, str(port)], dict(os.environ))
+    child.wait_line("ready", timeout=Proc.STOP_S)  # a bound for "hung", not a speed
+    sender = zenoh.open(session_config(connect=[f"tcp/127.0.0.1:{port}"]))
+    try:
+        pub = sender.declare_publisher("exiting/cam")
+        matched = threading.Event()
+        listener = pub.declare_matching_listener(
+            lambda status: matched.set() if status.matching else None)
+        if pub.matching_status:
+            matched.set()
+        # The bound only tells "the bridge subscribed" from "it never will".
+        assert matched.wait(timeout=Proc.STOP_S), "".join(child.out)
+        pub.put(payload, attachment=header)  # exactly one sample
+        child.wait_line("through", timeout=Proc.STOP_S)
+        listener.undeclare()
+    finally:
+        sender.close()
+    rc = child.p.wait(timeout=Proc.STOP_S)  # the bound only tells "exits" from "hangs"
+    err = child.p.stderr.read()
+    assert rc == 0 and "FATAL" not in err, (rc, err)
