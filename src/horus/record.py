@@ -1209,6 +1209,11 @@ def _decode_ahead(it: Iterator[Any], halt: threading.Event, gate: _Gate) -> Iter
 
     th = threading.Thread(target=run, name="horus-play-decode", daemon=True)
     th.start()
+    # Start with the queue full (the first frames are the slowest to read:
+    # their blocks are new), so the first deadlines are not met late.
+    warm = time.monotonic() + 1.0
+    while not q.full() and th.is_alive() and time.monotonic() < warm:
+        time.sleep(0.001)
     try:
         while True:
             kind, x = q.get()

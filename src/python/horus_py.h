@@ -324,6 +324,27 @@ horus_tensor *hpy_tensor_clone(const horus_tensor *t, hpy_busy *busy, const char
  * ValueError naming copy() for a received one. */
 horus_frame *hpy_frame_writable(PyObject *self);
 
+/* `call` (an int expression of the core, which must not touch Python
+ * objects) evaluated with the GIL released when `cond`: a new frame of a
+ * megabyte or more may wait for the pool lock and commit backing store
+ * (fallocate) for milliseconds, which other threads should not wait out. */
+#define hpy_unlocked_if(cond, call)           \
+  __extension__({                             \
+    int r_;                                   \
+    if (cond) {                               \
+      Py_BEGIN_ALLOW_THREADS r_ = (call);     \
+      Py_END_ALLOW_THREADS                    \
+    } else {                                  \
+      r_ = (call);                            \
+    }                                         \
+    r_;                                       \
+  })
+/* Frames of h x w pixels this large allocate without the GIL (any encoding:
+ * a pixel is at least one byte). */
+static inline bool hpy_frame_bytes_large(uint32_t h, uint32_t w) {
+  return (uint64_t)h * w >= (1u << 20);
+}
+
 /* ---- messages (frame.c): the bridge topics use --------------------------- */
 
 /* Fill `msg` from a TensorHandle, Image, PointCloud or DepthImage; the
