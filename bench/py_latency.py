@@ -4,7 +4,8 @@ recommends for zero-copy.  Prints one JSON line per case.
 
     python bench/py_latency.py CASE SIZE N [--place split|same|free]
     CASE: horus-busy | horus-block | horus-image-busy | horus-image-block |
-          zmq | shm-pipe | iceoryx2 | zenoh | horus-cam | iceoryx2-cam
+          zmq | shm-pipe | iceoryx2 | zenoh | horus-cam | horus-cam-recycle |
+          iceoryx2-cam
 
 Descriptor-only cases: the payload already exists before each send (a
 camera has written its frame); what is timed is making it available to the
@@ -18,7 +19,10 @@ takes a NumPy view of what it received, sums that row and checks the sum
 (so it read this frame, not an old one), releases the frame and sends a
 small ack back the same way (horus: 8 bytes, the counter, on a generic topic;
 iceoryx2: an 8-byte loan, nothing written).  Both wait by busy-polling.
-What is timed is the whole round trip, halved.
+What is timed is the whole round trip, halved.  horus-cam-recycle: the same,
+with the producer refilling the oldest frame it sent once the consumer and
+the topic's ring are done with it (recycle()), a new one when none is free,
+as iceoryx2's publisher reuses its samples.
 
 --place pins the two processes as topic_latency.c does: split (parent on
 the first allowed CPU, child on the second), same (both on the first),
@@ -86,7 +90,7 @@ def child(case, size, n, where):
     """The echo side: receive and send back, n + WARMUP times."""
     place(where, child=True)
     total = n + WARMUP
-    if case == "horus-cam":
+    if case in ("horus-cam", "horus-cam-recycle"):
         import horus
         h, w = CAM[size]
         frames, ack = horus.Topic(horus.Image, "bench.py.cam"), horus.Topic("bench.py.ack")
@@ -215,12 +219,14 @@ def parent(case, size, n, where):
     if case == "zenoh":
         session, zpub, zsub = zenoh_session(True)
         zpayload = b"\1" * size
-    if case.endswith("-cam"):
+    if case.endswith("-cam") or case.endswith("-cam-recycle"):
         h, w = CAM[size]
-    if case == "horus-cam":
+    if case in ("horus-cam", "horus-cam-recycle"):
+        import collections
         import horus
         horus.clean(all=True)
         frames, ack = horus.Topic(horus.Image, "bench.py.cam"), horus.Topic("bench.py.ack")
+        sent = collections.deque()
     if case == "iceoryx2-cam":
         import numpy as np
         import iceoryx2 as iox2
@@ -248,8 +254,18 @@ def parent(case, size, n, where):
     block = case.endswith("block")
     for i in range(total):
         t0 = time.perf_counter_ns()
-        if case == "horus-cam":
-            img = horus.Image(h, w, "rgb8")
+        if case in ("horus-cam", "horus-cam-recycle"):
+            img = None
+            if case == "horus-cam-recycle" and len(sent) > frames.capacity:
+                try:
+                    sent[0].recycle()
+                    img = sent.popleft()
+                except BufferError:  # the consumer still has it
+                    pass
+            if img is None:
+                img = horus.Image(h, w, "rgb8")
+            if case == "horus-cam-recycle":
+                sent.append(img)
             a = img.to_numpy()
             a[0] = i & 255
             del a
@@ -299,7 +315,8 @@ def parent(case, size, n, where):
         session.close()
     for c in cleanup:
         c()
-    if case == "horus-cam":
+    if case in ("horus-cam", "horus-cam-recycle"):
+        sent.clear()
         frames.close()
         ack.close()
         horus.clean(all=True)

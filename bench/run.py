@@ -279,6 +279,12 @@ def main():
                    [py, lat, "horus-cam", str(size), str(n_cam), "--place", "split"],
                    [py, lat, "iceoryx2-cam", str(size), str(n_cam), "--place", "split"],
                    cam_pairs, lambda h, i: i / h)
+        # The same with the producer refilling frames its consumer is done
+        # with (recycle()), as iceoryx2's publisher reuses its samples.
+        interleave(f"camr-{size}",
+                   [py, lat, "horus-cam-recycle", str(size), str(n_cam), "--place", "split"],
+                   [py, lat, "iceoryx2-cam", str(size), str(n_cam), "--place", "split"],
+                   cam_pairs, lambda h, i: i / h)
     # dora-rs, as its users run it.
     dora_sizes = DORA_SIZES[:1] if quick else DORA_SIZES
     dora_n = lambda s: (200 if quick else 10000 if s < (8 << 20) else 1000)  # noqa: E731
@@ -434,6 +440,11 @@ def render(r, notes, cmds, meta):
         s = g(f"cam-{size}")
         if s:
             bar_row(rows, f"end to end {label}: iceoryx2 / horus (pairs)",
+                    f"{rng(s)} ({us(s['b_median_ns'])} / {us(s['a_median_ns'])})", ">= 3x",
+                    s["ratio_median"] >= 3)
+        s = g(f"camr-{size}")
+        if s:
+            bar_row(rows, f"end to end {label}, horus frames recycled: iceoryx2 / horus (pairs)",
                     f"{rng(s)} ({us(s['b_median_ns'])} / {us(s['a_median_ns'])})", ">= 3x",
                     s["ratio_median"] >= 3)
     p1m = g(f"py-busy-{1 << 20}")
@@ -608,13 +619,21 @@ def render(r, notes, cmds, meta):
         if s:
             out.append(f"| {label} | {us(s['a_median_ns'])} / {us(s['a_p99_ns'])} | "
                        f"{us(s['b_median_ns'])} / {us(s['b_p99_ns'])} | {rng(s)} |")
+        s = g(f"camr-{size}")
+        if s:
+            out.append(f"| {label}, horus frames recycled | {us(s['a_median_ns'])} / "
+                       f"{us(s['a_p99_ns'])} | {us(s['b_median_ns'])} / {us(s['b_p99_ns'])} | "
+                       f"{rng(s)} |")
     out += ["", "Why horus can lose here while it wins descriptor-only: every new horus block "
-            "reads as zeros (DESIGN.md), and blocks under 8 MB are zeroed with `memset` when "
-            "freed (`zero_range` in src/core/pool.c), about 0.9 MB per VGA frame and 6.2 MB per "
-            "1080p frame per message; iceoryx2's `loan_slice_uninit` hands out memory "
-            "uninitialised. The frame's memset is therefore in every horus round trip and in "
-            "none of iceoryx2's.", "", "```"] + \
-        [cmds[f"cam-{s}"] for s in CAM if f"cam-{s}" in cmds] + ["```", ""]
+            "reads as zeros (DESIGN.md): allocation clears the parts of a block that lie in "
+            "memory used before (`clear_dirty` in src/core/pool.c), about 0.9 MB per VGA frame "
+            "and 6.2 MB per 1080p frame per message; iceoryx2's `loan_slice_uninit` hands out "
+            "memory uninitialised. The frame's memset is therefore in every horus round trip "
+            "and in none of iceoryx2's. \"Frames recycled\": the producer keeps the frames it sent and "
+            "refills the oldest once the consumer and the topic's ring are done with it "
+            "(`img.recycle()`: a new identity for the same block, nothing cleared, nothing "
+            "allocated), which is what iceoryx2's publisher does with its samples.", "", "```"] + \
+        [cmds[k] for s in CAM for k in (f"cam-{s}", f"camr-{s}") if k in cmds] + ["```", ""]
 
     # dora.
     dora = [d for d in r.get("dora", []) if isinstance(d, dict) and "median_ns" in d]
@@ -657,11 +676,10 @@ def render(r, notes, cmds, meta):
         if isinstance(pool, list) else None
     if pa and pa["median_ns"] > 1000:
         out += [f"Pool alloc + release measured {pa['median_ns'] / 1000:.1f} µs: the bench "
-                "allocates random sizes from 1 KB to 8 MB, and a released block is zeroed "
-                "before it can be reused (DESIGN.md: every new block reads as zeros; "
-                "`zero_range` in src/core/pool.c memsets blocks under 8 MB and punches holes "
-                "in larger ones), so the figure is the memset of ~4 MB on average, not the "
-                "allocator.", ""]
+                "allocates random sizes from 1 KB to 8 MB, and a new block is cleared where "
+                "it lies in memory used before (DESIGN.md: every new block reads as zeros; "
+                "`clear_dirty` in src/core/pool.c), so the figure is the memset of ~4 MB on "
+                "average, not the allocator.", ""]
     out += ["Conversions, pool and scheduler (the bars above): `" + "`, `".join(
         cmds[k] for k in ("convert", "pool", "sched-c", "sched-py") if k in cmds) + "`.", ""]
     if notes:
@@ -792,6 +810,10 @@ def readme_block(r, meta):
                          f"{us(s['a_median_ns'])} | {us(s['a_p99_ns'])} |")
             lines.append(f"| end to end, new {label} frame per message: iceoryx2 | "
                          f"{us(s['b_median_ns'])} | {us(s['b_p99_ns'])} |")
+        s = g(f"camr-{size}")
+        if s:
+            lines.append(f"| end to end, {label} frames recycled: horus | "
+                         f"{us(s['a_median_ns'])} | {us(s['a_p99_ns'])} |")
     c = g(f"c-busy-{1 << 20}")
     if c:
         lines += ["", f"C to C busy-poll: {us(c['b_median_ns'])} one way against a "

@@ -45,7 +45,8 @@ static bool process_exiting;
 /* ---- layout ------------------------------------------------------------ */
 
 typedef struct geometry {
-  uint64_t off_holders, off_slots, off_masks, off_ledger, off_recs, off_commit, off_data, total;
+  uint64_t off_holders, off_slots, off_masks, off_ledger, off_recs, off_commit, off_dirty,
+      off_data, total;
   uint64_t commit_chunks;
   uint32_t nrec;
 } geometry;
@@ -68,6 +69,8 @@ static void layout(uint32_t max_slots, uint64_t data_size, geometry *g) {
   g->off_commit = off = round_up(off, 64);
   g->commit_chunks = (data_size + HORUS__COMMIT_CHUNK - 1) / HORUS__COMMIT_CHUNK;
   off += (g->commit_chunks + 63) / 64 * 8;
+  g->off_dirty = off = round_up(off, 64);
+  off += (g->commit_chunks + 63) / 64 * 8;
   g->off_data = off = round_up(off, 4096);
   g->total = off + data_size;
 }
@@ -84,6 +87,7 @@ static void bind_pointers(horus_pool *p) {
   p->ledger = (_Atomic uint32_t *)(p->base + g.off_ledger);
   p->recs = (horus__tlsf_block *)(p->base + g.off_recs);
   p->commit = (_Atomic uint64_t *)(p->base + g.off_commit);
+  p->dirty = (_Atomic uint64_t *)(p->base + g.off_dirty);
   p->commit_chunks = g.commit_chunks;
   p->data = p->base + g.off_data;
   p->alloc = (horus__tlsf_view){&p->hdr->tlsf, p->recs, p->nrec, p->data_size};
@@ -115,6 +119,7 @@ static int init_segment(void *base, uint64_t size, void *arg) {
   h->off_ledger = g.off_ledger;
   h->off_recs = g.off_recs;
   h->off_commit = g.off_commit;
+  h->off_dirty = g.off_dirty;
   h->off_data = g.off_data;
 
   int r = horus__lock_init(&h->lock);
@@ -160,6 +165,7 @@ static int validate(horus_pool *p, uint32_t id) {
       g.off_slots != h->off_slots || g.off_masks != h->off_masks ||
       g.off_ledger != h->off_ledger ||
       g.off_recs != h->off_recs || g.off_commit != h->off_commit ||
+      g.off_dirty != h->off_dirty ||
       g.off_data != h->off_data || g.nrec != h->nrec ||
       h->tlsf.region_size != data_size || h->tlsf.nrec != g.nrec)
     return horus__err(HORUS_ECORRUPT, "%s: header geometry disagrees with the "
@@ -171,9 +177,20 @@ static int validate(horus_pool *p, uint32_t id) {
   return 0;
 }
 
-/* ---- backing store: commit on first use, zero on free ---------------------- */
+/* ---- backing store: commit on first use, zero on allocation ----------------
+ *
+ * Every block reads as zeros when it is handed out.  Instead of clearing a
+ * block when it is freed (its next owner may overwrite it anyway: a copy, a
+ * received frame, a file read), allocation clears what may hold old bytes:
+ * a chunk is *dirty* once any block in it was handed out, and stays so until
+ * its pages go back to the kernel (a hole reads as zeros).  A block lying in
+ * clean chunks only (fresh from the kernel) is not written at all. */
 
 static uint64_t data_file_offset(horus_pool *p) { return (uint64_t)(p->data - p->base); }
+
+static bool chunk_dirty(horus_pool *p, uint64_t c) {
+  return (atomic_load_explicit(&p->dirty[c / 64], memory_order_relaxed) >> (c % 64)) & 1;
+}
 
 /* The bitmap is changed with atomic read-modify-writes: a dying block's
  * owner punches its chunks outside the pool lock while an allocator commits
@@ -182,12 +199,14 @@ static bool chunk_committed(horus_pool *p, uint64_t c) {
   return (atomic_load_explicit(&p->commit[c / 64], memory_order_relaxed) >> (c % 64)) & 1;
 }
 
-static void chunk_mark(horus_pool *p, uint64_t c, bool committed) {
-  if (committed)
-    atomic_fetch_or_explicit(&p->commit[c / 64], 1ull << (c % 64), memory_order_relaxed);
+static void bit_mark(_Atomic uint64_t *map, uint64_t c, bool set) {
+  if (set)
+    atomic_fetch_or_explicit(&map[c / 64], 1ull << (c % 64), memory_order_relaxed);
   else
-    atomic_fetch_and_explicit(&p->commit[c / 64], ~(1ull << (c % 64)), memory_order_relaxed);
+    atomic_fetch_and_explicit(&map[c / 64], ~(1ull << (c % 64)), memory_order_relaxed);
 }
+
+static void chunk_mark(horus_pool *p, uint64_t c, bool committed) { bit_mark(p->commit, c, committed); }
 
 /* Make sure the tmpfs has pages behind [off, off + size) of the data region
  * before anyone touches them: a page tmpfs cannot supply would be a SIGBUS
@@ -214,29 +233,54 @@ static int commit_range(horus_pool *p, uint64_t off, uint64_t size) {
   return 0;
 }
 
-/* Give [off, off + size) of the data region back as zeros: whole commit
- * chunks of a large block become holes (and leave the bitmap: the next
- * block there commits them again), the rest is overwritten.  The caller owns
- * the range exclusively (a slot being freed, or a dying block it owns). */
-static void zero_range(horus_pool *p, uint64_t off, uint64_t size) {
-  if (off >= p->data_size || size > p->data_size - off || size == 0) return;
+/* A freed block: its whole commit chunks, if it is large, go back to the
+ * kernel (holes read as zeros; they leave both bitmaps, and the next block
+ * there commits them again, clean).  Nothing is written: what stays is
+ * cleared by the allocation that hands it out next.  The caller owns the
+ * range exclusively (a slot being freed, or a dying block it owns). */
+static void release_range(horus_pool *p, uint64_t off, uint64_t size) {
+  if (off >= p->data_size || size > p->data_size - off || size < PUNCH_MIN) return;
   uint64_t end = off + size;
-  if (size >= PUNCH_MIN) {
-    uint64_t c0 = (off + HORUS__COMMIT_CHUNK - 1) / HORUS__COMMIT_CHUNK;
-    uint64_t c1 = end / HORUS__COMMIT_CHUNK; /* chunks [c0, c1) lie inside */
-    if (c1 > c0) {
-      uint64_t hs = c0 * HORUS__COMMIT_CHUNK, he = c1 * HORUS__COMMIT_CHUNK;
-      for (uint64_t c = c0; c < c1; c++) chunk_mark(p, c, false);
-      if (fallocate(p->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                    (off_t)(data_file_offset(p) + hs), (off_t)(he - hs)) == 0) {
-        memset(p->data + off, 0, hs - off);
-        memset(p->data + he, 0, end - he);
-        return;
-      }
-      for (uint64_t c = c0; c < c1; c++) chunk_mark(p, c, true);
-    }
+  uint64_t c0 = (off + HORUS__COMMIT_CHUNK - 1) / HORUS__COMMIT_CHUNK;
+  uint64_t c1 = end / HORUS__COMMIT_CHUNK; /* chunks [c0, c1) lie inside */
+  if (c1 <= c0) return;
+  uint64_t hs = c0 * HORUS__COMMIT_CHUNK, he = c1 * HORUS__COMMIT_CHUNK;
+  for (uint64_t c = c0; c < c1; c++) chunk_mark(p, c, false);
+  if (fallocate(p->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                (off_t)(data_file_offset(p) + hs), (off_t)(he - hs)) == 0) {
+    for (uint64_t c = c0; c < c1; c++) bit_mark(p->dirty, c, false);
+    return;
   }
-  memset(p->data + off, 0, size);
+  for (uint64_t c = c0; c < c1; c++) chunk_mark(p, c, true); /* still there, still dirty */
+}
+
+/* Under the pool lock, for a block about to be handed out: mark its chunks
+ * dirty and say which of them were already (their part of the block must
+ * be cleared: see clear_dirty).  A bitmask relative to the block's first
+ * chunk; all ones when the block spans more than 64 chunks. */
+static uint64_t take_chunks(horus_pool *p, uint64_t off, uint64_t size) {
+  uint64_t first = off / HORUS__COMMIT_CHUNK, last = (off + size - 1) / HORUS__COMMIT_CHUNK;
+  uint64_t was = 0;
+  for (uint64_t c = first; c <= last && c < p->commit_chunks; c++) {
+    if (chunk_dirty(p, c))
+      was |= c - first < 64 ? 1ull << (c - first) : 0;
+    else
+      bit_mark(p->dirty, c, true);
+  }
+  return last - first >= 64 ? ~0ull : was;
+}
+
+/* Clear the parts of a new block [off, off + size) that lie in the chunks
+ * take_chunks found dirty.  Outside the lock: the block is the caller's. */
+static void clear_dirty(horus_pool *p, uint64_t off, uint64_t size, uint64_t was) {
+  if (!was || off >= p->data_size || size > p->data_size - off) return;
+  uint64_t first = off / HORUS__COMMIT_CHUNK, end = off + size;
+  for (uint64_t c = first; c * HORUS__COMMIT_CHUNK < end; c++) {
+    if (c - first < 64 && !((was >> (c - first)) & 1)) continue;
+    uint64_t a = c * HORUS__COMMIT_CHUNK > off ? c * HORUS__COMMIT_CHUNK : off;
+    uint64_t b = (c + 1) * HORUS__COMMIT_CHUNK < end ? (c + 1) * HORUS__COMMIT_CHUNK : end;
+    memset(p->data + a, 0, b - a);
+  }
 }
 
 static void free_slot_locked(horus_pool *p, uint32_t s, bool allocator_ok);
@@ -498,11 +542,10 @@ static void free_slot_locked(horus_pool *p, uint32_t s, bool allocator_ok) {
   }
 }
 
-/* Free slot s, zeroing its bytes first: every free byte of the data region
- * reads as zero, so a new block is zero without being written. */
+/* Free slot s, giving a large block's pages back to the kernel. */
 static void release_slot_locked(horus_pool *p, uint32_t s, bool allocator_ok) {
   horus__slot *sl = &p->slots[s];
-  if (atomic_load(&sl->state) == HORUS__SLOT_USED) zero_range(p, sl->offset, sl->size);
+  if (atomic_load(&sl->state) == HORUS__SLOT_USED) release_range(p, sl->offset, sl->size);
   free_slot_locked(p, s, allocator_ok);
 }
 
@@ -669,13 +712,14 @@ static int check_slot(horus_pool *p, uint32_t s, uint32_t gen) {
   return slot_is(&p->slots[s], gen) ? 0 : stale(p, s, gen);
 }
 
-/* Clear and free a block whose mask is DYING|owner: the caller took it
- * there and is the only one who may touch it.  If this process dies on the
- * way, whoever reclaims `owner` (or settles it, for a topic) frees it. */
+/* Free a block whose mask is DYING|owner: the caller took it there and is
+ * the only one who may touch it (a large one's pages go back to the kernel
+ * first, without the lock).  If this process dies on the way, whoever
+ * reclaims `owner` (or settles it, for a topic) frees it. */
 static void free_dying(horus_pool *p, uint32_t s, uint64_t owner) {
   horus__slot *sl = &p->slots[s];
   horus__fault("zeroing");
-  zero_range(p, sl->offset, sl->size);
+  release_range(p, sl->offset, sl->size);
   if (pool_lock(p) != 0) return; /* stays dying until this process is reclaimed */
   if (atomic_load(MASK(p, s)) == (DYING | owner) &&
       atomic_load(&sl->state) == HORUS__SLOT_USED) {
@@ -905,8 +949,8 @@ int horus__pool_settle_as(horus_pool *p, uint32_t hi, uint32_t s, uint32_t gen,
   return 0;
 }
 
-int horus_pool_alloc(horus_pool *p, uint64_t nbytes, uint32_t *slot,
-                     uint32_t *generation, uint64_t *offset) {
+static int pool_alloc(horus_pool *p, uint64_t nbytes, bool clear, uint32_t *slot,
+                      uint32_t *generation, uint64_t *offset) {
   horus__pool_header *h = p->hdr;
   if (nbytes > p->data_size)
     return horus__err(HORUS_ENOMEM, "pool %u exhausted: requested %" PRIu64
@@ -975,12 +1019,30 @@ int horus_pool_alloc(horus_pool *p, uint64_t nbytes, uint32_t *slot,
   atomic_store_explicit(&sl->state, HORUS__SLOT_USED, memory_order_release);
   atomic_store_explicit(MASK(p, s), holder_bit(hi), memory_order_release);
   stripe_unlock(p, s);
+  uint64_t dirty = take_chunks(p, sl->offset, sl->size);
   *slot = s;
   *generation = atomic_load_explicit(&sl->generation, memory_order_relaxed);
   *offset = sl->offset;
+  uint64_t size = sl->size;
+  pool_unlock(p);
+  if (clear)
+    clear_dirty(p, *offset, size, dirty);
+  else if (dirty && nbytes < size) /* the caller writes nbytes; the rest is ours */
+    memset(p->data + *offset + nbytes, 0, size - nbytes);
+  return 0;
 out:
   pool_unlock(p);
   return r;
+}
+
+int horus_pool_alloc(horus_pool *p, uint64_t nbytes, uint32_t *slot, uint32_t *generation,
+                     uint64_t *offset) {
+  return pool_alloc(p, nbytes, true, slot, generation, offset);
+}
+
+int horus__pool_alloc_uninit(horus_pool *p, uint64_t nbytes, uint32_t *slot,
+                             uint32_t *generation, uint64_t *offset) {
+  return pool_alloc(p, nbytes, false, slot, generation, offset);
 }
 
 /* ---- queries ------------------------------------------------------------ */

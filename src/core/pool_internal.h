@@ -27,7 +27,7 @@ enum { HORUS__SLOT_FREE = 0, HORUS__SLOT_USED = 1 };
  * has a reference (slot.slow_refs counts those, under the pool lock).
  * Retain and release change the mask with one compare-and-swap, without the
  * pool lock.  The holder that takes the mask from "only me" to DYING|me is
- * the last: it alone owns the block, clears its bytes and frees it under
+ * the last: it alone owns the block and frees it under
  * the lock.  A FREE slot's mask is DYING, so nobody can retain it.  Bits are
  * idempotent, which is what makes crash recovery exact: the reclaimer of a
  * dead holder clears its bit (and frees the block if that bit was the last,
@@ -90,6 +90,7 @@ typedef struct horus__pool_header {
   uint32_t nrec;
   uint64_t data_size;
   uint64_t off_holders, off_slots, off_ledger, off_recs, off_commit, off_data, off_masks;
+  uint64_t off_dirty;
   uint32_t slot_free_head;
   uint32_t allocated_slots;
   uint64_t reserved0;
@@ -130,6 +131,7 @@ struct horus_pool {
   _Atomic uint32_t *ledger; /* [holder][slot] */
   horus__tlsf_block *recs;
   _Atomic uint64_t *commit; /* bitmap of committed chunks */
+  _Atomic uint64_t *dirty;  /* bitmap of chunks that may hold old bytes */
   uint64_t commit_chunks;
   horus__tlsf_view alloc;   /* the allocator, bounded by the validated geometry */
   uint8_t *data;
@@ -163,6 +165,17 @@ uint32_t horus__pool_count_as(horus_pool *pool, uint32_t holder, uint32_t slot);
  * happens unless `slot` still holds block `generation`. */
 int horus__pool_settle_as(horus_pool *pool, uint32_t holder, uint32_t slot,
                           uint32_t generation, uint32_t count);
+
+/* horus_pool_alloc for a caller that writes every byte of the block before
+ * anyone else can see it (a copy, a decoded payload): the block is not
+ * cleared first. */
+int horus__pool_alloc_uninit(horus_pool *pool, uint64_t nbytes, uint32_t *slot,
+                             uint32_t *generation, uint64_t *offset);
+
+/* horus_tensor_alloc likewise: every byte must be written by the caller. */
+struct horus_tensor;
+int horus__tensor_alloc_uninit(horus_pool *pool, const int64_t *shape, int ndim,
+                               horus_dtype dtype, struct horus_tensor **out);
 
 /* horus_tensor_recycle's half in the pool: move block `slot`/`generation`,
  * of which this process holds exactly one reference and nobody else any, to

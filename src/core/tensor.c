@@ -162,8 +162,8 @@ static int derive(const horus_tensor *src, const horus_tensor_desc *desc,
   return r;
 }
 
-int horus_tensor_alloc(horus_pool *pool, const int64_t *shape, int ndim,
-                       horus_dtype dtype, horus_tensor **out) {
+static int tensor_alloc(horus_pool *pool, const int64_t *shape, int ndim, horus_dtype dtype,
+                        bool clear, horus_tensor **out) {
   int64_t numel;
   uint64_t nbytes;
   int r = check_shape(shape, ndim, dtype, &numel, &nbytes);
@@ -176,9 +176,21 @@ int horus_tensor_alloc(horus_pool *pool, const int64_t *shape, int ndim,
   d.ndim = (uint8_t)ndim;
   for (int i = 0; i < ndim; i++) d.shape[i] = shape[i];
   compact_strides(d.shape, ndim, d.strides);
-  if ((r = horus_pool_alloc(pool, nbytes, &d.slot, &d.generation, &d.offset))) return r;
+  r = clear ? horus_pool_alloc(pool, nbytes, &d.slot, &d.generation, &d.offset)
+            : horus__pool_alloc_uninit(pool, nbytes, &d.slot, &d.generation, &d.offset);
+  if (r) return r;
   if ((r = make_handle(pool, &d, out))) horus_pool_release(pool, d.slot, d.generation);
   return r;
+}
+
+int horus_tensor_alloc(horus_pool *pool, const int64_t *shape, int ndim, horus_dtype dtype,
+                       horus_tensor **out) {
+  return tensor_alloc(pool, shape, ndim, dtype, true, out);
+}
+
+int horus__tensor_alloc_uninit(horus_pool *pool, const int64_t *shape, int ndim,
+                               horus_dtype dtype, horus_tensor **out) {
+  return tensor_alloc(pool, shape, ndim, dtype, false, out);
 }
 
 int horus__tensor_open_in(horus_pool *pool, const horus_tensor_desc *desc,
@@ -391,10 +403,10 @@ void horus_tensor_pack(const horus_tensor *t, void *dst) {
 
 int horus_tensor_clone(horus_pool *pool, const horus_tensor *t, horus_tensor **out) {
   const horus_tensor_desc *d = &t->desc;
-  int r = horus_tensor_alloc(pool ? pool : t->pool, d->shape, d->ndim,
-                             (horus_dtype)d->dtype, out);
+  int r = horus__tensor_alloc_uninit(pool ? pool : t->pool, d->shape, d->ndim,
+                                     (horus_dtype)d->dtype, out);
   if (r) return r;
-  horus_tensor_pack(t, (*out)->data);
+  horus_tensor_pack(t, (*out)->data); /* every byte */
   return 0;
 }
 
@@ -493,8 +505,8 @@ int horus_tensor_from_host(horus_pool *pool, const void *data,
     /* Not a view of one block (or freed while we looked): copy it. */
   }
 
-  if ((r = horus_tensor_alloc(pool, shape, ndim, dtype, out))) return r;
-  if (numel > 0) horus_copy_strided((*out)->data, data, shape, bstr, ndim, item);
+  if ((r = horus__tensor_alloc_uninit(pool, shape, ndim, dtype, out))) return r;
+  if (numel > 0) horus_copy_strided((*out)->data, data, shape, bstr, ndim, item); /* every byte */
   *copied = true;
   return 0;
 }

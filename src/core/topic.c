@@ -651,10 +651,10 @@ int horus_topic_send_bytes(horus_topic *t, const void *data, size_t len, uint32_
   if (r) return r;
   int64_t shape[1] = {(int64_t)len};
   horus_tensor *tensor;
-  r = horus_tensor_alloc(pool, shape, 1, HORUS_UINT8, &tensor);
+  r = horus__tensor_alloc_uninit(pool, shape, 1, HORUS_UINT8, &tensor);
   horus_pool_close(pool);
   if (r) return r;
-  if (len) memcpy(horus_tensor_data(tensor), data, len);
+  if (len) memcpy(horus_tensor_data(tensor), data, len); /* every byte */
   horus_msg msg;
   memset(&msg, 0, sizeof msg);
   msg.type = HORUS_MSG_BYTES;

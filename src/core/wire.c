@@ -5,6 +5,7 @@
 
 #include "horus/wire.h"
 #include "internal.h"
+#include "pool_internal.h"
 
 static const uint8_t MAGIC[4] = {'H', 'R', 'S', '1'};
 
@@ -143,10 +144,10 @@ int horus_wire_rebuild(horus_pool *pool, const uint8_t *header, size_t header_le
     return horus__err(HORUS_EINVAL, "payload of %zu bytes, the header's shape needs %llu",
                       payload_len, (unsigned long long)want);
   horus_tensor *t;
-  r = horus_tensor_alloc(pool, msg->tensor.shape, msg->tensor.ndim,
-                         (horus_dtype)msg->tensor.dtype, &t);
+  r = horus__tensor_alloc_uninit(pool, msg->tensor.shape, msg->tensor.ndim,
+                                 (horus_dtype)msg->tensor.dtype, &t);
   if (r) return r;
-  if (want) memcpy(horus_tensor_data(t), payload, (size_t)want);
+  if (want) memcpy(horus_tensor_data(t), payload, (size_t)want); /* every byte */
   msg->tensor = *horus_tensor_get_desc(t);
   *out = t;
   return 0;

@@ -246,12 +246,64 @@ static void test_allocator_bitmap_zeroed(void) {
   horus_pool_close(p);
 }
 
+/* Blocks are cleared when handed out, not when freed: whatever the last
+ * owner wrote, a new block reads as zeros, and one filled by a copy (which
+ * skips the clearing) holds the copy and zeros after it, to the end of its
+ * block: never the old bytes. */
+/* Every byte of the (4 MB) pool written with 0xC8 and freed. */
+static void soil(horus_pool *p) {
+  uint32_t s[64], g[64];
+  uint64_t off[64];
+  int n = 0;
+  while (n < 64 && horus_pool_alloc(p, 64 << 10, &s[n], &g[n], &off[n]) == 0) {
+    memset(horus_pool_data(p, off[n]), 0xC8, 64 << 10);
+    n++;
+  }
+  CHECK(n == 64);
+  for (int i = 0; i < n; i++) CHECK_OK(horus_pool_release(p, s[i], g[i]));
+}
+
+static void test_new_blocks_never_show_old_bytes(void) {
+  horus_pool *p = NULL;
+  CHECK_OK(horus_pool_open(17, 4 * MB, 256, HORUS_POOL_CREATE, &p));
+  if (!p) return;
+  soil(p);
+  /* Cleared allocations. */
+  uint32_t ns, ng;
+  uint64_t noff;
+  CHECK_OK(horus_pool_alloc(p, 3 * MB, &ns, &ng, &noff));
+  const uint8_t *b = horus_pool_data(p, noff);
+  uint64_t size = horus_pool_block_size(p, ns, ng), nonzero = 0;
+  for (uint64_t i = 0; i < size; i++) nonzero += b[i] != 0;
+  CHECK(size >= 3 * MB && nonzero == 0);
+  CHECK_OK(horus_pool_release(p, ns, ng));
+  /* Copies of odd sizes: the copy, then zeros to the end of the block. */
+  int64_t sizes[] = {1, 63, 100, 4097, 70001};
+  for (int k = 0; k < 5; k++) {
+    horus_tensor *src, *copy;
+    int64_t shape[1] = {sizes[k]};
+    soil(p);
+    CHECK_OK(horus_tensor_alloc(p, shape, 1, HORUS_UINT8, &src));
+    memset(horus_tensor_data(src), 0x11, (size_t)sizes[k]);
+    CHECK_OK(horus_tensor_clone(p, src, &copy));
+    const horus_tensor_desc *d = horus_tensor_get_desc(copy);
+    const uint8_t *c = horus_pool_data(p, d->offset);
+    uint64_t bs = horus_pool_block_size(p, d->slot, d->generation), bad = 0;
+    for (uint64_t i = 0; i < bs; i++) bad += c[i] != ((int64_t)i < sizes[k] ? 0x11 : 0);
+    CHECK(bs >= (uint64_t)sizes[k] && bad == 0);
+    horus_tensor_free(copy);
+    horus_tensor_free(src);
+  }
+  horus_pool_close(p);
+}
+
 int main(void) {
   test_lock_word_naming_no_thread();
   test_scribbled_pool_mutex();
   test_scribbled_topic_mutex();
   test_stopped_owner();
   test_allocator_bitmap_zeroed();
+  test_new_blocks_never_show_old_bytes();
   check_remove_namespace();
   return check_report("test_trust");
 }

@@ -25,7 +25,7 @@ pool = TensorPool(pool_id=%d, size_mb=16, max_slots=64)
 topic = Topic(TensorHandle, "crash.matrix")
 if op == "alloc":
     held = pool.alloc([1 << 20], dtype="uint8")
-elif op in ("release", "zero"):  # zero: killed while clearing the freed block
+elif op in ("release", "zero"):  # zero: killed as the block's last holder, before it is freed
     t = pool.alloc([1 << 20], dtype="uint8")
     t.to_numpy()[:] = 0xA5
     t.release()
