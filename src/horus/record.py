@@ -1259,7 +1259,7 @@ class _Spares:
         while len(self.frames) > self.KEEP:
             self.frames.popleft()
 
-    def __call__(self, cls: type, h: int, w: int, kind: str) -> Any:
+    def __call__(self, cls: Any, h: int, w: int, kind: str) -> Any:
         for _ in range(len(self.frames)):
             try:
                 f = self.frames.popleft()
