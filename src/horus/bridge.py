@@ -227,6 +227,17 @@ class Bridge:
 
     # ---- Zenoh to local topics ------------------------------------------------
 
+    def _samples(self, channel: Any) -> Any:
+        """The samples of a subscriber's channel until stop(), which closes
+        the channel: its recv() then ends with ZError."""
+        while not self._stop.is_set():
+            try:
+                yield channel.recv()
+            except self._zenoh.ZError:
+                if self._stop.is_set():
+                    return
+                raise
+
     def _forward_in(self, key_expr: str, fixed_topic: str | None) -> None:
         # Zenoh queues the samples in its own ring (RingChannel: at most
         # `queue`, the oldest dropped), in Rust, and this thread takes them
@@ -243,13 +254,7 @@ class Bridge:
         samples = sub.handler  # not sub.recv: undeclare() would find sub borrowed
         topics: dict[str, Any] = {}
         try:
-            while not self._stop.is_set():
-                try:
-                    sample = samples.recv()
-                except zenoh.ZError:
-                    if self._stop.is_set():  # the channel closed by stop()
-                        break
-                    raise
+            for sample in self._samples(samples):
                 self._deliver(sample, fixed_topic, topics)
         finally:
             for t in topics.values():

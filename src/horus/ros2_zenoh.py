@@ -518,13 +518,7 @@ class Ros2Bridge(Bridge):
         topics: dict[str, Any] = {}
         last_seq: dict[bytes, int] = {}
         try:
-            while not self._stop.is_set():
-                try:
-                    sample = samples.recv()
-                except zenoh.ZError:
-                    if self._stop.is_set():  # the channel closed by stop()
-                        break
-                    raise
+            for sample in self._samples(samples):
                 self._deliver_ros(sample, ros_name, prefix, local, topics, last_seq)
         finally:
             done.set()
