@@ -437,16 +437,12 @@ def render(r, notes, cmds, meta):
                 f"{rng(pc)} ({us(pc['b_median_ns'])} / {us(pc['a_median_ns'])})", "<= 3x",
                 pc["ratio_median"] <= 3)
     for size, label in CAM.items():
-        s = g(f"cam-{size}")
-        if s:
-            bar_row(rows, f"end to end {label}: iceoryx2 / horus (pairs)",
-                    f"{rng(s)} ({us(s['b_median_ns'])} / {us(s['a_median_ns'])})", ">= 3x",
-                    s["ratio_median"] >= 3)
-        s = g(f"camr-{size}")
-        if s:
-            bar_row(rows, f"end to end {label}, horus frames recycled: iceoryx2 / horus (pairs)",
-                    f"{rng(s)} ({us(s['b_median_ns'])} / {us(s['a_median_ns'])})", ">= 3x",
-                    s["ratio_median"] >= 3)
+        for key, what in ((f"cam-{size}", label), (f"camr-{size}", f"{label}, horus frames recycled")):
+            s = g(key)
+            if s:
+                bar_row(rows, f"end to end {what}: iceoryx2 / horus (pairs)",
+                        f"{rng(s)} ({us(s['b_median_ns'])} / {us(s['a_median_ns'])})", ">= 3x",
+                        s["ratio_median"] >= 3)
     p1m = g(f"py-busy-{1 << 20}")
     for peer, bar in (("iceoryx2", 2), ("zmq", 100)):
         v = g(f"peer-{peer}")
