@@ -73,12 +73,13 @@ _ENCODE = {"Image": ros2msg.image_parts, "DepthImage": ros2msg.image_parts,
            "PointCloud": ros2msg.pointcloud_parts, "TensorHandle": ros2msg.tensor_parts}
 _JSON_SCHEMA = json.dumps({"title": "horus generic value (any JSON value)"}).encode()
 
-_isal: Any
 try:
     # ISA-L's SIMD crc32 (PyPI isal, in the [record] extra): 20+ GB/s
     # against 2-4 GB/s for the zlib CPython links; a 6 MB frame's chunk CRC
     # was half of playback's time.  Same CRC-32 as zlib's, same signature.
-    from isal import isal_zlib as _isal
+    # (imported by name: with the module bound at the top level, stubtest
+    # would look for it where the extra is not installed)
+    _isal: Any = importlib.import_module("isal.isal_zlib")
 except ImportError:  # pragma: no cover - the extra is not installed
     _isal = None
 _crc32: Any = zlib.crc32 if _isal is None else _isal.crc32
