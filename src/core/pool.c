@@ -575,12 +575,27 @@ static void reclaim_holder_locked(horus_pool *p, uint32_t hi, bool allocator_ok)
   memset(&p->holders[hi], 0, sizeof p->holders[hi]);
 }
 
+/* This process's holder entry, registered under the current fork epoch:
+ * p->self holds both, so the lock-free paths read them in one load.  NIL
+ * when not registered yet, or in a forked child (the entry is the parent's). */
+static uint32_t self_hi(horus_pool *p) {
+  uint64_t me = atomic_load_explicit(&p->self, memory_order_acquire);
+  return (unsigned)(me >> 32) == atomic_load_explicit(&horus__fork_epoch, memory_order_relaxed)
+             ? (uint32_t)me
+             : NIL;
+}
+
+static void set_self(horus_pool *p, uint32_t hi) {
+  unsigned epoch = atomic_load_explicit(&horus__fork_epoch, memory_order_relaxed);
+  atomic_store_explicit(&p->self, (uint64_t)epoch << 32 | hi, memory_order_release);
+}
+
 static int sweep_locked(horus_pool *p) {
   int freed_before = (int)p->hdr->allocated_slots;
   for (uint32_t hi = 0; hi < HORUS_POOL_MAX_HOLDERS; hi++) {
     horus__holder *h = &p->holders[hi];
     if (h->kind == HORUS__HOLDER_FREE) continue;
-    if (hi == p->holder && p->epoch == atomic_load(&horus__fork_epoch)) continue;
+    if (hi == self_hi(p)) continue;
     if (!holder_alive(p, h)) reclaim_holder_locked(p, hi, true);
   }
   return freed_before - (int)p->hdr->allocated_slots;
@@ -603,20 +618,9 @@ static int holder_claim_locked(horus_pool *p, uint32_t *out) {
                     "processes and topics", p->path, HORUS_POOL_MAX_HOLDERS);
 }
 
-/* Record this process's holder for the lock-free paths (see self_holder). */
-static void set_self(horus_pool *p, uint32_t hi, unsigned epoch) {
-  p->holder = hi;
-  p->epoch = epoch;
-  atomic_store_explicit(&p->self, (uint64_t)epoch << 32 | hi, memory_order_release);
-}
-
 /* This process's holder, registering it on first use and again after fork. */
 static int self_holder_locked(horus_pool *p, uint32_t *out) {
-  unsigned epoch = atomic_load(&horus__fork_epoch);
-  if (p->holder != NIL && p->epoch == epoch) {
-    *out = p->holder;
-    return 0;
-  }
+  if ((*out = self_hi(p)) != NIL) return 0;
   if (process_exiting)
     return horus__err(HORUS_EINVAL, "process is exiting: pools are detached");
   uint64_t node = self_node(p);
@@ -634,7 +638,7 @@ static int self_holder_locked(horus_pool *p, uint32_t *out) {
   h->start_time = self.start_time;
   h->node = node;
   h->kind = HORUS__HOLDER_PROCESS;
-  set_self(p, hi, epoch);
+  set_self(p, hi);
   *out = hi;
   return 0;
 }
@@ -642,11 +646,7 @@ static int self_holder_locked(horus_pool *p, uint32_t *out) {
 /* This process's holder without the lock when it is registered for this
  * fork epoch (the hot path), else registered under the lock. */
 static int self_holder(horus_pool *p, uint32_t *out) {
-  uint64_t me = atomic_load_explicit(&p->self, memory_order_acquire);
-  if ((uint32_t)me != NIL && (unsigned)(me >> 32) == atomic_load(&horus__fork_epoch)) {
-    *out = (uint32_t)me;
-    return 0;
-  }
+  if ((*out = self_hi(p)) != NIL) return 0;
   int r = pool_lock(p);
   if (r) return r;
   r = self_holder_locked(p, out);
@@ -694,6 +694,12 @@ int horus__pool_holder_add(horus_pool *p, const char *name, uint64_t nonce,
  * empty it owns the block: it clears the bytes without any lock and frees
  * the block under the pool lock.  Slow holders do the same under the pool
  * lock with the shared SLOW bit. */
+
+/* Test-only fault points named for whose references move: this process's
+ * or a topic ring's (the name is worked out only when a point is armed). */
+static inline void fault_at(horus_pool *p, uint32_t hi, const char *own, const char *ring) {
+  if (__builtin_expect(horus__fault_point != NULL, 0)) horus__fault(hi == self_hi(p) ? own : ring);
+}
 
 static int stale(horus_pool *p, uint32_t s, uint32_t gen) {
   return horus__err(HORUS_ESTALE, "pool %u slot %u generation %u: block was "
@@ -760,7 +766,7 @@ static int retain_fast(horus_pool *p, uint32_t hi, uint32_t s, uint32_t gen) {
       stripe_unlock(p, s);
       return stale(p, s, gen);
     }
-    horus__fault(hi == p->holder ? "retain_bit" : "ring_retain_bit");
+    fault_at(p, hi, "retain_bit", "ring_retain_bit");
     if (!slot_is(sl, gen)) { /* freed and handed out again before our bit went in */
       bool last = mask_drop(MASK(p, s), bit);
       stripe_unlock(p, s);
@@ -794,7 +800,7 @@ static int release_fast(horus_pool *p, uint32_t hi, uint32_t s, uint32_t gen) {
       stripe_unlock(p, s);
       continue;
     }
-    horus__fault(hi == p->holder ? "release_bit" : "ring_release_bit");
+    fault_at(p, hi, "release_bit", "ring_release_bit");
     bool last = mask_drop(MASK(p, s), 1ull << hi);
     stripe_unlock(p, s);
     if (last) free_dying(p, s, 1ull << hi);
@@ -861,9 +867,8 @@ int horus_pool_release(horus_pool *p, uint32_t s, uint32_t gen) {
   if (process_exiting) return 0; /* references already handed back at exit */
   /* Inherited handles in a forked child hold the parent's references,
    * which are not the child's to drop. */
-  uint64_t me = atomic_load_explicit(&p->self, memory_order_acquire);
-  if ((uint32_t)me == NIL || (unsigned)(me >> 32) != atomic_load(&horus__fork_epoch)) return 0;
-  return release_as(p, (uint32_t)me, s, gen);
+  uint32_t hi = self_hi(p);
+  return hi == NIL ? 0 : release_as(p, hi, s, gen);
 }
 
 int horus__pool_recycle(horus_pool *p, uint32_t s, uint32_t gen, uint32_t *new_gen) {
@@ -1179,12 +1184,11 @@ int horus_pool_find(const void *ptr, horus_pool **pool_out, uint32_t *slot,
 
 static void detach_at_exit(void) {
   pthread_mutex_lock(&registry_lock);
-  unsigned epoch = atomic_load(&horus__fork_epoch);
   for (horus_pool *p = registry; p; p = p->next) {
-    if (p->holder == NIL || p->epoch != epoch) continue;
-    uint32_t hi = p->holder;
+    uint32_t hi = self_hi(p);
+    if (hi == NIL) continue;
     bool locked = pool_lock(p) == 0;
-    set_self(p, NIL, epoch);
+    set_self(p, NIL);
     if (locked) {
       reclaim_holder_locked(p, hi, true);
       pool_unlock(p);
@@ -1225,7 +1229,7 @@ static int map_pool(uint32_t id, const char *dir, uint64_t size_bytes,
   p->map_size = size;
   p->hdr = base;
   p->id = id;
-  set_self(p, NIL, 0);
+  set_self(p, NIL);
   r = validate(p, id);
   if (r) {
     horus__seg_unmap(base, size);
@@ -1293,7 +1297,7 @@ static int attach(uint32_t id, const char *ns, uint64_t size_bytes, uint32_t max
       r = self_holder_locked(p, &hi);
       if (r == 0 && !still_linked(p)) {
         reclaim_holder_locked(p, hi, true);
-        set_self(p, NIL, p->epoch);
+        set_self(p, NIL);
         removed = true;
       }
       pool_unlock(p);
@@ -1386,7 +1390,7 @@ int horus__pool_unlink_if_unused(horus_pool *p) {
   sweep_locked(p);
   int others = 0;
   for (uint32_t hi = 0; hi < HORUS_POOL_MAX_HOLDERS; hi++)
-    if (p->holders[hi].kind != HORUS__HOLDER_FREE && hi != p->holder &&
+    if (p->holders[hi].kind != HORUS__HOLDER_FREE && hi != self_hi(p) &&
         holder_alive(p, &p->holders[hi]))
       others++;
   if (others == 0 && still_linked(p) && unlink(p->path) == 0) {
@@ -1458,10 +1462,10 @@ void horus_pool_close(horus_pool *p) {
       *pp = p->next;
       break;
     }
-  if (p->holder != NIL && p->epoch == atomic_load(&horus__fork_epoch) &&
-      pool_lock(p) == 0) {
-    reclaim_holder_locked(p, p->holder, true);
-    set_self(p, NIL, p->epoch);
+  uint32_t hi = self_hi(p);
+  if (hi != NIL && pool_lock(p) == 0) {
+    reclaim_holder_locked(p, hi, true);
+    set_self(p, NIL);
     pool_unlock(p);
   }
   pthread_mutex_unlock(&registry_lock);

@@ -108,9 +108,7 @@ struct horus_pool {
   struct horus_pool *next; /* process-local registry */
   _Atomic int refs;        /* process-local references; the last goes under registry_lock */
   uint32_t id;
-  uint32_t holder;         /* this process's holder entry, or NIL */
-  unsigned epoch;          /* fork epoch when `holder` was registered */
-  _Atomic uint64_t self;   /* epoch << 32 | holder, for the lock-free paths */
+  _Atomic uint64_t self;   /* fork epoch << 32 | this process's holder entry (or NIL) */
   bool retired;            /* removed by horus_clean: never handed out again */
   int fd;                  /* the segment, for fallocate */
   uint64_t nonce;          /* the segment's incarnation, from its header */
