@@ -338,35 +338,42 @@ def _check_size(got: int, want: int, what: str) -> None:
         raise ValueError(f"{what}: data has {got} bytes, the header says {want}")
 
 
+def _image_fields(r: Any) -> tuple[int, str, int, int, str, int, int]:
+    """The fields of a sensor_msgs/msg/Image before its pixels: timestamp,
+    frame_id, height, width, encoding, is_bigendian, step."""
+    ts, frame_id = r.header()
+    return (ts, frame_id, r.u32("height"), r.u32("width"), r.string("encoding"),
+            r.u8("is_bigendian"), r.u32("step"))
+
+
+def _image_kind(enc: str, depth: bool | None) -> tuple[Any, str, Any] | None:
+    """What a ROS encoding becomes: (horus class, its encoding or depth dtype
+    name, the sample dtype), or None when horus has no equivalent.  depth as
+    decode_image takes it."""
+    if enc in ("16UC1", "32FC1", "mono16") and depth is None:
+        depth = enc != "mono16"
+    if depth and enc in ("16UC1", "32FC1"):
+        dt = np.dtype("u2" if enc == "16UC1" else "f4")
+        return _horus.DepthImage, dt.name, dt
+    henc = HORUS_ENCODING.get(enc)
+    return None if henc is None else (_horus.Image, henc, np.dtype(_SAMPLE.get(enc, "u1")))
+
+
 def decode_image(data: Any, *, depth: bool | None = None) -> Any:
     """A horus Image (or DepthImage) from sensor_msgs/msg/Image CDR.
 
     depth: True makes 16UC1/32FC1 a DepthImage, False an Image
     (depth16/mono32f); None: DepthImage, as ROS depth cameras publish them."""
     r = _In(data, IMAGE)
-    ts, frame_id = r.header()
-    h = r.u32("height")
-    w = r.u32("width")
-    enc = r.string("encoding")
-    big = r.u8("is_bigendian")
-    step = r.u32("step")
+    ts, frame_id, h, w, enc, big, step = _image_fields(r)
     pix = r.blob("data")
     _check_size(pix.nbytes, step * h, f"Image {w}x{h} step {step}")
-    if enc in ("16UC1", "32FC1", "mono16") and depth is None:
-        depth = enc != "mono16"
-    obj: Any
-    if depth and enc in ("16UC1", "32FC1"):
-        dt = np.dtype("u2" if enc == "16UC1" else "f4")
-        obj = _horus.DepthImage(h, w, dt.name)
-    else:
-        henc = HORUS_ENCODING.get(enc)
-        if henc is None:
-            raise ValueError(f"Image encoding {enc!r} has no horus equivalent")
-        obj = _horus.Image(h, w, cast(Any, henc))
-        dt = np.dtype(_SAMPLE.get(enc, "u1"))
-    if obj.nbytes == 0:
-        pass
-    else:
+    kind = _image_kind(enc, depth)
+    if kind is None:
+        raise ValueError(f"Image encoding {enc!r} has no horus equivalent")
+    cls, name, dt = kind
+    obj = cls(h, w, cast(Any, name))
+    if obj.nbytes:
         row = obj.nbytes // h
         if step < row:
             raise ValueError(f"Image {w}x{h} {enc}: step {step} is less than a row ({row} bytes)")
@@ -393,31 +400,18 @@ def image_target(head: Any, size: int, *, depth: bool | None = None,
     recycled object of that kind to fill instead of a new one."""
     r = _In(head, IMAGE)
     try:
-        ts, frame_id = r.header()
-        h = r.u32("height")
-        w = r.u32("width")
-        enc = r.string("encoding")
-        big = r.u8("is_bigendian")
-        step = r.u32("step")
+        ts, frame_id, h, w, enc, big, step = _image_fields(r)
         n = r.u32("data")
     except ValueError:
         return None  # the header runs past `head`
     if r.pos + n != size or n != step * h:
         return None  # decode_image names what disagrees
-    if enc in ("16UC1", "32FC1", "mono16") and depth is None:
-        depth = enc != "mono16"
-    obj: Any
-    if depth and enc in ("16UC1", "32FC1"):
-        dtype = "uint16" if enc == "16UC1" else "float32"
-        obj = (reuse and reuse(_horus.DepthImage, h, w, dtype)) or _horus.DepthImage(h, w, dtype)
-        itemsize = 2 if enc == "16UC1" else 4
-    else:
-        henc = HORUS_ENCODING.get(enc)
-        if henc is None:
-            return None
-        obj = (reuse and reuse(_horus.Image, h, w, henc)) or _horus.Image(h, w, cast(Any, henc))
-        itemsize = np.dtype(_SAMPLE.get(enc, "u1")).itemsize
-    if obj.nbytes != n or (big and itemsize > 1) or n == 0:
+    kind = _image_kind(enc, depth)
+    if kind is None:
+        return None
+    cls, name, dt = kind
+    obj = (reuse and reuse(cls, h, w, name)) or cls(h, w, cast(Any, name))
+    if obj.nbytes != n or (big and dt.itemsize > 1) or n == 0:
         return None
     obj.frame_id = frame_id
     obj.timestamp_ns = ts
