@@ -29,7 +29,6 @@ import json
 import math
 import os
 import re
-import signal
 import socket
 import sys
 import threading
@@ -37,6 +36,7 @@ import time
 from typing import Any
 
 from . import _horus
+from ._signals import stop_on_signals
 
 # The distribution is horus-shm ("horus" on PyPI is another project).
 INSTALL_HINT = ("Zenoh's Python binding is needed: pip install eclipse-zenoh "
@@ -486,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
     print(bridge.banner(), flush=True)
     for name in bridge.waiting():
         print(f"horus bridge: out {name}: waiting for the topic to appear", flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: bridge._stop.set())
+    stop_on_signals(bridge._stop)
     rc = 0
     try:
         bridge.run(args.seconds, args.report or None)

@@ -33,7 +33,6 @@ import argparse
 import hashlib
 import os
 import re
-import signal
 import struct
 import sys
 import threading
@@ -41,6 +40,7 @@ import time
 from typing import Any
 
 from . import _horus, ros2msg
+from ._signals import stop_on_signals
 from .bridge import _TOPIC_NAME, Bridge, _Counter, _import_zenoh, session_config
 
 ADMIN_SPACE = "@ros2_lv"
@@ -725,7 +725,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             bridge.stop()
         return 0
-    signal.signal(signal.SIGTERM, lambda *_: bridge._stop.set())
+    stop_on_signals(bridge._stop)
     try:
         bridge.run(args.seconds, args.report or None)
     except KeyboardInterrupt:

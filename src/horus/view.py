@@ -27,13 +27,13 @@ import argparse
 import json
 import math
 import os
-import signal
 import sys
 import threading
 import time
 from typing import Any
 
 from . import _horus
+from ._signals import stop_on_signals
 
 _TYPES: dict[str, type | None] = {
     cls.__name__: cls for cls in (_horus.TensorHandle, _horus.Image, _horus.PointCloud,
@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
           f"  open it in Foxglove: Open connection > Foxglove WebSocket > {viewer.url}\n"
           f"  or in a browser: {viewer.server.app_url()}\n"
           "  Ctrl-C stops", flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: viewer.stop_event.set())
+    stop_on_signals(viewer.stop_event)
     try:
         viewer.run()
     except KeyboardInterrupt:

@@ -38,7 +38,6 @@ import http.server
 import json
 import math
 import os
-import signal
 import socket
 import sys
 import threading
@@ -49,6 +48,7 @@ import urllib.request
 from typing import Any
 
 from . import _horus
+from ._signals import stop_on_signals
 from .view import _TYPES, TopicForwarder, _jsonable, _rate
 
 INSTALL_HINT = "pip install 'horus-shm[rerun]' (or: pip install rerun-sdk)"
@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
           f"  history: the newest {args.history} of log data (--history to change)\n"
           f"  telemetry: {'on (RERUN_TELEMETRY)' if telemetry_allowed() else 'off (RERUN_TELEMETRY=1 turns it on)'}\n"
           "  Ctrl-C stops", flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: viewer.stop_event.set())
+    stop_on_signals(viewer.stop_event)
     try:
         viewer.run()
     except KeyboardInterrupt:
