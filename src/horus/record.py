@@ -52,6 +52,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from . import _horus, ros2msg
+from ._signals import stop_on_signals
 
 INSTALL_HINT = "recording needs the mcap library: pip install 'horus-shm[record]' (mcap, mcap-ros2-support)"
 MAGIC = b"\x89MCAP0\r\n"
@@ -465,7 +466,6 @@ class Recorder:
         self._t0 = time.monotonic()
         self._stop_reason: str | None = None
         self._seq: dict[str, int] = {}
-        self._drain = False
 
     # ---- writing ----------------------------------------------------------
 
@@ -562,9 +562,12 @@ class Recorder:
                 finally:
                     del msg  # the block goes back to the pool before the next wait
                 st.dropped = int(topic.stats()["dropped"])
-            # A plain stop (Ctrl-C, stop(), --duration) records what is
+            # A plain stop (a signal, stop(), --duration) records what is
             # already in the ring: everything sent before it is in the file.
-            while self._drain and not self._out.failed:
+            # The size limit and a write error set their reason before the
+            # event, so a thread that saw the event sees the reason.
+            drain = self._stop_reason is None and self._error is None
+            while drain and not self._out.failed:
                 msg = topic.recv()
                 if msg is None:
                     break
@@ -637,7 +640,6 @@ class Recorder:
     def stop(self) -> None:
         """Stop subscribing and finalise the file; raises the OSError that
         ended the recording, if any."""
-        self._drain = self._stop_reason is None and self._error is None
         self._stop.set()
         for th in self._threads:
             th.join(timeout=10)
@@ -1423,8 +1425,7 @@ def record_main(argv: list[str] | None = None) -> int:
     except OSError as e:
         print(f"horus record: cannot write {args.output}: {e.strerror or e}", file=sys.stderr)
         return 1
-    signal.signal(signal.SIGTERM, lambda *_: rec._stop.set())
-    signal.signal(signal.SIGINT, lambda *_: rec._stop.set())
+    stop_on_signals(rec._stop, (signal.SIGTERM, signal.SIGINT))
     rec.start()
     if args.topics and rec.wait_subscribed(len(args.topics)):
         print(f"horus record: recording {len(args.topics)} topic(s) to {args.output}", flush=True)
@@ -1477,14 +1478,7 @@ def play_main(argv: list[str] | None = None) -> int:
     if args.namespace:
         os.environ["HORUS_NAMESPACE"] = args.namespace
     stop = threading.Event()
-    got_signal: list[int] = []
-
-    def on_signal(signum: int, _: Any) -> None:
-        got_signal.append(signum)
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    got_signal = stop_on_signals(stop, (signal.SIGINT, signal.SIGTERM))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RecordingWarning)

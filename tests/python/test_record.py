@@ -297,6 +297,28 @@ def test_api_roundtrip_and_pickle_needs_opt_in(tmp_path):
     assert [m for _, m in horus.read_recording(path, ["obj"], allow_pickle=True)] == [(1, 2), [1.5, None]]
 
 
+def test_a_stop_from_any_thread_still_records_what_the_ring_holds(tmp_path):
+    # A signal stops the recorder from a thread of its own, before run()
+    # calls stop(): the subscribers see the event first.  They used to
+    # decide "drain the ring?" from a flag stop() had not set yet, and lost
+    # what was in it.  Here they finish entirely before stop() runs.
+    path = tmp_path / "stopped.mcap"
+    topic = Topic(TensorHandle, "drain.me")
+    rec = horus.Recorder(path, ["drain.me"]).start()
+    assert rec.wait_subscribed(timeout=60)
+    sent = [np.full(4, i, np.int32) for i in range(5)]
+    for a in sent:
+        topic.send(TensorHandle.from_dlpack(a))
+    rec._stop.set()  # as horus._signals's thread does on SIGINT
+    for th in rec._threads:
+        th.join(timeout=120)  # a bound for "hung", not a speed
+        assert not th.is_alive()
+    rec.stop()
+    topic.close()
+    got = [m.numpy().tolist() for _, m in horus.read_recording(path)]
+    assert got == [a.tolist() for a in sent]
+
+
 def test_import_horus_does_not_import_mcap(run_child):
     out = run_child("import sys, horus; horus.Recorder; print('mcap' in sys.modules)").stdout
     assert out.strip() == "False"
