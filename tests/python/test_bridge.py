@@ -44,8 +44,9 @@ class Proc:
     """A child process whose stdout lines arrive on a queue."""
 
     def __init__(self, args, env):
+        # faulthandler: a child that hangs is sent SIGABRT and says where.
         self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True, env=env)
+                                  text=True, env=dict(env, PYTHONFAULTHANDLER="1"))
         _STARTED.append(self.p)
         self.lines = queue.Queue()
         self.out = []
@@ -82,9 +83,14 @@ class Proc:
         try:
             self.p.wait(timeout=self.STOP_S)
         except subprocess.TimeoutExpired:
-            self.p.kill()
-            self.p.wait()
-            raise AssertionError(f"process did not stop within {self.STOP_S} s")
+            self.p.send_signal(signal.SIGABRT)  # every thread's stack to stderr
+            try:
+                self.p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+            err = self.p.stderr.read()
+            raise AssertionError(f"process did not stop within {self.STOP_S} s; stderr:\n{err}")
         err = self.p.stderr.read()
         self.p.stderr.close()
         return err
