@@ -148,6 +148,11 @@ def child(case, size, n, where):
     elif case == "shm-pipe":
         from multiprocessing import shared_memory
         shm = shared_memory.SharedMemory(name=f"horus-bench-{os.getppid()}")
+        # Attaching registered the parent's segment with this process's
+        # resource tracker (Python < 3.13), which would unlink it when this
+        # process exits, racing the parent's own unlink.
+        from multiprocessing import resource_tracker
+        resource_tracker.unregister(shm._name, "shared_memory")  # type: ignore[attr-defined]
         rfd, wfd = int(sys.argv[6]), int(sys.argv[7])  # after the placement
         print("ready", flush=True)
         for _ in range(total):

@@ -127,13 +127,37 @@ def callgrind_instructions(exe, size, n, timeout):
     functions topic_latency's "instr" mode runs each operation in, summed
     over both processes and divided by the calls (setup and warm-up run in
     other functions)."""
+    per, cmd = callgrind_inclusive([exe, "instr", str(size), str(n)], timeout)
+    calls = 2 * n  # each of the two processes sends, receives and releases n times
+    row = {k: per.get(f, 0) / calls for k, f in (("send", "bench_send"),
+                                                  ("recv", "bench_recv"),
+                                                  ("release", "bench_release"),
+                                                  ("floor_store", "floor_store"),
+                                                  ("floor_load", "floor_load"))}
+    # Where they go: core functions, counted with the warm-up calls (200
+    # per process), so approximate.
+    total_calls = 2 * (n + 200)
+    core = {k: v / total_calls for k, v in per.items()
+            if (k.startswith("horus") or k in ("pool_lock", "topic_lock", "try_recv",
+                                                "ring_release", "account"))
+            and not re.search(r"open|close|clean|attach", k) and v / total_calls >= 20}
+    row["core"] = dict(sorted(core.items(), key=lambda kv: -kv[1])[:16])
+    row["n"] = n
+    row["cmd"] = cmd
+    return row
+
+
+def callgrind_inclusive(argv, timeout):
+    """Run argv under callgrind (children too) and give every function's
+    inclusive instruction count summed over the processes, and the command
+    as the report shows it."""
     valgrind, annotate = shutil.which("valgrind"), shutil.which("callgrind_annotate")
     if not valgrind or not annotate:
         raise RuntimeError("valgrind (callgrind) is not installed")
     tmp = tempfile.mkdtemp(prefix="horus-callgrind-")
     try:
         cmd = [valgrind, "--tool=callgrind", "--trace-children=yes",
-               f"--callgrind-out-file={tmp}/cg.%p", exe, "instr", str(size), str(n)]
+               f"--callgrind-out-file={tmp}/cg.%p", *argv]
         run_json(cmd, timeout)
         per = {}
         for f in sorted(os.listdir(tmp)):
@@ -144,25 +168,22 @@ def callgrind_instructions(exe, size, n, timeout):
                 m = re.match(r"\s*([\d,]+)\s+\([\s\d.]+%\)\s+\S*?:([A-Za-z_][\w.]*)\s", line)
                 if m:
                     per[m.group(2)] = per.get(m.group(2), 0) + int(m.group(1).replace(",", ""))
-        calls = 2 * n  # each of the two processes sends, receives and releases n times
-        row = {k: per.get(f, 0) / calls for k, f in (("send", "bench_send"),
-                                                      ("recv", "bench_recv"),
-                                                      ("release", "bench_release"),
-                                                      ("floor_store", "floor_store"),
-                                                      ("floor_load", "floor_load"))}
-        # Where they go: core functions, counted with the warm-up calls (200
-        # per process), so approximate.
-        total_calls = 2 * (n + 200)
-        core = {k: v / total_calls for k, v in per.items()
-                if (k.startswith("horus") or k in ("pool_lock", "topic_lock", "try_recv",
-                                                    "ring_release", "account"))
-                and not re.search(r"open|close|clean|attach", k) and v / total_calls >= 20}
-        row["core"] = dict(sorted(core.items(), key=lambda kv: -kv[1])[:16])
-        row["n"] = n
-        row["cmd"] = show([c.replace(tmp, "OUT") for c in cmd])
-        return row
+        return per, show([c.replace(tmp, "OUT") for c in cmd])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def callgrind_alloc(exe, n, timeout):
+    """Instructions per alloc+release of the allocator alone (pool_alloc's
+    "instr" mode: n batches of 64 random sizes), and the parts of it: the
+    pool lock (taken twice: to allocate, and by the last release to free)
+    and the TLSF allocator."""
+    per, cmd = callgrind_inclusive([exe, "instr", str(n)], timeout)
+    calls = 64 * n
+    return {"alloc_release": per.get("alloc_release_uninit", 0) / calls,
+            "lock": (per.get("horus__lock_acquire", 0) + per.get("horus__lock_release", 0)) / calls,
+            "tlsf": (per.get("horus__tlsf_alloc", 0) + per.get("horus__tlsf_free", 0)) / calls,
+            "n": n, "cmd": cmd}
 
 
 def main():
@@ -317,6 +338,11 @@ def main():
     # Batches of 64 random sizes up to 8 MB: since freed blocks are zeroed,
     # each batch costs ~10 ms, so fewer batches than the latency cases' messages.
     case("pool", [exe("pool_alloc"), "200" if quick else "2000"])
+    try:
+        results["alloc-instr"] = callgrind_alloc(exe("pool_alloc"), 20 if quick else 100, tmo)
+        print(json.dumps({"key": "alloc-instr", **results["alloc-instr"]}), flush=True)
+    except Exception as e:
+        notes.append(f"instructions per allocation: not measured: {e}")
     secs = "1" if quick else "5"
     case("sched-c", [exe("sched_jitter"), secs])
     case("sched-py", [py, os.path.join(HERE, "sched_jitter.py"), secs])
@@ -463,6 +489,10 @@ def render(r, notes, cmds, meta):
                 bar_row(rows, "pool alloc + release (C), median",
                         f"{v:.0f} ns" if v < 1000 else f"{us(v)} (see below)",
                         "<= 100 ns", row["median_ns"] <= 100)
+            if row["case"].startswith("allocator alone"):
+                v = row["median_ns"]
+                bar_row(rows, "the same, allocator alone (blocks not cleared), median",
+                        f"{v:.0f} ns", "(<= 100 ns)", v <= 100)
             if row["case"] == "fragmentation":
                 frag = row
     for k, label, over in (("sched-c", "C", 1000), ("sched-py", "Python", 2000)):
@@ -670,12 +700,31 @@ def render(r, notes, cmds, meta):
                 f"{frag['worst_largest_free_over_free'] * 100:.0f}% of the free bytes.", ""]
     pa = next((row for row in pool if row["case"].startswith("horus_pool_alloc")), None) \
         if isinstance(pool, list) else None
+    alone = next((row for row in pool if row["case"].startswith("allocator alone")), None) \
+        if isinstance(pool, list) else None
+    ms = next((row for row in pool if row["case"].startswith("memset")), None) \
+        if isinstance(pool, list) else None
     if pa and pa["median_ns"] > 1000:
         out += [f"Pool alloc + release measured {pa['median_ns'] / 1000:.1f} µs: the bench "
                 "allocates random sizes from 1 KB to 8 MB, and a new block is cleared where "
                 "it lies in memory used before (DESIGN.md: every new block reads as zeros; "
                 "`clear_dirty` in src/core/pool.c), so the figure is the memset of ~4 MB on "
-                "average, not the allocator.", ""]
+                "average, not the allocator"
+                + (f" (a memset of the same sizes: {ms['median_ns'] / 1000:.1f} µs)" if ms else "")
+                + "."
+                + (f" The allocator alone (`horus__pool_alloc_uninit`, what clone, import "
+                   f"and wire decoding use for blocks they overwrite whole; not public, since "
+                   f"a block not cleared would show a receiver bytes written before): "
+                   f"{alone['median_ns']:.0f} ns, p99 {alone['p99_ns']:.0f} ns." if alone else ""),
+                ""]
+    ai = g("alloc-instr")
+    if ai:
+        out += [f"The allocator alone executes {ai['alloc_release']:.0f} instructions per "
+                f"alloc + release (callgrind, `{ai['cmd']}`): {ai['lock']:.0f} in the pool's "
+                f"robust process-shared mutex, taken twice (to allocate, and by the last "
+                f"release to free; glibc's robust-list bookkeeping is most of it), "
+                f"{ai['tlsf']:.0f} in TLSF's allocate and free, the rest the slot, its "
+                f"holder mask and ledger cell, and the commit and dirty bitmaps.", ""]
     out += ["Conversions, pool and scheduler (the bars above): `" + "`, `".join(
         cmds[k] for k in ("convert", "pool", "sched-c", "sched-py") if k in cmds) + "`.", ""]
     if notes:

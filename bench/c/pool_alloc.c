@@ -1,16 +1,28 @@
 /* pool_alloc.c - cost of horus_pool_alloc + horus_pool_release against
  * malloc + free of the same sizes, and of horus_tensor_alloc + free.
  *
+ * The allocator alone (blocks not cleared) and a memset of the same sizes
+ * are measured beside it: a new block is cleared where it lies in memory
+ * used before, so the first is the sum of the other two.
+ *
  * Each sample is the mean of a batch of 64 alloc+release pairs (one clock
  * read per batch keeps the clock's own cost out); the report gives the median
  * and p99 over samples.  Prints one JSON line per case.
- * Usage: pool_alloc [samples]   (default 20000) */
+ * Usage: pool_alloc [samples]   (default 20000)
+ *        pool_alloc instr N    (N batches of the allocator alone, for callgrind) */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "horus/horus.h"
+
+/* libhorus's allocation without clearing (src/core/pool_internal.h): what
+ * clone, import and wire decoding use for blocks they overwrite whole.
+ * Measured apart to show the allocator's cost beside the clearing's. */
+int horus__pool_alloc_uninit(horus_pool *pool, uint64_t nbytes, uint32_t *slot,
+                             uint32_t *generation, uint64_t *offset);
 
 #define BATCH 64
 
@@ -31,9 +43,27 @@ static void report(const char *name, double *s, int n) {
          name, s[n / 2], s[n * 99 / 100], n);
 }
 
+/* For callgrind: n rounds of the allocator-alone batch and nothing else,
+ * in a function of its own so that its inclusive count is per call. */
+static __attribute__((noinline)) void alloc_release_uninit(horus_pool *pool, uint64_t size) {
+  uint32_t slot, gen;
+  uint64_t off;
+  if (horus__pool_alloc_uninit(pool, size, &slot, &gen, &off) == 0)
+    horus_pool_release(pool, slot, gen);
+}
+
+static int instr_case(horus_pool *pool, const uint64_t *sizes, int n) {
+  for (int k = 0; k < n; k++)
+    for (int i = 0; i < BATCH; i++) alloc_release_uninit(pool, sizes[i]);
+  printf("{\"case\": \"instr\", \"calls\": %d}\n", n * BATCH);
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  bool instr = argc > 1 && strcmp(argv[1], "instr") == 0;
+  if (instr) argv++, argc--;
   int samples = argc > 1 ? atoi(argv[1]) : 20000;
-  if (samples < 100) samples = 100;
+  if (samples < (instr ? 1 : 100)) samples = instr ? 1 : 100;
   if (!getenv("HORUS_NAMESPACE")) setenv("HORUS_NAMESPACE", "bench-pool-alloc", 1);
   horus_pool *pool;
   int r = horus_pool_open(42, 256ull << 20, 1024, HORUS_POOL_CREATE, &pool);
@@ -44,6 +74,14 @@ int main(int argc, char **argv) {
   uint64_t sizes[BATCH];
   srand(1);
   for (int i = 0; i < BATCH; i++) sizes[i] = 1024 + (uint64_t)rand() % (8u << 20);
+  if (instr) {
+    r = instr_case(pool, sizes, samples);
+    char path[600];
+    snprintf(path, sizeof path, "%s", horus_pool_path(pool));
+    horus_pool_close(pool);
+    remove(path);
+    return r;
+  }
   double *s = malloc(sizeof(double) * (size_t)samples);
 
   /* Warm up: touch the allocator's metadata and the lock's cache line. */
@@ -64,6 +102,33 @@ int main(int argc, char **argv) {
     s[k] = (now_ns() - t0) / BATCH;
   }
   report("horus_pool_alloc+release", s, samples);
+
+  for (int k = 0; k < samples; k++) {
+    double t0 = now_ns();
+    for (int i = 0; i < BATCH; i++) {
+      uint32_t slot, gen;
+      uint64_t off;
+      if (horus__pool_alloc_uninit(pool, sizes[i], &slot, &gen, &off) == 0)
+        horus_pool_release(pool, slot, gen);
+    }
+    s[k] = (now_ns() - t0) / BATCH;
+  }
+  report("allocator alone: horus__pool_alloc_uninit+release", s, samples);
+
+  /* The clearing alone: memset of the same sizes in memory already
+   * faulted in, which is what a reused block costs to clear. */
+  char *scratch = malloc(8u << 20 | 1024);
+  memset(scratch, 1, 8u << 20 | 1024);
+  for (int k = 0; k < samples / 10 + 10; k++) {
+    double t0 = now_ns();
+    for (int i = 0; i < BATCH; i++) {
+      memset(scratch, 0, sizes[i]);
+      __asm__ volatile("" : : "r"(scratch) : "memory");
+    }
+    s[k] = (now_ns() - t0) / BATCH;
+  }
+  report("memset of the same sizes", s, samples / 10 + 10);
+  free(scratch);
 
   for (int k = 0; k < samples; k++) {
     double t0 = now_ns();

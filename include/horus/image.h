@@ -47,7 +47,7 @@ HORUS_API horus_dtype horus_encoding_dtype(horus_encoding e);
  * shape.  HORUS_EINVAL for any other descriptor. */
 HORUS_API int horus_encoding_infer(const horus_tensor_desc *desc);
 
-/* A new image, its pixels uninitialised (pool memory is reused), of
+/* A new image, its pixels zero (DESIGN.md: every new block reads as zeros),
  * of height x width in `pool`.  *img receives one block reference.
  * Errors: HORUS_EINVAL (a zero dimension, unknown encoding), HORUS_EOVERFLOW,
  * HORUS_ENOMEM, HORUS_ENOSLOT. */
