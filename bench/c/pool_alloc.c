@@ -43,6 +43,22 @@ static void report(const char *name, double *s, int n) {
          name, s[n / 2], s[n * 99 / 100], n);
 }
 
+typedef int alloc_fn(horus_pool *, uint64_t, uint32_t *, uint32_t *, uint64_t *);
+
+/* samples of the mean alloc + release time of a batch, into s. */
+static void time_alloc(horus_pool *pool, alloc_fn *alloc, const uint64_t *sizes, double *s,
+                       int samples) {
+  for (int k = 0; k < samples; k++) {
+    double t0 = now_ns();
+    for (int i = 0; i < BATCH; i++) {
+      uint32_t slot, gen;
+      uint64_t off;
+      if (alloc(pool, sizes[i], &slot, &gen, &off) == 0) horus_pool_release(pool, slot, gen);
+    }
+    s[k] = (now_ns() - t0) / BATCH;
+  }
+}
+
 /* For callgrind: n rounds of the allocator-alone batch and nothing else,
  * in a function of its own so that its inclusive count is per call. */
 static __attribute__((noinline)) void alloc_release_uninit(horus_pool *pool, uint64_t size) {
@@ -91,28 +107,9 @@ int main(int argc, char **argv) {
     horus_pool_alloc(pool, sizes[k % BATCH], &slot, &gen, &off);
     horus_pool_release(pool, slot, gen);
   }
-  for (int k = 0; k < samples; k++) {
-    double t0 = now_ns();
-    for (int i = 0; i < BATCH; i++) {
-      uint32_t slot, gen;
-      uint64_t off;
-      if (horus_pool_alloc(pool, sizes[i], &slot, &gen, &off) == 0)
-        horus_pool_release(pool, slot, gen);
-    }
-    s[k] = (now_ns() - t0) / BATCH;
-  }
+  time_alloc(pool, horus_pool_alloc, sizes, s, samples);
   report("horus_pool_alloc+release", s, samples);
-
-  for (int k = 0; k < samples; k++) {
-    double t0 = now_ns();
-    for (int i = 0; i < BATCH; i++) {
-      uint32_t slot, gen;
-      uint64_t off;
-      if (horus__pool_alloc_uninit(pool, sizes[i], &slot, &gen, &off) == 0)
-        horus_pool_release(pool, slot, gen);
-    }
-    s[k] = (now_ns() - t0) / BATCH;
-  }
+  time_alloc(pool, horus__pool_alloc_uninit, sizes, s, samples);
   report("allocator alone: horus__pool_alloc_uninit+release", s, samples);
 
   /* The clearing alone: memset of the same sizes in memory already
