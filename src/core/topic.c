@@ -63,6 +63,7 @@ struct horus_topic {
     uint32_t holder;
   } pools[MAX_POOLS_CACHED]; /* pools of messages sent or received here */
   int npools;
+  int evict; /* the entry a full cache replaces next */
 };
 
 static uint64_t layout(uint32_t capacity, uint64_t *subs, uint64_t *pubs, uint64_t *ring) {
@@ -132,15 +133,24 @@ static int cached_pool(horus_topic *t, uint32_t pool_id, uint64_t nonce, int *sl
       return 0;
     }
   }
-  if (t->npools == MAX_POOLS_CACHED)
-    return horus__err(HORUS_EBUSY, "topic %s: messages from more than %d pools",
-                      t->name, MAX_POOLS_CACHED);
   horus_pool *p;
   int r = horus__pool_open_incarnation(pool_id, nonce, &p);
   if (r) return r;
-  t->pools[t->npools].pool = p;
-  t->pools[t->npools].holder = NIL; /* registered when the ring first needs it */
-  *slot = t->npools++;
+  int i;
+  if (t->npools < MAX_POOLS_CACHED) {
+    i = t->npools++;
+  } else {
+    /* Full: the oldest entry goes.  Nothing is lost: a received tensor
+     * holds its own pool handle, and the ring's holder registration lives
+     * in the pool (horus__pool_holder_add finds it again).  Callers use an
+     * entry at once and never keep its index across another lookup. */
+    i = t->evict;
+    t->evict = (t->evict + 1) % MAX_POOLS_CACHED;
+    horus_pool_close(t->pools[i].pool);
+  }
+  t->pools[i].pool = p;
+  t->pools[i].holder = NIL; /* registered when the ring first needs it */
+  *slot = i;
   return 0;
 }
 
@@ -522,7 +532,7 @@ int horus_topic_open(const char *name, horus_msg_type type, uint32_t capacity,
       }
       topic_unlock(t);
       for (int i = 0; i < t->npools; i++) horus_pool_close(t->pools[i].pool);
-      t->npools = 0;
+      t->npools = t->evict = 0;
       if (replaced) {
         unmap_topic(t);
         continue;

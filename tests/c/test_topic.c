@@ -362,10 +362,54 @@ static void test_history(void) {
   horus_topic_close(pub);
 }
 
+/* Messages from more pools than a topic handle keeps open (8): each is
+ * received, and each block the ring lets go of goes back to its pool.
+ * A handle used to refuse the ninth pool and, on send, to keep the ring's
+ * reference to an overwritten message of a pool it could not look up. */
+#define MANY_POOLS 11
+static void test_many_pools(void) {
+  horus_pool *pools[MANY_POOLS];
+  for (int i = 0; i < MANY_POOLS; i++)
+    CHECK_OK(horus_pool_open(200 + (uint32_t)i, 1 * MB, 16, HORUS_POOL_CREATE, &pools[i]));
+  horus_topic *pub, *sub;
+  CHECK_OK(horus_topic_open("many.pools", HORUS_MSG_TENSOR, 4, &pub));
+  CHECK_OK(horus_topic_open("many.pools", HORUS_MSG_TENSOR, 0, &sub));
+  CHECK_OK(horus_topic_subscribe(sub));
+  for (int round = 0; round < 3; round++) {
+    for (int i = 0; i < MANY_POOLS; i++) {
+      int64_t shape[1] = {2};
+      horus_tensor *x, *y = NULL;
+      CHECK_OK(horus_tensor_alloc(pools[i], shape, 1, HORUS_UINT64, &x));
+      ((uint64_t *)horus_tensor_data(x))[0] = (uint64_t)(round * 100 + i);
+      horus_msg m;
+      memset(&m, 0, sizeof m);
+      m.type = HORUS_MSG_TENSOR;
+      m.tensor = *horus_tensor_get_desc(x);
+      CHECK_OK(horus_topic_send(pub, &m, x, NULL));
+      horus_tensor_free(x);
+      CHECK_OK(horus_topic_recv(sub, 0, &m, &y));
+      CHECK(y && m.tensor.pool_id == 200 + (uint32_t)i &&
+            ((uint64_t *)horus_tensor_data(y))[0] == (uint64_t)(round * 100 + i));
+      horus_tensor_free(y);
+    }
+  }
+  /* The ring (capacity 4) holds the last four messages; every other block
+   * is back in its pool. */
+  for (int i = 0; i < MANY_POOLS; i++) {
+    horus_pool_stats st;
+    CHECK_OK(horus_pool_stats_get(pools[i], &st));
+    CHECK(st.allocated_slots == (i >= MANY_POOLS - 4 ? 1u : 0u));
+  }
+  horus_topic_close(sub);
+  horus_topic_close(pub);
+  for (int i = 0; i < MANY_POOLS; i++) horus_pool_close(pools[i]);
+}
+
 int main(void) {
   CHECK_OK(horus_pool_global(&pool));
   test_same_process();
   test_history();
+  test_many_pools();
   test_fanout_and_loss();
   test_two_publishers();
   test_blocking_and_dead();
