@@ -35,7 +35,10 @@
 #include "topic_internal.h"
 
 #define NIL HORUS__NIL
-#define MAX_POOLS_CACHED 8
+/* Pools a topic handle keeps open; past that, each new one replaces the
+ * oldest (first in, first out: a topic fed from more pools than this in
+ * rotation opens a pool per message, slow but correct). */
+#define MAX_POOLS_CACHED 16
 
 
 struct horus_topic {
@@ -86,6 +89,9 @@ static uint64_t layout(uint32_t capacity, uint64_t *subs, uint64_t *pubs, uint64
  * plain loads and stores of a memcpy. */
 _Static_assert(sizeof(horus_msg) % sizeof(uint64_t) == 0, "message is whole words");
 #define MSG_WORDS (sizeof(horus_msg) / sizeof(uint64_t))
+_Static_assert(offsetof(horus_msg, sequence) % sizeof(uint64_t) == 0 &&
+                   sizeof(((horus_msg *)0)->sequence) == sizeof(uint64_t),
+               "entry_store replaces the sequence as one whole word");
 
 /* Stores `m` with its sequence set to `sequence`. */
 static void entry_store(horus__topic_entry *e, const horus_msg *m, uint64_t sequence) {
@@ -123,9 +129,10 @@ static void futex_wake_all(_Atomic uint32_t *addr) {
 /* ---- pools the topic's messages live in --------------------------------- */
 
 /* The open pool `pool_id` of incarnation `nonce`, from the handle's cache
- * (opened on first use and kept until the handle closes, so receiving does
- * not look pools up).  An error when it cannot be opened (HORUS_ESTALE: that
- * incarnation is gone) or the cache is full. */
+ * (opened on first use and kept while it is among the last MAX_POOLS_CACHED
+ * opened, so receiving does not look pools up).  An error when it cannot be
+ * opened (HORUS_ESTALE: that incarnation is gone).  The entry is valid only
+ * until the next lookup, which may replace it. */
 static int cached_pool(horus_topic *t, uint32_t pool_id, uint64_t nonce, int *slot) {
   for (int i = 0; i < t->npools; i++) {
     if (t->pools[i].pool->id == pool_id && t->pools[i].pool->nonce == nonce) {
@@ -601,12 +608,16 @@ int horus_topic_send(horus_topic *t, const horus_msg *msg, const horus_tensor *t
   int r;
   if (t->pub < 0 && (r = claim(t, t->pubs, HORUS_TOPIC_MAX_PUBLISHERS, "publisher", &t->pub)))
     return r;
-  horus_pool *pool;
-  uint32_t holder;
-  if ((r = ring_pool(t, d->pool_id, d->pool_nonce, &pool, &holder))) return r;
-
   horus__topic_header *h = t->hdr;
   if ((r = topic_lock(t))) return r;
+  /* Looked up under the lock: taking it may recover a dead publisher's
+   * send, whose lookups can replace cache entries (cached_pool). */
+  horus_pool *pool;
+  uint32_t holder;
+  if ((r = ring_pool(t, d->pool_id, d->pool_nonce, &pool, &holder))) {
+    topic_unlock(t);
+    return r;
+  }
   uint64_t s = atomic_load_explicit(&h->write_seq, memory_order_relaxed);
   horus__topic_entry *e = &t->ring[s & t->mask];
   horus__topic_journal *j = &h->jn;
