@@ -566,8 +566,11 @@ class Recorder:
             # already in the ring: everything sent before it is in the file.
             # The size limit and a write error set their reason before the
             # event, so a thread that saw the event sees the reason.
-            drain = self._stop_reason is None and self._error is None
-            while drain and not self._out.failed:
+            # At most a ring's worth: a publisher still sending cannot keep
+            # the stop from ending.
+            left = topic.capacity if self._stop_reason is None and self._error is None else 0
+            while left > 0 and not self._out.failed:
+                left -= 1
                 msg = topic.recv()
                 if msg is None:
                     break
