@@ -149,8 +149,9 @@ def child(case, size, n, where):
         from multiprocessing import shared_memory
         shm = shared_memory.SharedMemory(name=f"horus-bench-{os.getppid()}")
         # Attaching registered the parent's segment with this process's
-        # resource tracker (Python < 3.13), which would unlink it when this
-        # process exits, racing the parent's own unlink.
+        # resource tracker (track=False, from Python 3.13, would not), which
+        # would unlink it when this process exits, racing the parent's own
+        # unlink.
         from multiprocessing import resource_tracker
         resource_tracker.unregister(shm._name, "shared_memory")  # type: ignore[attr-defined]
         rfd, wfd = int(sys.argv[6]), int(sys.argv[7])  # after the placement

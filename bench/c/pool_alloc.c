@@ -61,7 +61,7 @@ static void time_alloc(horus_pool *pool, alloc_fn *alloc, const uint64_t *sizes,
 
 /* For callgrind: n rounds of the allocator-alone batch and nothing else,
  * in a function of its own so that its inclusive count is per call. */
-static __attribute__((noinline)) void alloc_release_uninit(horus_pool *pool, uint64_t size) {
+static __attribute__((noinline, noclone)) void alloc_release_uninit(horus_pool *pool, uint64_t size) {
   uint32_t slot, gen;
   uint64_t off;
   if (horus__pool_alloc_uninit(pool, size, &slot, &gen, &off) == 0)

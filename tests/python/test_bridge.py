@@ -90,6 +90,7 @@ class Proc:
                 self.p.kill()
                 self.p.wait()
             err = self.p.stderr.read()
+            self.p.stderr.close()
             raise AssertionError(f"process did not stop within {self.STOP_S} s; stderr:\n{err}")
         err = self.p.stderr.read()
         self.p.stderr.close()
