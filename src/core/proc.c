@@ -243,17 +243,15 @@ void horus__fault_slow(const char *point) {
   }
 }
 
-uint64_t horus__now_ns(void) {
+static uint64_t clock_ns(clockid_t clock) {
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(clock, &ts);
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-uint64_t horus__coarse_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+uint64_t horus__now_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
+
+uint64_t horus__coarse_ns(void) { return clock_ns(CLOCK_MONOTONIC_COARSE); }
 
 uint64_t horus__random64(void) {
   uint64_t v;
