@@ -441,18 +441,13 @@ def render(r, notes, cmds, meta):
     if c1k and c64m:
         v = c64m["b_median_ns"] / c1k["b_median_ns"]
         bar_row(rows, "C latency 64 MB / 1 KB", f"{v:.3f}", "<= 1.2", v <= 1.2)
-    for place in ("same", "split"):
-        s = g(f"c-block-{place}")
-        if s:
-            bar_row(rows, f"C blocking recv wake-up / futex floor, {place} (pairs)",
-                    f"{rng(s)} ({us(s['b_median_ns'])} / {us(s['a_median_ns'])})", "<= 1.5x",
-                    s["ratio_median"] <= 1.5)
-    for place in ("same", "split"):
-        s = g(f"py-block-{place}")
-        if s:
-            bar_row(rows, f"Python blocking recv wake-up / futex floor, {place} (pairs)",
-                    f"{rng(s)} ({us(s['b_median_ns'])} / {us(s['a_median_ns'])})", "<= 1.5x",
-                    s["ratio_median"] <= 1.5)
+    for key, lang in (("c", "C"), ("py", "Python")):
+        for place in ("same", "split"):
+            s = g(f"{key}-block-{place}")
+            if s:
+                bar_row(rows, f"{lang} blocking recv wake-up / futex floor, {place} (pairs)",
+                        f"{rng(s)} ({us(s['b_median_ns'])} / {us(s['a_median_ns'])})", "<= 1.5x",
+                        s["ratio_median"] <= 1.5)
     pi = g("py-image-busy")
     if pi:
         bar_row(rows, "Python one-way, 640x480 rgb8, busy-poll", us(pi["median_ns"]), "<= 5 µs",
