@@ -730,55 +730,67 @@ int horus_topic_set_history(horus_topic *t, uint32_t n) {
 }
 
 /* One attempt at the message at t->cursor: 0 and the message, HORUS_EAGAIN
- * when nothing is new; skipped messages are counted as dropped. */
+ * when nothing is new; skipped messages are counted as dropped.
+ *
+ * The reader polls the stamp of the slot it expects next, not write_seq:
+ * a stamp of 2s+2 alone proves message s is complete (the publisher stores
+ * it with release after the entry), so a message costs the reader the
+ * entry's lines and nothing else of the publisher's.  Polling write_seq
+ * first put a second line, written by the publisher just after the stamp,
+ * in series before them on every message.  write_seq is read only when the
+ * stamp is not the expected one: nothing yet, lapped, or mid-store. */
 static int try_recv(horus_topic *t, horus_msg *msg, horus_tensor **tensor) {
   horus__topic_header *h = t->hdr;
   for (;;) {
-    uint64_t w = atomic_load_explicit(&h->write_seq, memory_order_acquire);
-    if (t->cursor >= w) return HORUS_EAGAIN;
-    if (w - t->cursor > t->capacity) { /* lapped: skip to the oldest still there */
-      t->dropped += w - t->capacity - t->cursor;
-      t->cursor = w - t->capacity;
-    }
     uint64_t s = t->cursor;
     horus__topic_entry *e = &t->ring[s & t->mask];
     uint64_t before = atomic_load_explicit(&e->stamp, memory_order_acquire);
-    if (before == 2 * s + 2) {
-      entry_load(e, msg);
-      atomic_thread_fence(memory_order_acquire);
-      uint64_t after = atomic_load_explicit(&e->stamp, memory_order_relaxed);
-      if (after == before) {
+    if (before != 2 * s + 2) {
+      uint64_t w = atomic_load_explicit(&h->write_seq, memory_order_acquire);
+      if (s >= w) return HORUS_EAGAIN;
+      if (w - s > t->capacity) { /* lapped: skip to the oldest still there */
+        t->dropped += w - t->capacity - s;
+        t->cursor = w - t->capacity;
+        continue;
+      }
+      /* Loaded after write_seq (which the publisher stores after the
+       * stamp), the stamp is now at least 2s+2: the first load may have
+       * been older than the write_seq that says message s is out. */
+      before = atomic_load_explicit(&e->stamp, memory_order_acquire);
+      if (before == 2 * s + 2) continue;
+      /* Overwritten by a newer lap since, or a slot whose stamp is
+       * impossible: count it lost and move on. */
+      if (before > 2 * s + 2 || (before & 1) == 0) {
         t->cursor = s + 1;
-        if (msg->type != (uint32_t)t->type) { /* a hole left by a dead publisher */
-          t->dropped++;
-          continue;
-        }
-        int pi = 0, r = cached_pool(t, msg->tensor.pool_id, msg->tensor.pool_nonce, &pi);
-        if (r == 0) r = horus__tensor_open_in(t->pools[pi].pool, &msg->tensor, tensor);
-        if (r == 0) {
-          horus__fault("recv_retained");
-          t->received++;
-          account(t);
-          return 0;
-        }
-        /* A block freed under us (lapped), or a descriptor that does not
-         * hold up (another process wrote garbage): the message is lost.
-         * Failures of this process's own (locks, memory) are reported. */
-        if (r != HORUS_ESTALE && r != HORUS_EINVAL && r != HORUS_ENOENT && r != HORUS_ERANGE &&
-            r != HORUS_EOVERFLOW && r != HORUS_ECORRUPT && r != HORUS_EPERM)
-          return r;
         t->dropped++;
         continue;
       }
+      return HORUS_EAGAIN; /* being written right now: the publisher is mid-store */
     }
-    /* Overwritten by a newer lap while we looked, or a slot whose stamp is
-     * impossible: count it lost and move on. */
-    if (before > 2 * s + 2 || (before & 1) == 0) {
-      t->cursor = s + 1;
+    entry_load(e, msg);
+    atomic_thread_fence(memory_order_acquire);
+    uint64_t after = atomic_load_explicit(&e->stamp, memory_order_relaxed);
+    t->cursor = s + 1;
+    if (after != before || msg->type != (uint32_t)t->type) {
+      /* Overwritten while we read it, or a hole left by a dead publisher. */
       t->dropped++;
       continue;
     }
-    return HORUS_EAGAIN; /* being written right now: the publisher is mid-store */
+    int pi = 0, r = cached_pool(t, msg->tensor.pool_id, msg->tensor.pool_nonce, &pi);
+    if (r == 0) r = horus__tensor_open_in(t->pools[pi].pool, &msg->tensor, tensor);
+    if (r == 0) {
+      horus__fault("recv_retained");
+      t->received++;
+      account(t);
+      return 0;
+    }
+    /* A block freed under us (lapped), or a descriptor that does not hold
+     * up (another process wrote garbage): the message is lost.  Failures
+     * of this process's own (locks, memory) are reported. */
+    if (r != HORUS_ESTALE && r != HORUS_EINVAL && r != HORUS_ENOENT && r != HORUS_ERANGE &&
+        r != HORUS_EOVERFLOW && r != HORUS_ECORRUPT && r != HORUS_EPERM)
+      return r;
+    t->dropped++;
   }
 }
 
@@ -849,6 +861,9 @@ int horus_topic_stats_get(horus_topic *t, horus_topic_stats *out) {
   check_fork(t);
   memset(out, 0, sizeof *out);
   out->sent = atomic_load(&t->hdr->write_seq);
+  /* A reader sees a message by its stamp, a moment before write_seq moves
+   * past it: what this handle has read was sent. */
+  if (out->sent < t->cursor) out->sent = t->cursor;
   out->received = t->received;
   out->dropped = t->dropped;
   out->capacity = t->capacity;

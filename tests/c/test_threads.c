@@ -3,6 +3,7 @@
  * own handles.  Correct under any interleaving (and race-free under
  * ThreadSanitizer, which CI runs this with). */
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
 
 #include "check.h"
@@ -53,6 +54,81 @@ static void *subscriber(void *arg) {
   return NULL;
 }
 
+/* Ping-pong: each side sends only after the other's message came back, so
+ * nobody is ever lapped and no message may be lost.  A receiver spins on
+ * recv, as a busy-polling one does, so its reads race the publisher's
+ * stores message after message (yielding, so one vCPU still progresses);
+ * a message it failed to see would leave both sides waiting, and the
+ * blocking fallback's timeout reports it. */
+#define PING_PONGS 20000
+
+typedef struct {
+  horus_topic *in, *out;
+  int ponger;
+  uint64_t got, dropped;
+} pong_side;
+
+static int recv_spin(horus_topic *t, horus_msg *m, horus_tensor **x) {
+  for (int spins = 0; spins < 1000; spins++) {
+    int r = horus_topic_recv(t, 0, m, x);
+    if (r != HORUS_EAGAIN) return r;
+    sched_yield();
+  }
+  return horus_topic_recv(t, 30000000000ll, m, x); /* only a lost message waits this long */
+}
+
+static void *pong_run(void *arg) {
+  pong_side *side = arg;
+  horus_tensor *payload = NULL;
+  int64_t shape[1] = {64};
+  if (!side->ponger && horus_tensor_alloc(pool, shape, 1, HORUS_UINT8, &payload)) {
+    failures++;
+    return NULL;
+  }
+  for (uint64_t i = 0; i < PING_PONGS; i++) {
+    horus_msg m;
+    horus_tensor *x;
+    if (!side->ponger) {
+      memset(&m, 0, sizeof m);
+      m.type = HORUS_MSG_TENSOR;
+      m.tensor = *horus_tensor_get_desc(payload);
+      if (horus_topic_send(side->out, &m, payload, NULL)) break;
+    }
+    if (recv_spin(side->in, &m, &x)) break;
+    if (m.sequence != i) failures++;
+    side->got++;
+    if (side->ponger && horus_topic_send(side->out, &m, x, NULL)) failures++;
+    horus_tensor_free(x);
+  }
+  horus_tensor_free(payload);
+  horus_topic_stats st;
+  if (horus_topic_stats_get(side->in, &st) == 0) side->dropped = st.dropped;
+  return NULL;
+}
+
+static void ping_pong(void) {
+  pong_side sides[2] = {{0}, {0}};
+  CHECK_OK(horus_topic_open("ping", HORUS_MSG_TENSOR, 4, &sides[1].in));
+  CHECK_OK(horus_topic_open("pong", HORUS_MSG_TENSOR, 4, &sides[0].in));
+  CHECK_OK(horus_topic_open("ping", HORUS_MSG_TENSOR, 0, &sides[0].out));
+  CHECK_OK(horus_topic_open("pong", HORUS_MSG_TENSOR, 0, &sides[1].out));
+  CHECK_OK(horus_topic_subscribe(sides[0].in));
+  CHECK_OK(horus_topic_subscribe(sides[1].in));
+  sides[1].ponger = 1;
+  pthread_t th[2];
+  for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, pong_run, &sides[i]);
+  for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+  CHECK(sides[0].got == PING_PONGS && sides[1].got == PING_PONGS);
+  CHECK(sides[0].dropped == 0 && sides[1].dropped == 0);
+  printf("ping-pong: %llu of %d round trips, %llu + %llu messages dropped\n",
+         (unsigned long long)sides[0].got, PING_PONGS, (unsigned long long)sides[0].dropped,
+         (unsigned long long)sides[1].dropped);
+  for (int i = 0; i < 2; i++) {
+    horus_topic_close(sides[i].in);
+    horus_topic_close(sides[i].out);
+  }
+}
+
 int main(void) {
   CHECK_OK(horus_pool_open(13, 64u << 20, 1024, HORUS_POOL_CREATE, &pool));
   pthread_t th[THREADS + 2];
@@ -83,6 +159,8 @@ int main(void) {
   CHECK(failures == 0);
   for (int i = 0; i < 2; i++) horus_topic_close(subs[i]);
   horus_topic_close(pub);
+  ping_pong();
+  CHECK(failures == 0);
   horus_clean(false, NULL, NULL);
   horus_pool_reclaim(pool);
   horus_pool_stats st;
