@@ -93,7 +93,13 @@ _Static_assert(offsetof(horus_msg, sequence) % sizeof(uint64_t) == 0 &&
                    sizeof(((horus_msg *)0)->sequence) == sizeof(uint64_t),
                "entry_store replaces the sequence as one whole word");
 
-/* Stores `m` with its sequence set to `sequence`. */
+/* Stores `m` with its sequence set to `sequence`, skipping every word that
+ * already holds its new value.  Messages a lap apart mostly differ in a
+ * few words (sequence, slot, generation, offset, timestamp); the shape,
+ * strides and frame id usually repeat.  A line not stored to stays valid
+ * in the readers' caches: they then pull one or two lines from this core
+ * per message instead of all five, and this core claims only those.  The
+ * seqlock is unaffected: a skipped word already reads as the new message. */
 static void entry_store(horus__topic_entry *e, const horus_msg *m, uint64_t sequence) {
   uint64_t *dst = (uint64_t *)(void *)&e->msg;
   const char *src = (const char *)m;
@@ -102,7 +108,8 @@ static void entry_store(horus__topic_entry *e, const horus_msg *m, uint64_t sequ
     uint64_t w;
     memcpy(&w, src + i * sizeof w, sizeof w);
     if (i * sizeof w == offsetof(horus_msg, sequence)) w = sequence;
-    __atomic_store_n(&dst[i], w, __ATOMIC_RELAXED);
+    if (__atomic_load_n(&dst[i], __ATOMIC_RELAXED) != w)
+      __atomic_store_n(&dst[i], w, __ATOMIC_RELAXED);
   }
 }
 
