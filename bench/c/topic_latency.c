@@ -266,6 +266,7 @@ static double horus_case(bool block, uint64_t size, int n, place_t place, int pa
   uint64_t *rtt = malloc(sizeof(uint64_t) * (size_t)n);
   for (int i = 0; i < total; i++) {
     uint64_t t0 = now_ns();
+    s.m.meta.timestamp_ns = (int64_t)t0; /* stamped, as a camera stamps its frames */
     if (horus_topic_send(s.ping, &s.m, s.payload, NULL)) return -1;
     horus_msg back;
     horus_tensor *x;

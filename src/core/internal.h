@@ -155,7 +155,7 @@ void horus__lock_release(horus__lock *l);
 /* ---- segments (shm.c) ---------------------------------------------------- */
 
 #define HORUS__MAGIC 0x3153555230484f48ull /* "HOH0RUS1", little-endian */
-#define HORUS__LAYOUT_VERSION 3u /* 3: lock-free references (holder masks) */
+#define HORUS__LAYOUT_VERSION 4u /* 4: ring entries with the changing words first */
 
 enum { HORUS__SEG_POOL = 1, HORUS__SEG_TOPIC = 2 };
 

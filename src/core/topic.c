@@ -87,40 +87,47 @@ static uint64_t layout(uint32_t capacity, uint64_t *subs, uint64_t *pubs, uint64
  * the copy only if the stamp did not move (a seqlock), which the C memory
  * model allows only for atomic accesses.  On x86-64 and arm64 these are the
  * plain loads and stores of a memcpy. */
-_Static_assert(sizeof(horus_msg) % sizeof(uint64_t) == 0, "message is whole words");
-#define MSG_WORDS (sizeof(horus_msg) / sizeof(uint64_t))
 _Static_assert(offsetof(horus_msg, sequence) % sizeof(uint64_t) == 0 &&
                    sizeof(((horus_msg *)0)->sequence) == sizeof(uint64_t),
                "entry_store replaces the sequence as one whole word");
+#define MSG_WORDS HORUS__MSG_WORDS
 
-/* Stores `m` with its sequence set to `sequence`, skipping every word that
- * already holds its new value.  Messages a lap apart mostly differ in a
- * few words (sequence, slot, generation, offset, timestamp); the shape,
- * strides and frame id usually repeat.  A line not stored to stays valid
- * in the readers' caches: they then pull one or two lines from this core
- * per message instead of all five, and this core claims only those.  The
- * seqlock is unaffected: a skipped word already reads as the new message. */
-static void entry_store(horus__topic_entry *e, const horus_msg *m, uint64_t sequence) {
-  uint64_t *dst = (uint64_t *)(void *)&e->msg;
-  const char *src = (const char *)m;
+/* Stores `m` with its sequence set to `sequence` over `old`, what the entry
+ * holds now (entry_load, under the publish lock), storing only the words
+ * that differ.  Messages a lap apart mostly differ in the few words on the
+ * stamp's line (topic_internal.h); a line not stored to stays valid in the
+ * readers' caches, so they pull one line from this core per message
+ * instead of five, and this core claims only that one.  The seqlock is
+ * unaffected: a skipped word already reads as the new message. */
+static void entry_store(horus__topic_entry *e, const horus_msg *m, uint64_t sequence,
+                        const horus_msg *old) {
+  const char *src = (const char *)m, *was = (const char *)old;
 #pragma GCC unroll 64 /* straight-line moves: a loop costs 3x their count */
   for (size_t i = 0; i < MSG_WORDS; i++) {
-    uint64_t w;
+    uint64_t w, o;
     memcpy(&w, src + i * sizeof w, sizeof w);
-    if (i * sizeof w == offsetof(horus_msg, sequence)) w = sequence;
-    if (__atomic_load_n(&dst[i], __ATOMIC_RELAXED) != w)
-      __atomic_store_n(&dst[i], w, __ATOMIC_RELAXED);
+    memcpy(&o, was + i * sizeof o, sizeof o);
+    if (i == HORUS__MSG_WORD(sequence)) w = sequence;
+    if (w != o) atomic_store_explicit(&e->words[horus__entry_pos(i)], w, memory_order_relaxed);
   }
 }
 
 static void entry_load(horus__topic_entry *e, horus_msg *m) {
-  const uint64_t *src = (const uint64_t *)(void *)&e->msg;
   char *dst = (char *)m;
 #pragma GCC unroll 64
   for (size_t i = 0; i < MSG_WORDS; i++) {
-    uint64_t w = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+    uint64_t w = atomic_load_explicit(&e->words[horus__entry_pos(i)], memory_order_relaxed);
     memcpy(dst + i * sizeof w, &w, sizeof w);
   }
+}
+
+/* Recovery: the entry's message type becomes HORUS_MSG_NONE (a hole). */
+static void entry_make_hole(horus__topic_entry *e) {
+  _Atomic uint64_t *word = &e->words[horus__entry_pos(HORUS__MSG_WORD(type))];
+  uint64_t w = atomic_load_explicit(word, memory_order_relaxed);
+  uint32_t none = HORUS_MSG_NONE;
+  memcpy((char *)&w + offsetof(horus_msg, type) % sizeof w, &none, sizeof none);
+  atomic_store_explicit(word, w, memory_order_relaxed);
 }
 
 /* ---- futex ------------------------------------------------------------ */
@@ -223,7 +230,7 @@ static void recover(horus_topic *t) {
       case HORUS__STAGE_RETAINED:
         /* The entry may be half written: make it a hole readers skip, and
          * give back both the new message's reference and the old one's. */
-        __atomic_store_n(&e->msg.type, HORUS_MSG_NONE, __ATOMIC_RELAXED);
+        entry_make_hole(e);
         atomic_store_explicit(&e->stamp, 2 * j->seq + 2, memory_order_release);
         j->count_before = ring_count(t, j->new_pool, j->new_nonce, j->new_slot);
         j->stage = HORUS__STAGE_UNDOING;
@@ -468,8 +475,11 @@ static bool messages_held(horus_topic *t) {
   for (uint32_t i = 0; i < t->capacity; i++) {
     horus__topic_entry *e = &t->ring[i];
     uint64_t stamp = atomic_load_explicit(&e->stamp, memory_order_acquire);
-    if (stamp == 0 || (stamp & 1) || e->msg.type == HORUS_MSG_NONE) continue;
-    const horus_tensor_desc *d = &e->msg.tensor;
+    if (stamp == 0 || (stamp & 1)) continue;
+    horus_msg m;
+    entry_load(e, &m);
+    if (m.type == HORUS_MSG_NONE) continue;
+    const horus_tensor_desc *d = &m.tensor;
     int pi = 0;
     if (cached_pool(t, d->pool_id, d->pool_nonce, &pi) != 0) continue; /* pool gone */
     if (horus_pool_refcount(t->pools[pi].pool, d->slot, d->generation) > 1) return true;
@@ -630,11 +640,13 @@ int horus_topic_send(horus_topic *t, const horus_msg *msg, const horus_tensor *t
   horus__topic_journal *j = &h->jn;
   /* What the entry holds now is the oldest message: its reference goes. */
   uint64_t old_stamp = atomic_load_explicit(&e->stamp, memory_order_relaxed);
-  j->has_old = old_stamp != 0 && !(old_stamp & 1) && e->msg.type != HORUS_MSG_NONE;
-  j->old_pool = e->msg.tensor.pool_id;
-  j->old_slot = e->msg.tensor.slot;
-  j->old_gen = e->msg.tensor.generation;
-  j->old_nonce = e->msg.tensor.pool_nonce;
+  horus_msg was; /* only the lock's owner writes entries: this stays true */
+  entry_load(e, &was);
+  j->has_old = old_stamp != 0 && !(old_stamp & 1) && was.type != HORUS_MSG_NONE;
+  j->old_pool = was.tensor.pool_id;
+  j->old_slot = was.tensor.slot;
+  j->old_gen = was.tensor.generation;
+  j->old_nonce = was.tensor.pool_nonce;
   j->seq = s;
   j->new_pool = d->pool_id;
   j->new_slot = d->slot;
@@ -651,7 +663,7 @@ int horus_topic_send(horus_topic *t, const horus_msg *msg, const horus_tensor *t
   horus__fault("send_locked");
   atomic_store_explicit(&e->stamp, 2 * s + 1, memory_order_relaxed);
   atomic_thread_fence(memory_order_release);
-  entry_store(e, msg, s);
+  entry_store(e, msg, s, &was);
   atomic_store_explicit(&e->stamp, 2 * s + 2, memory_order_release);
   atomic_store_explicit(&h->write_seq, s + 1, memory_order_release);
   j->stage = HORUS__STAGE_WRITTEN;

@@ -5,6 +5,7 @@
 #define HORUS_TOPIC_INTERNAL_H
 
 #include <pthread.h>
+#include <stddef.h>
 
 #include "horus/topic.h"
 #include "internal.h"
@@ -60,12 +61,33 @@ typedef struct horus__topic_header {
   _Atomic uint32_t waiters;
 } horus__topic_header;
 
-/* The stamp shares the message's first cache line: a reader pulls five
- * lines from the publisher's core, not six. */
+#define HORUS__MSG_WORDS (sizeof(horus_msg) / sizeof(uint64_t))
+
+/* A ring entry: the stamp, then the message's 64-bit words in the order of
+ * horus__entry_pos.  The words most messages change (type and flags,
+ * sequence, pool and slot, generation, offset, timestamp, kind) share the
+ * stamp's cache line; shape, strides, pool incarnation, depth scale and
+ * frame id, which repeat along a stream, fill the other four.  With send
+ * storing only the words that change (topic.c: entry_store), a stream's
+ * message moves one line from the publisher's core to each reader. */
 typedef struct horus__topic_entry {
   _Atomic uint64_t stamp;
-  horus_msg msg;
+  _Atomic uint64_t words[HORUS__MSG_WORDS];
 } __attribute__((aligned(64))) horus__topic_entry;
+
+_Static_assert(sizeof(horus_msg) % sizeof(uint64_t) == 0, "message is whole words");
+#define HORUS__MSG_WORD(field) (offsetof(horus_msg, field) / sizeof(uint64_t))
+_Static_assert(HORUS__MSG_WORD(tensor.offset) == 4 && HORUS__MSG_WORD(tensor.shape) == 5 &&
+                   HORUS__MSG_WORD(meta.timestamp_ns) == 22 &&
+                   HORUS__MSG_WORD(meta.kind_data) == 23 && HORUS__MSG_WORDS == 33,
+               "horus__entry_pos knows the message's layout");
+
+/* Where word `i` of a horus_msg sits in an entry's words[]: words 0-4 (type,
+ * sequence, pool and slot, generation, offset) and 22-23 (timestamp, kind)
+ * first, then 5-21 and 24-32 in order. */
+static inline size_t horus__entry_pos(size_t i) {
+  return i < 5 ? i : i < 22 ? i + 2 : i < 24 ? i - 17 : i;
+}
 
 _Static_assert(sizeof(horus__topic_participant) == 64, "participant is one cache line");
 

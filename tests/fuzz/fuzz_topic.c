@@ -139,7 +139,11 @@ static void forge_entry(fuzz_in *in) {
     }
   }
   horus__topic_entry *e = &ring[seq % CAPACITY];
-  e->msg = m;
+  for (size_t w = 0; w < HORUS__MSG_WORDS; w++) { /* as send lays it out */
+    uint64_t word;
+    memcpy(&word, (const char *)&m + w * sizeof word, sizeof word);
+    atomic_store(&e->words[horus__entry_pos(w)], word);
+  }
   atomic_store(&e->stamp, 2 * seq + 2 + (fuzz_u8(in) % 8 == 0)); /* sometimes odd */
   if (append) atomic_store(&h->write_seq, seq + 1);
 }
