@@ -92,25 +92,37 @@ _Static_assert(offsetof(horus_msg, sequence) % sizeof(uint64_t) == 0 &&
                "entry_store replaces the sequence as one whole word");
 #define MSG_WORDS HORUS__MSG_WORDS
 
-/* Stores `m` with its sequence set to `sequence` over `old`, what the entry
- * holds now (entry_load, under the publish lock), storing only the words
- * that differ.  Messages a lap apart mostly differ in the few words on the
- * stamp's line (topic_internal.h); a line not stored to stays valid in the
- * readers' caches, so they pull one line from this core per message
- * instead of five, and this core claims only that one.  The seqlock is
- * unaffected: a skipped word already reads as the new message. */
-static void entry_store(horus__topic_entry *e, const horus_msg *m, uint64_t sequence,
-                        const horus_msg *old) {
-  const char *src = (const char *)m, *was = (const char *)old;
+/* Stores `m` with its sequence set to `sequence`, storing only the words
+ * that differ from what the entry holds (only the publish lock's owner
+ * writes entries, so what it reads there stays true).  Messages a lap
+ * apart mostly differ in the few words on the stamp's line
+ * (topic_internal.h); a line not stored to stays valid in the readers'
+ * caches, so they pull one line from this core per message instead of
+ * five, and this core claims only that one.  The seqlock is unaffected: a
+ * skipped word already reads as the new message. */
+static void entry_store(horus__topic_entry *e, const horus_msg *m, uint64_t sequence) {
+  const char *src = (const char *)m;
 #pragma GCC unroll 64 /* straight-line moves: a loop costs 3x their count */
   for (size_t i = 0; i < MSG_WORDS; i++) {
-    uint64_t w, o;
+    _Atomic uint64_t *dst = &e->words[horus__entry_pos(i)];
+    uint64_t w;
     memcpy(&w, src + i * sizeof w, sizeof w);
-    memcpy(&o, was + i * sizeof o, sizeof o);
     if (i == HORUS__MSG_WORD(sequence)) w = sequence;
-    if (w != o) atomic_store_explicit(&e->words[horus__entry_pos(i)], w, memory_order_relaxed);
+    if (atomic_load_explicit(dst, memory_order_relaxed) != w)
+      atomic_store_explicit(dst, w, memory_order_relaxed);
   }
 }
+
+/* One field of the message an entry holds, by its offset in horus_msg
+ * (whole words only: a field never straddles two). */
+#define ENTRY_FIELD(e, field, out)                                                        \
+  do {                                                                                    \
+    _Static_assert(offsetof(horus_msg, field) % sizeof(uint64_t) + sizeof(out) <=         \
+                       sizeof(uint64_t), #field " lies within one word");               \
+    uint64_t w_ = atomic_load_explicit(                                                   \
+        &(e)->words[horus__entry_pos(HORUS__MSG_WORD(field))], memory_order_relaxed);     \
+    memcpy(&(out), (const char *)&w_ + offsetof(horus_msg, field) % sizeof w_, sizeof(out)); \
+  } while (0)
 
 static void entry_load(horus__topic_entry *e, horus_msg *m) {
   char *dst = (char *)m;
@@ -640,13 +652,13 @@ int horus_topic_send(horus_topic *t, const horus_msg *msg, const horus_tensor *t
   horus__topic_journal *j = &h->jn;
   /* What the entry holds now is the oldest message: its reference goes. */
   uint64_t old_stamp = atomic_load_explicit(&e->stamp, memory_order_relaxed);
-  horus_msg was; /* only the lock's owner writes entries: this stays true */
-  entry_load(e, &was);
-  j->has_old = old_stamp != 0 && !(old_stamp & 1) && was.type != HORUS_MSG_NONE;
-  j->old_pool = was.tensor.pool_id;
-  j->old_slot = was.tensor.slot;
-  j->old_gen = was.tensor.generation;
-  j->old_nonce = was.tensor.pool_nonce;
+  uint32_t old_type;
+  ENTRY_FIELD(e, type, old_type);
+  j->has_old = old_stamp != 0 && !(old_stamp & 1) && old_type != HORUS_MSG_NONE;
+  ENTRY_FIELD(e, tensor.pool_id, j->old_pool);
+  ENTRY_FIELD(e, tensor.slot, j->old_slot);
+  ENTRY_FIELD(e, tensor.generation, j->old_gen);
+  ENTRY_FIELD(e, tensor.pool_nonce, j->old_nonce);
   j->seq = s;
   j->new_pool = d->pool_id;
   j->new_slot = d->slot;
@@ -663,12 +675,15 @@ int horus_topic_send(horus_topic *t, const horus_msg *msg, const horus_tensor *t
   horus__fault("send_locked");
   atomic_store_explicit(&e->stamp, 2 * s + 1, memory_order_relaxed);
   atomic_thread_fence(memory_order_release);
-  entry_store(e, msg, s, &was);
+  entry_store(e, msg, s);
   atomic_store_explicit(&e->stamp, 2 * s + 2, memory_order_release);
   atomic_store_explicit(&h->write_seq, s + 1, memory_order_release);
   j->stage = HORUS__STAGE_WRITTEN;
   atomic_store_explicit(&h->last_send_ns, horus__coarse_ns(), memory_order_relaxed);
-  atomic_fetch_add_explicit(&t->pubs[t->pub].count, 1, memory_order_relaxed);
+  /* Ours alone, and under the lock: no locked add needed. */
+  _Atomic uint64_t *sent = &t->pubs[t->pub].count;
+  atomic_store_explicit(sent, atomic_load_explicit(sent, memory_order_relaxed) + 1,
+                        memory_order_relaxed);
   atomic_fetch_add(&h->futex_word, 1); /* seq_cst: pairs with waiters below */
   if (atomic_load(&h->waiters)) futex_wake_all(&h->futex_word);
   if (j->has_old) {
@@ -800,7 +815,6 @@ static int try_recv(horus_topic *t, horus_msg *msg, horus_tensor **tensor) {
     if (r == 0) {
       horus__fault("recv_retained");
       t->received++;
-      account(t);
       return 0;
     }
     /* A block freed under us (lapped), or a descriptor that does not hold
