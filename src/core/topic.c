@@ -108,7 +108,9 @@ static void entry_store(horus__topic_entry *e, const horus_msg *m, uint64_t sequ
     uint64_t w;
     memcpy(&w, src + i * sizeof w, sizeof w);
     if (i == HORUS__MSG_WORD(sequence)) w = sequence;
-    if (atomic_load_explicit(dst, memory_order_relaxed) != w)
+    /* The stamp's line is claimed anyway: its words need no comparing. */
+    if (horus__entry_pos(i) < HORUS__ENTRY_HOT_WORDS ||
+        atomic_load_explicit(dst, memory_order_relaxed) != w)
       atomic_store_explicit(dst, w, memory_order_relaxed);
   }
 }

@@ -82,6 +82,8 @@ _Static_assert(HORUS__MSG_WORD(tensor.offset) == 4 && HORUS__MSG_WORD(tensor.sha
                    HORUS__MSG_WORD(meta.kind_data) == 23 && HORUS__MSG_WORDS == 33,
                "horus__entry_pos knows the message's layout");
 
+#define HORUS__ENTRY_HOT_WORDS 7 /* words[0..6]: on the stamp's line */
+
 /* Where word `i` of a horus_msg sits in an entry's words[]: words 0-4 (type,
  * sequence, pool and slot, generation, offset) and 22-23 (timestamp, kind)
  * first, then 5-21 and 24-32 in order. */
