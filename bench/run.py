@@ -505,8 +505,9 @@ def render(r, notes, cmds, meta):
 
     # C to C by size.
     out += ["## C to C, busy-poll, against the busy floor", "",
-            "A preallocated tensor's descriptor goes out on one topic and comes back on "
-            "another (the payload stays where it is; each side takes and drops a reference); "
+            "A preallocated tensor's descriptor, stamped with the send time as a camera "
+            "stamps its frames, goes out on one topic and comes back on another (the "
+            "payload stays where it is; each side takes and drops a reference); "
             "both processes spin on `recv`, pinned to different vCPUs, interleaved with the "
             "busy floor.", "",
             "| payload | busy floor: median [min-max over pairs] | horus: median / p99 | "
