@@ -59,10 +59,44 @@ print("survived", flush=True)
 # (recv, release) and a topic ring's (send, overwrite).  "recover" dies
 # inside the journal recovery of a publisher that died before it.
 CASES = [("alloc", "alloc_locked"), ("release", "release_locked"), ("zero", "zeroing"),
-         ("release", "release_bit"), ("send", "send_locked"), ("send", "ring_retain_bit"),
+         ("release", "release_bit"), ("send", "send_locked"), ("send", "send_stamped"),
+         ("send", "ring_retain_bit"),
          ("overwrite", "ring_release_bit"), ("recover", "recover_step"),
          ("recv", "recv_retained"), ("recv", "retain_bit"),
          ("publisher", None), ("subscriber", None)]
+
+
+def test_a_send_killed_after_its_stamp_reaches_every_subscriber():
+    """Subscribers go by an entry's stamp alone, so a message stamped just
+    before its publisher died may already be received by one of them; the
+    next publisher's recovery must then finish that send, not turn the
+    entry into a hole that the other subscribers count as dropped."""
+    pool = TensorPool(pool_id=POOL, size_mb=16, max_slots=64)
+    gc.collect()
+    horus.clean()
+    pool.reclaim()
+    base_used = pool.stats()["used_bytes"]
+    early, late = Topic(TensorHandle, "crash.matrix"), Topic(TensorHandle, "crash.matrix")
+    assert early.recv() is None and late.recv() is None  # both subscribed, nothing yet
+    proc = actor("send", "send_stamped")
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read()
+    proc.stdout.close()
+    proc.stderr.close()
+    got = early.recv(timeout=0)  # stamped before the kill: there already
+    assert got is not None and got.nbytes == 1 << 20
+    probe = pool.alloc([4 << 20], dtype="uint8")
+    early.send(probe)  # takes the publish lock: recovers the dead send first
+    seen = [m.nbytes for m in late.recv_all()]
+    assert seen == [1 << 20, 4 << 20]
+    assert late.stats()["dropped"] == 0 and early.stats()["sent"] == 2
+    del got, probe
+    early.close()
+    late.close()
+    horus.clean()
+    pool.reclaim()
+    gc.collect()
+    assert pool.stats()["used_bytes"] == base_used
 
 
 def actor(op, fault, pidns=False):
