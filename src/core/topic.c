@@ -90,7 +90,6 @@ static uint64_t layout(uint32_t capacity, uint64_t *subs, uint64_t *pubs, uint64
 _Static_assert(offsetof(horus_msg, sequence) % sizeof(uint64_t) == 0 &&
                    sizeof(((horus_msg *)0)->sequence) == sizeof(uint64_t),
                "entry_store replaces the sequence as one whole word");
-#define MSG_WORDS HORUS__MSG_WORDS
 
 /* Stores `m` with its sequence set to `sequence`, storing only the words
  * that differ from what the entry holds (only the publish lock's owner
@@ -103,7 +102,7 @@ _Static_assert(offsetof(horus_msg, sequence) % sizeof(uint64_t) == 0 &&
 static void entry_store(horus__topic_entry *e, const horus_msg *m, uint64_t sequence) {
   const char *src = (const char *)m;
 #pragma GCC unroll 64 /* straight-line moves: a loop costs 3x their count */
-  for (size_t i = 0; i < MSG_WORDS; i++) {
+  for (size_t i = 0; i < HORUS__MSG_WORDS; i++) {
     _Atomic uint64_t *dst = &e->words[horus__entry_pos(i)];
     uint64_t w;
     memcpy(&w, src + i * sizeof w, sizeof w);
@@ -129,7 +128,7 @@ static void entry_store(horus__topic_entry *e, const horus_msg *m, uint64_t sequ
 static void entry_load(horus__topic_entry *e, horus_msg *m) {
   char *dst = (char *)m;
 #pragma GCC unroll 64
-  for (size_t i = 0; i < MSG_WORDS; i++) {
+  for (size_t i = 0; i < HORUS__MSG_WORDS; i++) {
     uint64_t w = atomic_load_explicit(&e->words[horus__entry_pos(i)], memory_order_relaxed);
     memcpy(dst + i * sizeof w, &w, sizeof w);
   }

@@ -77,18 +77,23 @@ typedef struct horus__topic_entry {
 
 _Static_assert(sizeof(horus_msg) % sizeof(uint64_t) == 0, "message is whole words");
 #define HORUS__MSG_WORD(field) (offsetof(horus_msg, field) / sizeof(uint64_t))
-_Static_assert(HORUS__MSG_WORD(tensor.offset) == 4 && HORUS__MSG_WORD(tensor.shape) == 5 &&
-                   HORUS__MSG_WORD(meta.timestamp_ns) == 22 &&
-                   HORUS__MSG_WORD(meta.kind_data) == 23 && HORUS__MSG_WORDS == 33,
-               "horus__entry_pos knows the message's layout");
 
-#define HORUS__ENTRY_HOT_WORDS 7 /* words[0..6]: on the stamp's line */
+/* The words beside the stamp: type to offset (the words before the shape),
+ * then timestamp and kind (the words before the depth scale). */
+#define HORUS__HOT_A_END HORUS__MSG_WORD(tensor.shape)
+#define HORUS__HOT_B HORUS__MSG_WORD(meta.timestamp_ns)
+#define HORUS__HOT_B_END HORUS__MSG_WORD(meta.depth_scale)
+#define HORUS__ENTRY_HOT_WORDS (HORUS__HOT_A_END + HORUS__HOT_B_END - HORUS__HOT_B)
+_Static_assert(HORUS__ENTRY_HOT_WORDS == 64 / sizeof(uint64_t) - 1,
+               "the hot words fill the stamp's cache line exactly");
 
-/* Where word `i` of a horus_msg sits in an entry's words[]: words 0-4 (type,
- * sequence, pool and slot, generation, offset) and 22-23 (timestamp, kind)
- * first, then 5-21 and 24-32 in order. */
+/* Where word `i` of a horus_msg sits in an entry's words[]: the hot words
+ * first, in message order, then the others in message order. */
 static inline size_t horus__entry_pos(size_t i) {
-  return i < 5 ? i : i < 22 ? i + 2 : i < 24 ? i - 17 : i;
+  if (i < HORUS__HOT_A_END) return i;
+  if (i < HORUS__HOT_B) return i + (HORUS__HOT_B_END - HORUS__HOT_B);
+  if (i < HORUS__HOT_B_END) return i - HORUS__HOT_B + HORUS__HOT_A_END;
+  return i;
 }
 
 _Static_assert(sizeof(horus__topic_participant) == 64, "participant is one cache line");
