@@ -694,12 +694,11 @@ def render(r, notes, cmds, meta):
                 f"{frag['failed_for_room']} failed for want of a contiguous block; the "
                 f"largest free block was always at least "
                 f"{frag['worst_largest_free_over_free'] * 100:.0f}% of the free bytes.", ""]
-    pa = next((row for row in pool if row["case"].startswith("horus_pool_alloc")), None) \
-        if isinstance(pool, list) else None
-    alone = next((row for row in pool if row["case"].startswith("allocator alone")), None) \
-        if isinstance(pool, list) else None
-    ms = next((row for row in pool if row["case"].startswith("memset")), None) \
-        if isinstance(pool, list) else None
+    def pool_row(prefix):
+        rows_ = pool if isinstance(pool, list) else []
+        return next((row for row in rows_ if row["case"].startswith(prefix)), None)
+
+    pa, alone, ms = (pool_row(p) for p in ("horus_pool_alloc", "allocator alone", "memset"))
     if pa and pa["median_ns"] > 1000:
         out += [f"Pool alloc + release measured {pa['median_ns'] / 1000:.1f} µs: the bench "
                 "allocates random sizes from 1 KB to 8 MB, and a new block is cleared where "

@@ -17,12 +17,10 @@
 #include <time.h>
 
 #include "horus/horus.h"
-
-/* libhorus's allocation without clearing (src/core/pool_internal.h): what
- * clone, import and wire decoding use for blocks they overwrite whole.
- * Measured apart to show the allocator's cost beside the clearing's. */
-int horus__pool_alloc_uninit(horus_pool *pool, uint64_t nbytes, uint32_t *slot,
-                             uint32_t *generation, uint64_t *offset);
+/* horus__pool_alloc_uninit: the allocation without clearing that clone,
+ * import and wire decoding use for blocks they overwrite whole, measured
+ * apart to show the allocator's cost beside the clearing's. */
+#include "pool_internal.h"
 
 #define BATCH 64
 
@@ -68,6 +66,17 @@ static __attribute__((noinline, noclone)) void alloc_release_uninit(horus_pool *
     horus_pool_release(pool, slot, gen);
 }
 
+/* Close the bench's pool and remove its segment.  The namespace's directory
+ * is left to whoever chose it: bench/run.py's closing horus.clean(all=True)
+ * removes it with the per-user one (which a clean of a namespace already
+ * gone would leave behind). */
+static void remove_pool(horus_pool *pool) {
+  char path[600];
+  snprintf(path, sizeof path, "%s", horus_pool_path(pool));
+  horus_pool_close(pool);
+  remove(path);
+}
+
 static int instr_case(horus_pool *pool, const uint64_t *sizes, int n) {
   for (int k = 0; k < n; k++)
     for (int i = 0; i < BATCH; i++) alloc_release_uninit(pool, sizes[i]);
@@ -92,10 +101,7 @@ int main(int argc, char **argv) {
   for (int i = 0; i < BATCH; i++) sizes[i] = 1024 + (uint64_t)rand() % (8u << 20);
   if (instr) {
     r = instr_case(pool, sizes, samples);
-    char path[600];
-    snprintf(path, sizeof path, "%s", horus_pool_path(pool));
-    horus_pool_close(pool);
-    remove(path);
+    remove_pool(pool);
     return r;
   }
   double *s = malloc(sizeof(double) * (size_t)samples);
@@ -191,9 +197,6 @@ int main(int argc, char **argv) {
   }
 
   free(s);
-  char path[600];
-  snprintf(path, sizeof path, "%s", horus_pool_path(pool));
-  horus_pool_close(pool);
-  remove(path);
+  remove_pool(pool);
   return 0;
 }
