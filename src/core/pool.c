@@ -524,11 +524,14 @@ static bool holder_alive(horus_pool *p, const horus__holder *h) {
 /* Free slot s whose bytes are already zero (or were never handed out). */
 static void free_slot_locked(horus_pool *p, uint32_t s, bool allocator_ok) {
   horus__slot *sl = &p->slots[s];
-  uint32_t was = atomic_load(&sl->state);
-  atomic_store(&sl->state, HORUS__SLOT_FREE);
+  uint32_t was = atomic_load_explicit(&sl->state, memory_order_relaxed);
+  /* Release stores, not sequentially consistent ones (a locked exchange
+   * each on x86): the mask's DYING, stored last, is what a retainer
+   * synchronises with, and nobody can retain a block while it is DYING. */
+  atomic_store_explicit(&sl->state, HORUS__SLOT_FREE, memory_order_release);
   if (was == HORUS__SLOT_USED) {
-    uint32_t g = atomic_load(&sl->generation) + 1;
-    atomic_store(&sl->generation, g ? g : 1);
+    uint32_t g = atomic_load_explicit(&sl->generation, memory_order_relaxed) + 1;
+    atomic_store_explicit(&sl->generation, g ? g : 1, memory_order_release);
   }
   sl->slow_refs = 0;
   atomic_store_explicit(MASK(p, s), DYING, memory_order_release);
