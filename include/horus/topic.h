@@ -68,7 +68,11 @@ typedef enum horus_bytes_kind {
 /* Publish `len` bytes (<= HORUS_BYTES_MAX, HORUS_EINVAL beyond) on a
  * HORUS_MSG_BYTES topic: copied into a block of the global pool.  `kind`
  * (a horus_bytes_kind) says how they are encoded; receivers find it in
- * msg.meta.kind_data. */
+ * msg.meta.kind_data.  On a topic of capacity <= 64, the handle keeps the
+ * blocks of its last capacity + 1 messages of up to 4 KiB (in 64-byte to
+ * 4 KiB power-of-two sizes) and fills each again once no receiver holds it,
+ * instead of allocating a block per message; horus_topic_close lets them
+ * go. */
 HORUS_API int horus_topic_send_bytes(horus_topic *t, const void *data, size_t len,
                                      uint32_t kind, uint64_t *sequence);
 

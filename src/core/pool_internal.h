@@ -109,7 +109,7 @@ struct horus_pool {
   _Atomic int refs;        /* process-local references; the last goes under registry_lock */
   uint32_t id;
   _Atomic uint64_t self;   /* fork epoch << 32 | this process's holder entry (or NIL) */
-  bool retired;            /* removed by horus_clean: never handed out again */
+  _Atomic bool retired;    /* removed by horus_clean: never handed out again */
   int fd;                  /* the segment, for fallocate */
   uint64_t nonce;          /* the segment's incarnation, from its header */
   uint64_t node;           /* this process's node (see node_epoch) */

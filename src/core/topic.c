@@ -39,6 +39,11 @@
  * oldest (first in, first out: a topic fed from more pools than this in
  * rotation opens a pool per message, slow but correct). */
 #define MAX_POOLS_CACHED 16
+/* send_bytes keeps the blocks of its small messages to fill them again
+ * (see bytes_block): messages up to this many bytes, on topics of up to
+ * this capacity (it keeps capacity + 1 blocks). */
+#define REUSE_MAX_BYTES 4096u
+#define REUSE_MAX_CAPACITY 64u
 
 
 struct horus_topic {
@@ -67,7 +72,20 @@ struct horus_topic {
   } pools[MAX_POOLS_CACHED]; /* pools of messages sent or received here */
   int npools;
   int evict; /* the entry a full cache replaces next */
+  /* send_bytes's blocks, oldest first: each holds one reference of this
+   * process, and bytes beyond `used` are zero. */
+  struct {
+    horus_pool *pool; /* the global pool as of the first send_bytes */
+    unsigned epoch;   /* the fork epoch whose references these are */
+    uint32_t head, count;
+    struct {
+      uint32_t slot, generation;
+      uint64_t offset, size, used;
+    } block[REUSE_MAX_CAPACITY + 1];
+  } sent;
 };
+
+static void sent_blocks_drop(horus_topic *t);
 
 static uint64_t layout(uint32_t capacity, uint64_t *subs, uint64_t *pubs, uint64_t *ring) {
   uint64_t off = (sizeof(horus__topic_header) + 4095) / 4096 * 4096;
@@ -623,6 +641,7 @@ void horus_topic_close(horus_topic *t) {
   if (t->sub >= 0) atomic_store(&t->subs[t->sub].state, 0);
   if (t->pub >= 0) atomic_store(&t->pubs[t->pub].state, 0);
   for (int i = 0; i < t->npools; i++) horus_pool_close(t->pools[i].pool);
+  sent_blocks_drop(t);
   unmap_topic(t);
   free(t);
 }
@@ -711,6 +730,81 @@ int horus_topic_send(horus_topic *t, const horus_msg *msg, const horus_tensor *t
   return 0;
 }
 
+/* ---- byte messages --------------------------------------------------------- */
+
+/* A byte message is copied into a block of the global pool.  Allocating and
+ * freeing one per message (two trips through the pool lock and its
+ * allocator) is most of what a small message costs, so a handle keeps the
+ * blocks of its small messages, oldest first, and fills the oldest again
+ * once the ring has moved past it and no receiver holds it any more (it
+ * moves to a new generation, as horus_tensor_recycle does: a lapped reader's
+ * descriptor no longer resolves).  A ring of capacity c still holds the
+ * last c messages, so c + 1 blocks are kept.  Small messages go in blocks of
+ * a power-of-two size from 64 bytes, so that messages of other lengths fit
+ * them too; bytes past a message are zero, as in any new block. */
+#define SENT_RING (REUSE_MAX_CAPACITY + 1)
+
+static uint64_t bytes_block_size(size_t len) {
+  uint64_t size = 64;
+  while (size < len) size <<= 1;
+  return size;
+}
+
+/* Let go of every kept block and the pool.  In a forked child the blocks
+ * are the parent's references, not the child's to drop: only forgotten. */
+static void sent_blocks_drop(horus_topic *t) {
+  bool ours = t->sent.epoch == atomic_load_explicit(&horus__fork_epoch, memory_order_relaxed);
+  for (uint32_t i = 0; ours && i < t->sent.count; i++) {
+    uint32_t k = (t->sent.head + i) % SENT_RING;
+    horus_pool_release(t->sent.pool, t->sent.block[k].slot, t->sent.block[k].generation);
+  }
+  t->sent.head = t->sent.count = 0;
+  horus_pool_close(t->sent.pool);
+  t->sent.pool = NULL;
+}
+
+/* The global pool, opened once per handle (and again after fork, or after
+ * this process's horus_clean removed it). */
+static int bytes_pool(horus_topic *t, horus_pool **out) {
+  unsigned epoch = atomic_load_explicit(&horus__fork_epoch, memory_order_relaxed);
+  if (t->sent.pool && (t->sent.epoch != epoch ||
+                       atomic_load_explicit(&t->sent.pool->retired, memory_order_relaxed)))
+    sent_blocks_drop(t);
+  if (!t->sent.pool) {
+    int r = horus_pool_global(&t->sent.pool);
+    if (r) {
+      t->sent.pool = NULL;
+      return r;
+    }
+    t->sent.epoch = epoch;
+  }
+  *out = t->sent.pool;
+  return 0;
+}
+
+/* Take the oldest kept block off the list once c + 1 are kept.  True when
+ * it can carry a message of class `size` (a block of that size that nobody
+ * else holds), moved to a new generation in *d, with *used its bytes that
+ * may be non-zero; else it is let go. */
+static bool reuse_oldest(horus_topic *t, horus_pool *pool, uint64_t size,
+                         horus_tensor_desc *d, uint64_t *used) {
+  if (t->sent.count <= t->capacity) return false;
+  uint32_t k = t->sent.head;
+  t->sent.head = (k + 1) % SENT_RING;
+  t->sent.count--;
+  uint32_t gen;
+  if (t->sent.block[k].size == size &&
+      horus__pool_recycle(pool, t->sent.block[k].slot, t->sent.block[k].generation, &gen) == 0) {
+    d->slot = t->sent.block[k].slot;
+    d->generation = gen;
+    d->offset = t->sent.block[k].offset;
+    *used = t->sent.block[k].used;
+    return true;
+  }
+  horus_pool_release(pool, t->sent.block[k].slot, t->sent.block[k].generation);
+  return false;
+}
+
 int horus_topic_send_bytes(horus_topic *t, const void *data, size_t len, uint32_t kind,
                            uint64_t *sequence) {
   if (t->type != HORUS_MSG_BYTES)
@@ -721,22 +815,44 @@ int horus_topic_send_bytes(horus_topic *t, const void *data, size_t len, uint32_
                       "bytes per message (send large data as a tensor)", len,
                       HORUS_BYTES_MAX);
   horus_pool *pool;
-  int r = horus_pool_global(&pool);
+  int r = bytes_pool(t, &pool);
   if (r) return r;
-  int64_t shape[1] = {(int64_t)len};
-  horus_tensor *tensor;
-  r = horus__tensor_alloc_uninit(pool, shape, 1, HORUS_UINT8, &tensor);
-  horus_pool_close(pool);
-  if (r) return r;
-  if (len) memcpy(horus_tensor_data(tensor), data, len); /* every byte */
+  bool keep = len <= REUSE_MAX_BYTES && t->capacity <= REUSE_MAX_CAPACITY;
+  uint64_t size = keep ? bytes_block_size(len) : len;
   horus_msg msg;
   memset(&msg, 0, sizeof msg);
   msg.type = HORUS_MSG_BYTES;
-  msg.tensor = *horus_tensor_get_desc(tensor);
   msg.meta.kind_data = kind;
-  r = horus_topic_send(t, &msg, tensor, sequence);
-  horus_tensor_free(tensor);
-  return r;
+  horus_tensor_desc *d = &msg.tensor;
+  d->pool_id = pool->id;
+  d->pool_nonce = pool->nonce;
+  d->dtype = HORUS_UINT8;
+  d->ndim = 1;
+  d->shape[0] = (int64_t)len;
+  d->strides[0] = 1;
+  uint64_t used; /* bytes of the block that may be non-zero */
+  if (!keep || !reuse_oldest(t, pool, size, d, &used)) {
+    /* Not cleared: the message is written over it, and the rest of a
+     * block of `size` bytes is cleared by the allocator. */
+    if ((r = horus__pool_alloc_uninit(pool, size, &d->slot, &d->generation, &d->offset)))
+      return r;
+    used = size;
+  }
+  uint8_t *block = horus_pool_data(pool, d->offset);
+  if (len) memcpy(block, data, len);
+  if (used > len) memset(block + len, 0, used - len);
+  r = horus_topic_send(t, &msg, NULL, sequence);
+  if (!keep || r != 0) {
+    horus_pool_release(pool, d->slot, d->generation);
+    return r;
+  }
+  uint32_t k = (t->sent.head + t->sent.count++) % SENT_RING;
+  t->sent.block[k].slot = d->slot;
+  t->sent.block[k].generation = d->generation;
+  t->sent.block[k].offset = d->offset;
+  t->sent.block[k].size = size;
+  t->sent.block[k].used = len;
+  return 0;
 }
 
 /* ---- receive ------------------------------------------------------------ */

@@ -406,11 +406,87 @@ static void test_many_pools(void) {
   for (int i = 0; i < MANY_POOLS; i++) horus_pool_close(pools[i]);
 }
 
+/* Small byte messages: a publishing handle fills the blocks of its earlier
+ * messages again, but never one a receiver still holds, and what a
+ * receiver reads is the message with zeros after it, whatever longer
+ * message the block carried before. */
+static uint8_t pattern(int msg, size_t i) { return (uint8_t)(msg * 31 + (int)i * 7 + 1); }
+
+static void test_bytes_blocks(void) {
+  horus_topic *pub, *sub;
+  CHECK_OK(horus_topic_open("bytes.blocks", HORUS_MSG_BYTES, 2, &pub));
+  CHECK_OK(horus_topic_open("bytes.blocks", HORUS_MSG_BYTES, 0, &sub));
+  CHECK_OK(horus_topic_subscribe(sub));
+  horus_pool_stats before, st;
+  CHECK_OK(horus_pool_stats_get(pool, &before));
+  static const char held_text[] = "held while 300 more go by";
+  horus_msg m, held_msg;
+  horus_tensor *held, *x;
+  CHECK_OK(horus_topic_send_bytes(pub, held_text, sizeof held_text, HORUS_BYTES_RAW, NULL));
+  CHECK_OK(horus_topic_recv(sub, 0, &held_msg, &held));
+  bool all_match = true, tails_zero = true, held_untouched = true;
+  for (int k = 0; k < 300; k++) {
+    uint8_t buf[120];
+    /* 0 to 119 bytes, long and short mixed; short first, so that the held
+     * message's block is the oldest when a message of its size comes. */
+    size_t len = k < 8 ? (size_t)(k * 7) % 60 : (size_t)(k * 37) % sizeof buf;
+    for (size_t i = 0; i < len; i++) buf[i] = pattern(k, i);
+    CHECK_OK(horus_topic_send_bytes(pub, buf, len, HORUS_BYTES_RAW, NULL));
+    CHECK_OK(horus_topic_recv(sub, 0, &m, &x));
+    if (!x) continue;
+    all_match &= horus_tensor_nbytes(x) == len && memcmp(horus_tensor_data(x), buf, len) == 0;
+    /* The block is 64 or 128 bytes: the rest of it must read as zeros. */
+    const uint8_t *block = horus_pool_data(pool, m.tensor.offset);
+    for (size_t i = len; i < (len <= 64 ? 64u : 128u); i++) tails_zero &= block[i] == 0;
+    held_untouched &= !(m.tensor.slot == held_msg.tensor.slot &&
+                        m.tensor.offset == held_msg.tensor.offset);
+    horus_tensor_free(x);
+  }
+  CHECK(all_match && tails_zero && held_untouched);
+  CHECK(memcmp(horus_tensor_data(held), held_text, sizeof held_text) == 0);
+  horus_tensor_free(held);
+  /* The ring's two messages are among the handle's three kept blocks. */
+  CHECK_OK(horus_pool_stats_get(pool, &st));
+  CHECK(st.allocated_slots <= before.allocated_slots + 3);
+
+  /* A forked child's handle leaves the parent's kept blocks alone, and
+   * drops none of the child's own references with them. */
+  horus_tensor_desc desc = m.tensor; /* the last message: one of the kept blocks */
+  pid_t pid = fork();
+  if (pid == 0) {
+    horus_tensor *mine;
+    if (horus_tensor_open(&desc, &mine)) _exit(2);
+    if (horus_topic_send_bytes(pub, "child", 5, HORUS_BYTES_RAW, NULL)) _exit(3);
+    /* Still exactly the one reference horus_tensor_open took. */
+    if (horus_pool_release(pool, desc.slot, desc.generation)) _exit(4);
+    _exit(0);
+  }
+  int status = 0;
+  CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  CHECK_OK(horus_topic_recv(sub, 0, &m, &x));
+  CHECK(x && horus_tensor_nbytes(x) == 5 && memcmp(horus_tensor_data(x), "child", 5) == 0);
+  horus_tensor_free(x);
+  for (int k = 0; k < 10; k++) {
+    CHECK_OK(horus_topic_send_bytes(pub, &k, sizeof k, HORUS_BYTES_RAW, NULL));
+    CHECK_OK(horus_topic_recv(sub, 0, &m, &x));
+    CHECK(x && memcmp(horus_tensor_data(x), &k, sizeof k) == 0);
+    horus_tensor_free(x);
+  }
+  /* Closed, the handle lets its blocks go: the ring's two remain (once the
+   * child's own kept block, which its exit left, is reclaimed). */
+  horus_topic_close(pub);
+  horus_pool_reclaim(pool);
+  CHECK_OK(horus_pool_stats_get(pool, &st));
+  CHECK(st.allocated_slots == before.allocated_slots + 2);
+  horus_topic_close(sub);
+}
+
 int main(void) {
   CHECK_OK(horus_pool_global(&pool));
   test_same_process();
   test_history();
   test_many_pools();
+  test_bytes_blocks();
   test_fanout_and_loss();
   test_two_publishers();
   test_blocking_and_dead();
