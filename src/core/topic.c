@@ -962,34 +962,35 @@ int horus_topic_recv(horus_topic *t, int64_t timeout_ns, horus_msg *msg,
     account(t);
     return r;
   }
-  uint64_t deadline = timeout_ns > 0 ? horus__now_ns() + (uint64_t)timeout_ns : UINT64_MAX;
-  for (;;) {
-    atomic_fetch_add(&h->waiters, 1);
+  /* Registered as a waiter once for the whole wait, not per wake-up: the
+   * count's locked adds are on the header line the publisher reads. */
+  uint64_t now = timeout_ns > 0 ? horus__now_ns() : 0;
+  uint64_t deadline = timeout_ns > 0 ? now + (uint64_t)timeout_ns : UINT64_MAX;
+  atomic_fetch_add(&h->waiters, 1);
+  for (bool woken = false;; woken = true) {
     uint32_t v = atomic_load(&h->futex_word);
     r = try_recv(t, msg, tensor);
-    if (r != HORUS_EAGAIN) {
-      atomic_fetch_sub(&h->waiters, 1);
-      account(t);
-      return r;
-    }
-    uint64_t now = horus__now_ns();
-    if (now >= deadline) {
-      atomic_fetch_sub(&h->waiters, 1);
-      account(t);
-      return horus__err(HORUS_ETIMEDOUT, "no message on '%s' within the timeout", t->name);
-    }
+    if (r != HORUS_EAGAIN) break;
     struct timespec rel, *relp = NULL;
     if (deadline != UINT64_MAX) {
+      if (woken) now = horus__now_ns(); /* only when there is nothing yet */
+      if (now >= deadline) {
+        r = horus__err(HORUS_ETIMEDOUT, "no message on '%s' within the timeout", t->name);
+        break;
+      }
       uint64_t left = deadline - now;
       rel.tv_sec = (time_t)(left / 1000000000u);
       rel.tv_nsec = (long)(left % 1000000000u);
       relp = &rel;
     }
-    int fr = futex_wait(&h->futex_word, v, relp);
-    int err = errno;
-    atomic_fetch_sub(&h->waiters, 1);
-    if (fr != 0 && err == EINTR) return horus__err(HORUS_EINTR, "interrupted");
+    if (futex_wait(&h->futex_word, v, relp) != 0 && errno == EINTR) {
+      r = horus__err(HORUS_EINTR, "interrupted");
+      break;
+    }
   }
+  atomic_fetch_sub(&h->waiters, 1);
+  account(t);
+  return r;
 }
 
 int horus_topic_recv_latest(horus_topic *t, horus_msg *msg, horus_tensor **tensor) {

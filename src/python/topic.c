@@ -412,6 +412,12 @@ static PyObject *to_object(TopicObject *self, const horus_msg *msg, horus_tensor
   return obj;
 }
 
+static int64_t monotonic_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* timeout: None (do not wait), or seconds >= 0 (inf: wait for ever). */
 static int parse_timeout(PyObject *obj, int64_t *ns) {
   if (obj == Py_None) {
@@ -459,18 +465,14 @@ static PyObject *Topic_recv(TopicObject *self, PyObject *const *args, Py_ssize_t
   horus_tensor *x;
   int r = horus_topic_recv(t, 0, &msg, &x);
   if (r == HORUS_EAGAIN && timeout != 0) {
-    int64_t left = timeout;
+    /* Waited in slices, to run signal handlers between them; the clock is
+     * read again only when a slice ends without a message. */
+    int64_t left = timeout, start = timeout > 0 ? monotonic_ns() : 0;
     hpy_busy_enter(&self->busy, "recv");
     for (;;) {
       int64_t slice = left < 0 || left > WAIT_SLICE_NS ? WAIT_SLICE_NS : left;
-      uint64_t t0 = 0;
       Py_BEGIN_ALLOW_THREADS
-      struct timespec ts;
-      clock_gettime(CLOCK_MONOTONIC, &ts);
-      t0 = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
       r = horus_topic_recv(t, slice, &msg, &x);
-      clock_gettime(CLOCK_MONOTONIC, &ts);
-      t0 = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec - t0;
       Py_END_ALLOW_THREADS
       if (r != HORUS_ETIMEDOUT && r != HORUS_EINTR) break;
       if (PyErr_CheckSignals() < 0) {
@@ -478,7 +480,7 @@ static PyObject *Topic_recv(TopicObject *self, PyObject *const *args, Py_ssize_t
         return NULL;
       }
       if (left >= 0) {
-        left -= (int64_t)t0;
+        left = timeout - (monotonic_ns() - start);
         if (left <= 0) break;
       }
     }
