@@ -109,6 +109,55 @@ static void test_descriptor(void) {
   horus_tensor_free(block);
 }
 
+/* Opening remembers the last valid shape and skips re-checking it; where
+ * the view lies must still be checked every time, and any other dtype,
+ * shape or strides checked afresh. */
+static void test_descriptor_repeats(void) {
+  horus_tensor *big, *small, *t = NULL;
+  const int64_t big_shape[2] = {64, 4}, small_shape[2] = {4, 4};
+  CHECK_OK(horus_tensor_alloc(pool, big_shape, 2, HORUS_UINT8, &big));
+  CHECK_OK(horus_tensor_alloc(pool, small_shape, 2, HORUS_UINT8, &small));
+  horus_tensor_desc ok = *horus_tensor_get_desc(big), d;
+  ok.shape[0] = 32; /* 128 bytes of the 256-byte block */
+  for (int round = 0; round < 2; round++) {
+    CHECK_OK(horus_tensor_open(&ok, &t));
+    horus_tensor_free(t);
+    t = NULL;
+    d = ok; /* the same shape, in a block too small for it (64 bytes) */
+    d.slot = horus_tensor_get_desc(small)->slot;
+    d.generation = horus_tensor_get_desc(small)->generation;
+    d.offset = horus_tensor_get_desc(small)->offset;
+    CHECK_RC(horus_tensor_open(&d, &t), HORUS_EINVAL);
+    d = ok; /* the same shape, running past the end of its block */
+    d.offset += 256 - 64;
+    CHECK_RC(horus_tensor_open(&d, &t), HORUS_EINVAL);
+    d = ok; /* other strides: 32 rows 32 bytes apart need 996 bytes */
+    d.strides[0] = 32;
+    CHECK_RC(horus_tensor_open(&d, &t), HORUS_EINVAL);
+    d.strides[0] = INT64_C(1) << 61; /* their extent overflows */
+    CHECK_RC(horus_tensor_open(&d, &t), HORUS_EINVAL);
+    d = ok; /* the second half of the block... */
+    d.offset += 128;
+    CHECK_OK(horus_tensor_open(&d, &t));
+    horus_tensor_free(t);
+    t = NULL;
+    d.dtype = HORUS_UINT16; /* ...and the same shape of twice the bytes from there */
+    CHECK_RC(horus_tensor_open(&d, &t), HORUS_EINVAL);
+    d = ok; /* another dtype: twice the bytes, the whole block */
+    d.dtype = HORUS_UINT16;
+    CHECK_OK(horus_tensor_open(&d, &t));
+    horus_tensor_free(t);
+    t = NULL;
+    d.shape[0] = 64; /* twice the bytes of the whole block */
+    d.strides[0] = 4;
+    CHECK_RC(horus_tensor_open(&d, &t), HORUS_EINVAL);
+  }
+  /* No failed open kept a reference. */
+  CHECK(horus_pool_refcount(pool, ok.slot, ok.generation) == 1);
+  horus_tensor_free(small);
+  horus_tensor_free(big);
+}
+
 int main(void) {
   check_remove_namespace();
   if (horus_pool_open(9, 4 * MB, 64, HORUS_POOL_CREATE, &pool)) {
@@ -119,6 +168,7 @@ int main(void) {
   test_view();
   test_dlpack();
   test_descriptor();
+  test_descriptor_repeats();
   horus_pool_close(pool);
   check_remove_namespace();
   return check_report("test_shapes");
