@@ -227,36 +227,37 @@ int horus__tensor_alloc_uninit(horus_pool *pool, const int64_t *shape, int ndim,
  * reach: a stream's descriptors repeat dtype, shape and strides message
  * after message, and both checks depend on nothing else, so a repeat skips
  * them.  Where the view lies (offset, block) is checked on every open. */
-static _Thread_local struct {
+typedef struct shape_memo {
   bool valid;
   uint8_t dtype, ndim;
   int64_t shape[HORUS_MAX_DIMS], strides[HORUS_MAX_DIMS];
   int64_t lo, hi;
-} last_shape;
+} shape_memo;
+static _Thread_local shape_memo last_shape;
 
-static bool shape_seen(const horus_tensor_desc *d) {
-  size_t n = (size_t)d->ndim * sizeof(int64_t);
-  return last_shape.valid && last_shape.dtype == d->dtype && last_shape.ndim == d->ndim &&
-         memcmp(last_shape.shape, d->shape, n) == 0 &&
-         memcmp(last_shape.strides, d->strides, n) == 0;
+static bool shape_seen(const shape_memo *m, const horus_tensor_desc *d) {
+  if (!m->valid || m->dtype != d->dtype || m->ndim != d->ndim) return false;
+  for (int i = 0; i < d->ndim; i++)
+    if (m->shape[i] != d->shape[i] || m->strides[i] != d->strides[i]) return false;
+  return true;
 }
 
-static void shape_remember(const horus_tensor_desc *d, int64_t lo, int64_t hi) {
-  size_t n = (size_t)d->ndim * sizeof(int64_t);
-  last_shape.dtype = d->dtype;
-  last_shape.ndim = d->ndim;
-  memcpy(last_shape.shape, d->shape, n);
-  memcpy(last_shape.strides, d->strides, n);
-  last_shape.lo = lo;
-  last_shape.hi = hi;
-  last_shape.valid = true;
+static void shape_remember(shape_memo *m, const horus_tensor_desc *d, int64_t lo, int64_t hi) {
+  m->dtype = d->dtype;
+  m->ndim = d->ndim;
+  memcpy(m->shape, d->shape, sizeof m->shape);
+  memcpy(m->strides, d->strides, sizeof m->strides);
+  m->lo = lo;
+  m->hi = hi;
+  m->valid = true;
 }
 
 int horus__tensor_open_in(horus_pool *pool, const horus_tensor_desc *desc,
                           horus_tensor **out) {
   /* desc is the caller's copy (a ring entry is copied out before this), so
    * what was checked is what is used. */
-  bool seen = shape_seen(desc);
+  shape_memo *memo = &last_shape; /* one lookup of the thread's copy */
+  bool seen = shape_seen(memo, desc);
   int64_t numel;
   uint64_t nbytes;
   int r;
@@ -272,7 +273,7 @@ int horus__tensor_open_in(horus_pool *pool, const horus_tensor_desc *desc,
 
   /* The descriptor came from another process: the view must stay inside
    * its block whatever shape and strides it claims. */
-  int64_t lo = last_shape.lo, hi = last_shape.hi;
+  int64_t lo = memo->lo, hi = memo->hi;
   bool spans = seen;
   if (!seen) {
     size_t item = dtypes[desc->dtype].size;
@@ -297,7 +298,7 @@ int horus__tensor_open_in(horus_pool *pool, const horus_tensor_desc *desc,
                    "(pool %u slot %u)", desc->pool_id, desc->slot);
     goto release;
   }
-  if (!seen) shape_remember(desc, lo, hi);
+  if (!seen) shape_remember(memo, desc, lo, hi);
   if ((r = make_handle(pool, desc, out)) == 0) return 0;
 release:
   horus_pool_release(pool, desc->slot, desc->generation);
