@@ -884,23 +884,35 @@ int horus__pool_recycle(horus_pool *p, uint32_t s, uint32_t gen, uint32_t *new_g
                       "lock (over %u holders): recycling is not offered", p->id,
                       HORUS__FAST_HOLDERS);
   horus__slot *sl = &p->slots[s];
+  _Atomic uint32_t *cell = ledger_at(p, hi, s);
   uint64_t bit = 1ull << hi, m = bit;
+  uint32_t one = 1;
   stripe_lock(p, s);
-  if (atomic_load_explicit(ledger_at(p, hi, s), memory_order_acquire) != 1 ||
-      !atomic_compare_exchange_strong_explicit(MASK(p, s), &m, DYING | bit,
-                                               memory_order_acq_rel, memory_order_acquire)) {
+  /* Our one reference leaves the cell first: another thread of ours
+   * retaining the block counts in the cell alone, without the stripe while
+   * the cell is non-zero, so only taking the cell from 1 to 0 keeps it out
+   * (it then finds 0 and waits for this stripe).  Then the mask: from "only
+   * us" to dying, which keeps out every other process. */
+  bool ours = atomic_compare_exchange_strong_explicit(cell, &one, 0, memory_order_acq_rel,
+                                                      memory_order_acquire);
+  if (!ours || !atomic_compare_exchange_strong_explicit(MASK(p, s), &m, DYING | bit,
+                                                        memory_order_acq_rel,
+                                                        memory_order_acquire)) {
+    if (ours) atomic_store_explicit(cell, 1, memory_order_release);
     stripe_unlock(p, s);
     return horus__err(HORUS_EBUSY, "pool %u slot %u: the block is still held elsewhere "
                       "(a receiver, a topic, another handle)", p->id, s);
   }
   /* Dying and ours alone: nobody can retain it.  A new generation, then
-   * the mask back to us; a retainer with an old descriptor that gets in
-   * after that finds the generation moved (as after a free and an alloc).
-   * Killed in between, the reclaimer frees it as a dying block. */
+   * the mask and the cell back to us; a retainer with an old descriptor
+   * that gets in after that finds the generation moved (as after a free and
+   * an alloc).  Killed in between, the reclaimer frees it: a dying block,
+   * or our bit with a zero cell. */
   horus__fault("recycle");
   uint32_t g = gen + 1 ? gen + 1 : 1;
   atomic_store_explicit(&sl->generation, g, memory_order_release);
   atomic_store_explicit(MASK(p, s), bit, memory_order_release);
+  atomic_store_explicit(cell, 1, memory_order_release);
   stripe_unlock(p, s);
   *new_gen = g;
   return 0;
