@@ -243,19 +243,24 @@ static bool shape_seen(const shape_memo *m, const horus_tensor_desc *d) {
 }
 
 static void shape_remember(shape_memo *m, const horus_tensor_desc *d, int64_t lo, int64_t hi) {
+  /* Invalid while half written: a signal handler's open in between must
+   * not take it for a whole one. */
+  m->valid = false;
+  atomic_signal_fence(memory_order_seq_cst);
   m->dtype = d->dtype;
   m->ndim = d->ndim;
   memcpy(m->shape, d->shape, sizeof m->shape);
   memcpy(m->strides, d->strides, sizeof m->strides);
   m->lo = lo;
   m->hi = hi;
+  atomic_signal_fence(memory_order_seq_cst);
   m->valid = true;
 }
 
 int horus__tensor_open_in(horus_pool *pool, const horus_tensor_desc *desc,
                           horus_tensor **out) {
-  /* desc is the caller's copy (a ring entry is copied out before this), so
-   * what was checked is what is used. */
+  /* desc is the caller's private copy (horus_tensor_open makes one; a ring
+   * entry is copied out before this), so what is checked is what is used. */
   shape_memo *memo = &last_shape; /* one lookup of the thread's copy */
   bool seen = shape_seen(memo, desc);
   int64_t numel;
@@ -305,11 +310,14 @@ release:
   return r;
 }
 
-int horus_tensor_open(const horus_tensor_desc *desc, horus_tensor **out) {
+int horus_tensor_open(const horus_tensor_desc *shared, horus_tensor **out) {
+  /* The caller's descriptor may lie in memory another process writes:
+   * checked and used from one copy. */
+  horus_tensor_desc desc = *shared;
   horus_pool *pool;
-  int r = horus__pool_open_incarnation(desc->pool_id, desc->pool_nonce, &pool);
+  int r = horus__pool_open_incarnation(desc.pool_id, desc.pool_nonce, &pool);
   if (r) return r;
-  r = horus__tensor_open_in(pool, desc, out);
+  r = horus__tensor_open_in(pool, &desc, out);
   horus_pool_close(pool);
   return r;
 }
