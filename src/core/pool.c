@@ -1097,6 +1097,20 @@ uint32_t horus_pool_refcount(horus_pool *p, uint32_t s, uint32_t gen) {
   return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
 }
 
+uint32_t horus__pool_live_refcount(horus_pool *p, uint32_t s, uint32_t gen) {
+  if (s >= p->max_slots || pool_lock(p) != 0) return 0;
+  uint64_t sum = 0;
+  if (slot_is(&p->slots[s], gen)) {
+    for (uint32_t hi = 0; hi < HORUS_POOL_MAX_HOLDERS; hi++) {
+      uint32_t n = atomic_load_explicit(ledger_at(p, hi, s), memory_order_relaxed);
+      if (n && p->holders[hi].kind != HORUS__HOLDER_FREE && holder_alive(p, &p->holders[hi]))
+        sum += n;
+    }
+  }
+  pool_unlock(p);
+  return sum > UINT32_MAX ? UINT32_MAX : (uint32_t)sum;
+}
+
 uint64_t horus_pool_block_size(horus_pool *p, uint32_t s, uint32_t gen) {
   if (s >= p->max_slots) return 0;
   horus__slot *sl = &p->slots[s];

@@ -205,10 +205,16 @@ void horus__pool_retire_namespace(const char *ns);
 void horus__pool_ref(horus_pool *pool);
 
 /* Map the tensor `desc` names in `pool` (which must be pool desc->pool_id),
- * taking a reference: horus_tensor_open without the pool lookup. */
+ * taking a reference: horus_tensor_open without the pool lookup.  `desc`
+ * must be the caller's private copy (no other process may write it). */
 struct horus_tensor;
 int horus__tensor_open_in(horus_pool *pool, const horus_tensor_desc *desc,
                           struct horus_tensor **out);
+
+/* References to block `slot`/`generation` that live holders have (dead
+ * processes' not yet reclaimed are left out); 0 when the block is gone.
+ * Takes the pool lock. */
+uint32_t horus__pool_live_refcount(horus_pool *pool, uint32_t slot, uint32_t generation);
 
 /* Test hook: where a crashed lock owner's state is repaired. */
 int horus__pool_repairs(horus_pool *pool, uint64_t *out);

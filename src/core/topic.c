@@ -73,14 +73,14 @@ struct horus_topic {
   int npools;
   int evict; /* the entry a full cache replaces next */
   /* send_bytes's blocks, oldest first: each holds one reference of this
-   * process, and bytes beyond `used` are zero. */
+   * process. */
   struct {
     horus_pool *pool; /* the global pool as of the first send_bytes */
     unsigned epoch;   /* the fork epoch whose references these are */
     uint32_t head, count;
     struct {
       uint32_t slot, generation;
-      uint64_t offset, size, used;
+      uint64_t offset, size;
     } block[REUSE_MAX_CAPACITY + 1];
   } sent;
 };
@@ -520,7 +520,9 @@ static bool messages_held(horus_topic *t) {
     const horus_tensor_desc *d = &m.tensor;
     int pi = 0;
     if (cached_pool(t, d->pool_id, d->pool_nonce, &pi) != 0) continue; /* pool gone */
-    if (horus_pool_refcount(t->pools[pi].pool, d->slot, d->generation) > 1) return true;
+    /* Beyond the ring's own; a killed process's (what it had received, or
+     * a publisher's kept blocks) hold nothing back. */
+    if (horus__pool_live_refcount(t->pools[pi].pool, d->slot, d->generation) > 1) return true;
   }
   return false;
 }
@@ -741,7 +743,8 @@ int horus_topic_send(horus_topic *t, const horus_msg *msg, const horus_tensor *t
  * descriptor no longer resolves).  A ring of capacity c still holds the
  * last c messages, so c + 1 blocks are kept.  Small messages go in blocks of
  * a power-of-two size from 64 bytes, so that messages of other lengths fit
- * them too; bytes past a message are zero, as in any new block. */
+ * them too; bytes past a message are zero, as in any new block.  Out of
+ * room in the pool, the kept blocks are given back first. */
 #define SENT_RING (REUSE_MAX_CAPACITY + 1)
 
 static uint64_t bytes_block_size(size_t len) {
@@ -750,15 +753,20 @@ static uint64_t bytes_block_size(size_t len) {
   return size;
 }
 
-/* Let go of every kept block and the pool.  In a forked child the blocks
- * are the parent's references, not the child's to drop: only forgotten. */
-static void sent_blocks_drop(horus_topic *t) {
+/* Let go of every kept block.  In a forked child they are the parent's
+ * references, not the child's to drop: only forgotten. */
+static void sent_blocks_release(horus_topic *t) {
   bool ours = t->sent.epoch == atomic_load_explicit(&horus__fork_epoch, memory_order_relaxed);
   for (uint32_t i = 0; ours && i < t->sent.count; i++) {
     uint32_t k = (t->sent.head + i) % SENT_RING;
     horus_pool_release(t->sent.pool, t->sent.block[k].slot, t->sent.block[k].generation);
   }
   t->sent.head = t->sent.count = 0;
+}
+
+/* ... and the pool. */
+static void sent_blocks_drop(horus_topic *t) {
+  sent_blocks_release(t);
   horus_pool_close(t->sent.pool);
   t->sent.pool = NULL;
 }
@@ -784,10 +792,9 @@ static int bytes_pool(horus_topic *t, horus_pool **out) {
 
 /* Take the oldest kept block off the list once c + 1 are kept.  True when
  * it can carry a message of class `size` (a block of that size that nobody
- * else holds), moved to a new generation in *d, with *used its bytes that
- * may be non-zero; else it is let go. */
+ * else holds), moved to a new generation in *d; else it is let go. */
 static bool reuse_oldest(horus_topic *t, horus_pool *pool, uint64_t size,
-                         horus_tensor_desc *d, uint64_t *used) {
+                         horus_tensor_desc *d) {
   if (t->sent.count <= t->capacity) return false;
   uint32_t k = t->sent.head;
   t->sent.head = (k + 1) % SENT_RING;
@@ -798,7 +805,6 @@ static bool reuse_oldest(horus_topic *t, horus_pool *pool, uint64_t size,
     d->slot = t->sent.block[k].slot;
     d->generation = gen;
     d->offset = t->sent.block[k].offset;
-    *used = t->sent.block[k].used;
     return true;
   }
   horus_pool_release(pool, t->sent.block[k].slot, t->sent.block[k].generation);
@@ -814,11 +820,13 @@ int horus_topic_send_bytes(horus_topic *t, const void *data, size_t len, uint32_
     return horus__err(HORUS_EINVAL, "message of %zu bytes: topics carry at most %u "
                       "bytes per message (send large data as a tensor)", len,
                       HORUS_BYTES_MAX);
-  horus_pool *pool;
-  int r = bytes_pool(t, &pool);
-  if (r) return r;
   bool keep = len <= REUSE_MAX_BYTES && t->capacity <= REUSE_MAX_CAPACITY;
   uint64_t size = keep ? bytes_block_size(len) : len;
+  /* A large message touches none of the kept blocks' state: the Python
+   * binding sends those without the GIL. */
+  horus_pool *pool;
+  int r = keep ? bytes_pool(t, &pool) : horus_pool_global(&pool);
+  if (r) return r;
   horus_msg msg;
   memset(&msg, 0, sizeof msg);
   msg.type = HORUS_MSG_BYTES;
@@ -830,20 +838,29 @@ int horus_topic_send_bytes(horus_topic *t, const void *data, size_t len, uint32_
   d->ndim = 1;
   d->shape[0] = (int64_t)len;
   d->strides[0] = 1;
-  uint64_t used; /* bytes of the block that may be non-zero */
-  if (!keep || !reuse_oldest(t, pool, size, d, &used)) {
-    /* Not cleared: the message is written over it, and the rest of a
-     * block of `size` bytes is cleared by the allocator. */
-    if ((r = horus__pool_alloc_uninit(pool, size, &d->slot, &d->generation, &d->offset)))
+  if (!keep || !reuse_oldest(t, pool, size, d)) {
+    /* Not cleared: the message is written over it, and the rest of a block
+     * of `size` bytes is cleared by the allocator.  Out of room, the kept
+     * blocks are given back and the allocation tried once more. */
+    r = horus__pool_alloc_uninit(pool, size, &d->slot, &d->generation, &d->offset);
+    if ((r == HORUS_ENOMEM || r == HORUS_ENOSLOT) && keep && t->sent.count) {
+      sent_blocks_release(t);
+      r = horus__pool_alloc_uninit(pool, size, &d->slot, &d->generation, &d->offset);
+    }
+    if (r) {
+      if (!keep) horus_pool_close(pool);
       return r;
-    used = size;
+    }
   }
+  /* Every byte of the block: a kept one may hold a longer message, and a
+   * receiver may have written into its view of one. */
   uint8_t *block = horus_pool_data(pool, d->offset);
   if (len) memcpy(block, data, len);
-  if (used > len) memset(block + len, 0, used - len);
+  if (size > len) memset(block + len, 0, size - len);
   r = horus_topic_send(t, &msg, NULL, sequence);
   if (!keep || r != 0) {
     horus_pool_release(pool, d->slot, d->generation);
+    if (!keep) horus_pool_close(pool);
     return r;
   }
   uint32_t k = (t->sent.head + t->sent.count++) % SENT_RING;
@@ -851,7 +868,6 @@ int horus_topic_send_bytes(horus_topic *t, const void *data, size_t len, uint32_
   t->sent.block[k].generation = d->generation;
   t->sent.block[k].offset = d->offset;
   t->sent.block[k].size = size;
-  t->sent.block[k].used = len;
   return 0;
 }
 
@@ -964,16 +980,15 @@ int horus_topic_recv(horus_topic *t, int64_t timeout_ns, horus_msg *msg,
   }
   /* Registered as a waiter once for the whole wait, not per wake-up: the
    * count's locked adds are on the header line the publisher reads. */
-  uint64_t now = timeout_ns > 0 ? horus__now_ns() : 0;
-  uint64_t deadline = timeout_ns > 0 ? now + (uint64_t)timeout_ns : UINT64_MAX;
+  uint64_t deadline = timeout_ns > 0 ? horus__now_ns() + (uint64_t)timeout_ns : UINT64_MAX;
   atomic_fetch_add(&h->waiters, 1);
-  for (bool woken = false;; woken = true) {
+  for (;;) {
     uint32_t v = atomic_load(&h->futex_word);
     r = try_recv(t, msg, tensor);
     if (r != HORUS_EAGAIN) break;
     struct timespec rel, *relp = NULL;
     if (deadline != UINT64_MAX) {
-      if (woken) now = horus__now_ns(); /* only when there is nothing yet */
+      uint64_t now = horus__now_ns(); /* only when there is nothing yet */
       if (now >= deadline) {
         r = horus__err(HORUS_ETIMEDOUT, "no message on '%s' within the timeout", t->name);
         break;

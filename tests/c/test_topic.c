@@ -472,6 +472,30 @@ static void test_bytes_blocks(void) {
     CHECK(x && memcmp(horus_tensor_data(x), &k, sizeof k) == 0);
     horus_tensor_free(x);
   }
+  /* A publisher killed with its kept blocks: once nobody is left, the
+   * topic can be opened with another type (its references are reclaimed,
+   * not taken for a receiver still holding a message). */
+  int fds[2];
+  CHECK(pipe(fds) == 0);
+  pid = fork();
+  if (pid == 0) {
+    horus_topic *t;
+    if (horus_topic_open("bytes.killed", HORUS_MSG_BYTES, 4, &t)) _exit(2);
+    for (int k = 0; k < 3; k++)
+      if (horus_topic_send_bytes(t, "kept", 4, HORUS_BYTES_RAW, NULL)) _exit(3);
+    if (write(fds[1], "k", 1) != 1) _exit(4);
+    pause();
+    _exit(0);
+  }
+  char c;
+  CHECK(read(fds[0], &c, 1) == 1 && c == 'k');
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  close(fds[0]), close(fds[1]);
+  horus_topic *retyped = NULL;
+  CHECK_OK(horus_topic_open("bytes.killed", HORUS_MSG_TENSOR, 4, &retyped));
+  horus_topic_close(retyped);
+
   /* Closed, the handle lets its blocks go: the ring's two remain (once the
    * child's own kept block, which its exit left, is reclaimed). */
   horus_topic_close(pub);
