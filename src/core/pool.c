@@ -1074,12 +1074,19 @@ void *horus_pool_data(const horus_pool *p, uint64_t offset) {
   return offset < p->data_size ? p->data + offset : NULL;
 }
 
-/* Sum of a slot's ledger cells (one per holder): for people and tests, not
- * for deciding anything (holders change them without the lock). */
-static uint64_t slot_refs(horus_pool *p, uint32_t s) {
+/* Sum of a slot's ledger cells (one per holder), with `live_only` of the
+ * holders alive only (under the pool lock, which guards the holder table):
+ * for people, tests and messages_held, not for freeing anything (holders
+ * change their cells without the lock). */
+static uint64_t slot_refs(horus_pool *p, uint32_t s, bool live_only) {
   uint64_t sum = 0;
-  for (uint32_t hi = 0; hi < HORUS_POOL_MAX_HOLDERS; hi++)
-    sum += atomic_load_explicit(ledger_at(p, hi, s), memory_order_relaxed);
+  for (uint32_t hi = 0; hi < HORUS_POOL_MAX_HOLDERS; hi++) {
+    uint32_t n = atomic_load_explicit(ledger_at(p, hi, s), memory_order_relaxed);
+    if (n && live_only && (p->holders[hi].kind == HORUS__HOLDER_FREE ||
+                           !holder_alive(p, &p->holders[hi])))
+      continue;
+    sum += n;
+  }
   return sum;
 }
 
@@ -1093,22 +1100,17 @@ static uint64_t holder_refs(horus_pool *p, uint32_t hi) {
 
 uint32_t horus_pool_refcount(horus_pool *p, uint32_t s, uint32_t gen) {
   if (s >= p->max_slots || !slot_is(&p->slots[s], gen)) return 0;
-  uint64_t n = slot_refs(p, s);
+  uint64_t n = slot_refs(p, s, false);
   return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
 }
 
 uint32_t horus__pool_live_refcount(horus_pool *p, uint32_t s, uint32_t gen) {
-  if (s >= p->max_slots || pool_lock(p) != 0) return 0;
-  uint64_t sum = 0;
-  if (slot_is(&p->slots[s], gen)) {
-    for (uint32_t hi = 0; hi < HORUS_POOL_MAX_HOLDERS; hi++) {
-      uint32_t n = atomic_load_explicit(ledger_at(p, hi, s), memory_order_relaxed);
-      if (n && p->holders[hi].kind != HORUS__HOLDER_FREE && holder_alive(p, &p->holders[hi]))
-        sum += n;
-    }
-  }
+  if (s >= p->max_slots || !slot_is(&p->slots[s], gen)) return 0;
+  /* Without the lock the dead cannot be told apart: everyone counts. */
+  if (pool_lock(p) != 0) return horus_pool_refcount(p, s, gen);
+  uint64_t n = slot_is(&p->slots[s], gen) ? slot_refs(p, s, true) : 0;
   pool_unlock(p);
-  return sum > UINT32_MAX ? UINT32_MAX : (uint32_t)sum;
+  return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
 }
 
 uint64_t horus_pool_block_size(horus_pool *p, uint32_t s, uint32_t gen) {

@@ -213,7 +213,7 @@ int horus__tensor_open_in(horus_pool *pool, const horus_tensor_desc *desc,
 
 /* References to block `slot`/`generation` that live holders have (dead
  * processes' not yet reclaimed are left out); 0 when the block is gone.
- * Takes the pool lock. */
+ * Takes the pool lock; when it cannot, counts every holder's. */
 uint32_t horus__pool_live_refcount(horus_pool *pool, uint32_t slot, uint32_t generation);
 
 /* Test hook: where a crashed lock owner's state is repaired. */

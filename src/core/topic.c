@@ -40,7 +40,7 @@
  * rotation opens a pool per message, slow but correct). */
 #define MAX_POOLS_CACHED 16
 /* send_bytes keeps the blocks of its small messages to fill them again
- * (see bytes_block): messages up to this many bytes, on topics of up to
+ * (see "byte messages" below): messages up to this many bytes, on topics of up to
  * this capacity (it keeps capacity + 1 blocks). */
 #define REUSE_MAX_BYTES 4096u
 #define REUSE_MAX_CAPACITY 64u
@@ -521,8 +521,12 @@ static bool messages_held(horus_topic *t) {
     int pi = 0;
     if (cached_pool(t, d->pool_id, d->pool_nonce, &pi) != 0) continue; /* pool gone */
     /* Beyond the ring's own; a killed process's (what it had received, or
-     * a publisher's kept blocks) hold nothing back. */
-    if (horus__pool_live_refcount(t->pools[pi].pool, d->slot, d->generation) > 1) return true;
+     * a publisher's kept blocks) hold nothing back.  The count of everyone
+     * first: it takes no lock and looks at no holder's liveness. */
+    horus_pool *p = t->pools[pi].pool;
+    if (horus_pool_refcount(p, d->slot, d->generation) > 1 &&
+        horus__pool_live_refcount(p, d->slot, d->generation) > 1)
+      return true;
   }
   return false;
 }
@@ -747,12 +751,6 @@ int horus_topic_send(horus_topic *t, const horus_msg *msg, const horus_tensor *t
  * room in the pool, the kept blocks are given back first. */
 #define SENT_RING (REUSE_MAX_CAPACITY + 1)
 
-static uint64_t bytes_block_size(size_t len) {
-  uint64_t size = 64;
-  while (size < len) size <<= 1;
-  return size;
-}
-
 /* Let go of every kept block.  In a forked child they are the parent's
  * references, not the child's to drop: only forgotten. */
 static void sent_blocks_release(horus_topic *t) {
@@ -821,11 +819,9 @@ int horus_topic_send_bytes(horus_topic *t, const void *data, size_t len, uint32_
                       "bytes per message (send large data as a tensor)", len,
                       HORUS_BYTES_MAX);
   bool keep = len <= REUSE_MAX_BYTES && t->capacity <= REUSE_MAX_CAPACITY;
-  uint64_t size = keep ? bytes_block_size(len) : len;
-  /* A large message touches none of the kept blocks' state: the Python
-   * binding sends those without the GIL. */
+  uint64_t size = !keep ? len : len <= 64 ? 64 : round_pow2((uint32_t)len);
   horus_pool *pool;
-  int r = keep ? bytes_pool(t, &pool) : horus_pool_global(&pool);
+  int r = bytes_pool(t, &pool);
   if (r) return r;
   horus_msg msg;
   memset(&msg, 0, sizeof msg);
@@ -847,10 +843,7 @@ int horus_topic_send_bytes(horus_topic *t, const void *data, size_t len, uint32_
       sent_blocks_release(t);
       r = horus__pool_alloc_uninit(pool, size, &d->slot, &d->generation, &d->offset);
     }
-    if (r) {
-      if (!keep) horus_pool_close(pool);
-      return r;
-    }
+    if (r) return r;
   }
   /* Every byte of the block: a kept one may hold a longer message, and a
    * receiver may have written into its view of one. */
@@ -860,7 +853,6 @@ int horus_topic_send_bytes(horus_topic *t, const void *data, size_t len, uint32_
   r = horus_topic_send(t, &msg, NULL, sequence);
   if (!keep || r != 0) {
     horus_pool_release(pool, d->slot, d->generation);
-    if (!keep) horus_pool_close(pool);
     return r;
   }
   uint32_t k = (t->sent.head + t->sent.count++) % SENT_RING;
