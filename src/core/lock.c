@@ -33,7 +33,7 @@
 static _Thread_local int32_t cached_tid, cached_pid;
 static _Thread_local unsigned cached_epoch;
 
-static void self_ids(int32_t *tid, int32_t *pid) {
+static inline __attribute__((always_inline)) void self_ids(int32_t *tid, int32_t *pid) {
   unsigned epoch = atomic_load_explicit(&horus__fork_epoch, memory_order_relaxed);
   if (!cached_tid || cached_epoch != epoch) {
     cached_tid = (int32_t)syscall(SYS_gettid);
@@ -130,30 +130,46 @@ static void reinit(horus__lock *l, uint32_t seq) {
   syscall(SYS_futex, futex_word(l), FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
 }
 
-int horus__lock_acquire(horus__lock *l, const char *user_dir, uint64_t self_node,
-                        int timeout_s, const char *what) {
-  bool rebuilt = false;
+static inline __attribute__((always_inline)) void record_owner(horus__lock *l,
+                                                             uint64_t self_node) {
+  int32_t tid, pid;
+  self_ids(&tid, &pid);
+  atomic_store_explicit(&l->owner_tid, tid, memory_order_relaxed);
+  atomic_store_explicit(&l->owner_pid, pid, memory_order_relaxed);
+  atomic_store_explicit(&l->owner_node, self_node, memory_order_relaxed);
+}
+
+/* Everything but the first uncontended try: waiting for an owner, repairing
+ * the mutex, taking over a word that names no one.  `seq` is the repair_seq
+ * read before that try and `r` what pthread_mutex_trylock answered (-1: not
+ * tried, `seq` was odd); with EOWNERDEAD this thread already holds the
+ * lock.  A repair goes by the `seq` read before the trylock that failed, so
+ * that a mutex another process repaired meanwhile is not repaired again
+ * under its new owner. */
+static __attribute__((noinline)) int acquire_slow(horus__lock *l, const char *user_dir,
+                                                  uint64_t self_node, int timeout_s,
+                                                  const char *what, uint32_t seq, int r) {
+  bool rebuilt = false, tried = true;
   uint64_t odd_since = 0;
   for (int rounds = 0;; rounds++) {
-    uint32_t seq = atomic_load(&l->repair_seq);
+    if (!tried) {
+      seq = atomic_load(&l->repair_seq);
+      r = seq & 1 ? -1 : pthread_mutex_trylock(&l->mutex);
+    }
+    tried = false;
     if (seq & 1) { /* someone is re-initialising it: wait, but not forever */
       uint64_t now = horus__now_ns();
       if (!odd_since) odd_since = now;
-      if (now - odd_since < REPAIR_WAIT_NS) {
+      if (now - odd_since < REPAIR_WAIT_NS)
         sleep_ns(1000000);
-        continue;
-      }
-      atomic_compare_exchange_strong(&l->repair_seq, &seq, seq + 1); /* abandoned */
+      else
+        atomic_compare_exchange_strong(&l->repair_seq, &seq, seq + 1); /* abandoned */
+      rounds--; /* waiting for a repair is not a failed round */
       continue;
     }
-    int r = pthread_mutex_trylock(&l->mutex);
     if (r == EBUSY) r = wait_for_owner(l, user_dir, timeout_s, what);
     if (r == 0 || r == EOWNERDEAD) {
-      int32_t tid, pid;
-      self_ids(&tid, &pid);
-      atomic_store_explicit(&l->owner_tid, tid, memory_order_relaxed);
-      atomic_store_explicit(&l->owner_pid, pid, memory_order_relaxed);
-      atomic_store_explicit(&l->owner_node, self_node, memory_order_relaxed);
+      record_owner(l, self_node);
       return r == EOWNERDEAD || rebuilt ? HORUS__OWNER_DIED : 0;
     }
     if (r < 0 && r != TAKEN_OVER) return r; /* a horus error (timed out) */
@@ -163,6 +179,22 @@ int horus__lock_acquire(horus__lock *l, const char *user_dir, uint64_t self_node
     rebuilt = true;
     if (r > 0) reinit(l, seq); /* EINVAL, ENOTRECOVERABLE, ...: its bytes are garbage */
   }
+}
+
+/* The uncontended lock in a small frame: one load, glibc's trylock and the
+ * owner record (a send takes one lock, an allocation and a free one each). */
+int horus__lock_acquire(horus__lock *l, const char *user_dir, uint64_t self_node,
+                        int timeout_s, const char *what) {
+  uint32_t seq = atomic_load(&l->repair_seq);
+  int r = -1;
+  if (!(seq & 1)) {
+    r = pthread_mutex_trylock(&l->mutex);
+    if (__builtin_expect(r == 0, 1)) {
+      record_owner(l, self_node);
+      return 0;
+    }
+  }
+  return acquire_slow(l, user_dir, self_node, timeout_s, what, seq, r);
 }
 
 void horus__lock_consistent(horus__lock *l) {

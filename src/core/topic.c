@@ -72,6 +72,7 @@ struct horus_topic {
   } pools[MAX_POOLS_CACHED]; /* pools of messages sent or received here */
   int npools;
   int evict; /* the entry a full cache replaces next */
+  int hit;   /* the entry the last lookup found */
   /* send_bytes's blocks, oldest first: each holds one reference of this
    * process. */
   struct {
@@ -178,10 +179,11 @@ static void futex_wake_all(_Atomic uint32_t *addr) {
  * opened, so receiving does not look pools up).  An error when it cannot be
  * opened (HORUS_ESTALE: that incarnation is gone).  The entry is valid only
  * until the next lookup, which may replace it. */
-static int cached_pool(horus_topic *t, uint32_t pool_id, uint64_t nonce, int *slot) {
+static __attribute__((noinline)) int cached_pool_find(horus_topic *t, uint32_t pool_id,
+                                                      uint64_t nonce, int *slot) {
   for (int i = 0; i < t->npools; i++) {
     if (t->pools[i].pool->id == pool_id && t->pools[i].pool->nonce == nonce) {
-      *slot = i;
+      *slot = t->hit = i;
       return 0;
     }
   }
@@ -202,14 +204,26 @@ static int cached_pool(horus_topic *t, uint32_t pool_id, uint64_t nonce, int *sl
   }
   t->pools[i].pool = p;
   t->pools[i].holder = NIL; /* registered when the ring first needs it */
-  *slot = i;
+  *slot = t->hit = i;
   return 0;
+}
+
+/* The same, trying first the entry the last lookup found: a topic's
+ * messages nearly always live in one pool, so a send and a receive each
+ * find it with two compares. */
+static inline int cached_pool(horus_topic *t, uint32_t pool_id, uint64_t nonce, int *slot) {
+  int i = t->hit;
+  if (i < t->npools && t->pools[i].pool->id == pool_id && t->pools[i].pool->nonce == nonce) {
+    *slot = i;
+    return 0;
+  }
+  return cached_pool_find(t, pool_id, nonce, slot);
 }
 
 /* The pool of `pool_id` and the topic's segment-holder index in it,
  * registering the topic as a holder there on first use.  The registration
  * belongs to the segment, not the process, so it survives fork. */
-static int ring_pool(horus_topic *t, uint32_t pool_id, uint64_t nonce, horus_pool **pool,
+static inline int ring_pool(horus_topic *t, uint32_t pool_id, uint64_t nonce, horus_pool **pool,
                      uint32_t *holder) {
   int i = 0, r = cached_pool(t, pool_id, nonce, &i);
   if (r) return r;

@@ -170,6 +170,26 @@ static void test_scribbled_topic_mutex(void) {
   fixture_close(&f);
 }
 
+/* A lock whose repair was abandoned half way (repair_seq left odd by a
+ * process killed while re-initialising it) is waited for a while, then
+ * taken over: the pool and the topic work again, and go on working. */
+static void test_abandoned_lock_repair(void) {
+  fixture f;
+  if (fixture_open(&f, 7, "trust.abandoned_repair")) {
+    atomic_store(&f.pool->hdr->lock.repair_seq, 7);
+    atomic_store(&f.th->lock.repair_seq, 3);
+    check_pool_works(f.pool);
+    CHECK_OK(send_bytes(f.pool, f.pub, 0x31));
+    CHECK_OK(recv_bytes(f.sub, 0x31));
+    CHECK((atomic_load(&f.pool->hdr->lock.repair_seq) & 1) == 0);
+    CHECK((atomic_load(&f.th->lock.repair_seq) & 1) == 0);
+    check_pool_works(f.pool);
+    CHECK_OK(send_bytes(f.pool, f.pub, 0x32));
+    CHECK_OK(recv_bytes(f.sub, 0x32));
+  }
+  fixture_close(&f);
+}
+
 /* Item 7: a live owner that does not let go (stopped) is named, with its
  * pid, after the lock timeout; once it is gone the lock works again. */
 static void test_stopped_owner(void) {
@@ -301,6 +321,7 @@ int main(void) {
   test_lock_word_naming_no_thread();
   test_scribbled_pool_mutex();
   test_scribbled_topic_mutex();
+  test_abandoned_lock_repair();
   test_stopped_owner();
   test_allocator_bitmap_zeroed();
   test_new_blocks_never_show_old_bytes();
