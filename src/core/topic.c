@@ -534,12 +534,17 @@ static bool messages_held(horus_topic *t) {
     const horus_tensor_desc *d = &m.tensor;
     int pi = 0;
     if (cached_pool(t, d->pool_id, d->pool_nonce, &pi) != 0) continue; /* pool gone */
-    /* Beyond the ring's own; a killed process's (what it had received, or
-     * a publisher's kept blocks) hold nothing back.  The count of everyone
-     * first: it takes no lock and looks at no holder's liveness. */
-    horus_pool *p = t->pools[pi].pool;
-    if (horus_pool_refcount(p, d->slot, d->generation) > 1 &&
-        horus__pool_live_refcount(p, d->slot, d->generation) > 1)
+    /* Beyond the ring's own references, one per entry holding the block
+     * (a frame sent twice is in two); not knowing them, assume held. */
+    horus_pool *p;
+    uint32_t ring_holder;
+    if (ring_pool(t, d->pool_id, d->pool_nonce, &p, &ring_holder) != 0) return true;
+    uint32_t own = horus__pool_count_as(p, ring_holder, d->slot);
+    /* A killed process's (what it had received, or a publisher's kept
+     * blocks) hold nothing back.  The count of everyone first: it takes no
+     * lock and looks at no holder's liveness. */
+    if (horus_pool_refcount(p, d->slot, d->generation) > own &&
+        horus__pool_live_refcount(p, d->slot, d->generation) > own)
       return true;
   }
   return false;

@@ -352,6 +352,24 @@ def test_drops_of_a_slow_subscriber_are_reported_by_topic_list():
     pub.close()
 
 
+def test_a_frame_sent_twice_does_not_keep_a_topic_from_being_retyped():
+    """The ring's own references do not count as a receiver's, however many
+    of its entries hold the same block (a calibration image published again
+    and again)."""
+    import gc
+
+    pub = Topic(Image, "retype.twice", capacity=4)
+    img = Image(2, 2, "mono8")
+    pub.send(img)
+    pub.send(img)
+    del img
+    gc.collect()
+    pub.close()
+    t = Topic(horus.PointCloud, "retype.twice")
+    assert t.msg_type is horus.PointCloud
+    t.close()
+
+
 def test_a_topic_is_not_retyped_while_its_messages_are_held(run_child):
     """Topic(PointCloud, name) replaces a stale Image topic of that name only
     when no receiver still holds one of its messages: a held frame keeps its
