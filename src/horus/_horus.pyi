@@ -414,7 +414,10 @@ class Topic(Generic[_M]):
     def recv_latest(self) -> _M | None:
         """The newest message at once (skipping older unread ones, counted as dropped), or None."""
     def recv_all(self) -> list[_M]:
-        """Every unread message available now, oldest first."""
+        """Every unread message available now, oldest first.  If one fails to decode, its
+        exception is raised with the messages taken before it in `received`; those after it stay
+        for the next call.
+        """
     def stats(self) -> dict[str, Any]:
         """name, type, sent (by all), received and dropped (by this handle), publishers and
         subscribers (live, all processes), capacity.

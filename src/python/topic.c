@@ -502,19 +502,40 @@ static PyObject *Topic_recv_latest(TopicObject *self, PyObject *Py_UNUSED(a)) {
   return to_object(self, &msg, x);
 }
 
+/* The exception being raised gets `received`: what recv_all had taken off
+ * the ring before it (asyncio's IncompleteReadError.partial, in spirit).
+ * An exception that takes no attributes is raised as it is. */
+static void attach_received(PyObject *list) {
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  PyErr_NormalizeException(&type, &value, &tb);
+  if (value && PyObject_SetAttrString(value, "received", list) < 0) PyErr_Clear();
+  PyErr_Restore(type, value, tb);
+}
+
 static PyObject *Topic_recv_all(TopicObject *self, PyObject *Py_UNUSED(a)) {
   horus_topic *t = get_topic(self, "recv_all()");
   if (!t) return NULL;
   PyObject *list = PyList_New(0);
   if (!list) return NULL;
   for (;;) {
+    /* Decoding the last message ran Python code (unpickling, a collection,
+     * another thread given the GIL), which may have closed this topic, run
+     * __init__ again or started using the handle without the GIL: then
+     * stop; what is left stays in the ring for the next call. */
+    if (self->t != t || self->busy.count) return list;
     horus_msg msg;
     horus_tensor *x;
     int r = horus_topic_recv(t, 0, &msg, &x);
     if (r == HORUS_EAGAIN) return list;
     PyObject *obj = r ? hpy_raise(r) : to_object(self, &msg, x);
-    if (!obj || PyList_Append(list, obj) < 0) {
-      Py_XDECREF(obj);
+    if (!obj) {
+      attach_received(list);
+      Py_DECREF(list);
+      return NULL;
+    }
+    if (PyList_Append(list, obj) < 0) {
+      Py_DECREF(obj);
       Py_DECREF(list);
       return NULL;
     }
@@ -606,7 +627,9 @@ static PyMethodDef Topic_methods[] = {
      "recv_latest($self, /)\n--\n\nThe newest message at once (skipping older unread ones, "
      "counted as dropped), or None."},
     {"recv_all", (PyCFunction)Topic_recv_all, METH_NOARGS,
-     "recv_all($self, /)\n--\n\nEvery unread message available now, oldest first."},
+     "recv_all($self, /)\n--\n\nEvery unread message available now, oldest first.  If one "
+     "fails to decode, its exception is raised with the messages taken before it in "
+     "`received`; those after it stay for the next call."},
     {"stats", (PyCFunction)Topic_stats, METH_NOARGS,
      "stats($self, /)\n--\n\nname, type, sent (by all), received and dropped (by this "
      "handle), publishers and subscribers (live, all processes), capacity."},

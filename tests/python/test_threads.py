@@ -334,3 +334,63 @@ def test_wire_encode_while_another_thread_releases():
 
 def test_tensor_copy_while_another_thread_releases():
     tensor_reader_race(lambda h, data: bool((h.copy().numpy() == data).all()), "copy")
+
+
+def test_recv_all_stops_when_decoding_closes_the_topic(run_child):
+    """Decoding a message runs Python code (here a __setstate__, elsewhere a
+    collection or another thread taking the GIL), which may close the very
+    topic recv_all is draining: it returns what it decoded and never
+    touches the freed handle (which crashed the interpreter).  In a child,
+    since the old behaviour was a SIGSEGV."""
+    out = run_child("""
+        import horus
+
+        class Closer:
+            def __setstate__(self, state):
+                self.__dict__.update(state)
+                sub.close()
+
+        pub = horus.Topic("threads.recv_all_close", capacity=8)
+        sub = horus.Topic("threads.recv_all_close", capacity=8)
+        sub.recv()  # subscribed from here on
+        for i in range(3):
+            c = Closer()
+            c.i = i
+            pub.send(c)
+        pub.close()  # the segment goes with the last handle
+        got = sub.recv_all()
+        print("got", [c.i for c in got])
+        try:
+            sub.recv()
+        except ValueError as e:
+            print("then:", e)
+        """)
+    assert "got [0]" in out.stdout
+    assert "then: Topic is closed" in out.stdout
+
+
+class _BadState:
+    def __init__(self):
+        self.payload = 3  # a state, so that unpickling calls __setstate__
+
+    def __setstate__(self, state):
+        raise ValueError("this message cannot be decoded here")
+
+
+def test_recv_all_keeps_what_it_received_before_a_message_fails():
+    """A message that fails to decode ends recv_all with its exception; the
+    messages taken off the ring before it are on the exception (`received`),
+    not lost, and the ones after it stay for the next call."""
+    pub = Topic("threads.recv_all_bad", capacity=8)
+    sub = Topic("threads.recv_all_bad", capacity=8)
+    sub.recv()
+    pub.send({"n": 1})
+    pub.send(b"two")
+    pub.send(_BadState())
+    pub.send({"n": 4})
+    with pytest.raises(ValueError, match="cannot be decoded") as info:
+        sub.recv_all()
+    assert info.value.received == [{"n": 1}, b"two"]
+    assert sub.recv_all() == [{"n": 4}]
+    pub.close()
+    sub.close()
