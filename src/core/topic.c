@@ -971,10 +971,14 @@ static int try_recv(horus_topic *t, horus_msg *msg, horus_tensor **tensor) {
     }
     /* A block freed under us (lapped), or a descriptor that does not hold
      * up (another process wrote garbage): the message is lost.  Failures
-     * of this process's own (locks, memory) are reported. */
+     * of this process's own (locks, memory, a full holder table) are
+     * reported, and the message is tried again by the next call: neither
+     * received nor lost yet. */
     if (r != HORUS_ESTALE && r != HORUS_EINVAL && r != HORUS_ENOENT && r != HORUS_ERANGE &&
-        r != HORUS_EOVERFLOW && r != HORUS_ECORRUPT && r != HORUS_EPERM)
+        r != HORUS_EOVERFLOW && r != HORUS_ECORRUPT && r != HORUS_EPERM) {
+      t->cursor = s;
       return r;
+    }
     t->dropped++;
   }
 }

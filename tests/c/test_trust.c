@@ -190,6 +190,53 @@ static void test_abandoned_lock_repair(void) {
   fixture_close(&f);
 }
 
+/* A receiver that cannot take its reference for a failure of its own (here
+ * the pool's holder table is full of live holders, so the forked receiver
+ * gets no entry) is told so, and the message is tried again by its next
+ * receive: not lost, and not counted as dropped. */
+static void test_receiver_out_of_holders(void) {
+  fixture f;
+  if (fixture_open(&f, 8, "trust.holders_full")) {
+    CHECK_OK(send_bytes(f.pool, f.pub, 0x41));
+    uint64_t node = 0;
+    CHECK_OK(horus__node_self(f.pool->user_dir, &node));
+    int first_fake = -1;
+    for (int hi = 0; hi < HORUS_POOL_MAX_HOLDERS; hi++) {
+      horus__holder *h = &f.pool->holders[hi];
+      if (h->kind != HORUS__HOLDER_FREE) continue;
+      memset(h, 0, sizeof *h);
+      h->pid = getpid(); /* alive: this process's node */
+      h->node = node;
+      h->kind = HORUS__HOLDER_PROCESS;
+      if (first_fake < 0) first_fake = hi;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+      horus_msg m;
+      horus_tensor *x = NULL;
+      horus_topic_stats st;
+      if (horus_topic_recv(f.sub, 0, &m, &x) != HORUS_EBUSY) _exit(2);
+      if (horus_topic_stats_get(f.sub, &st) || st.dropped != 0 || st.received != 0) _exit(3);
+      f.pool->holders[first_fake].kind = HORUS__HOLDER_FREE; /* room again */
+      if (recv_bytes(f.sub, 0x41) != 0) _exit(4);
+      if (horus_topic_stats_get(f.sub, &st) || st.dropped != 0 || st.received != 1) _exit(5);
+      _exit(0);
+    }
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    if (WIFEXITED(status) && WEXITSTATUS(status)) fprintf(stderr, "child exited %d\n", WEXITSTATUS(status));
+    for (int hi = 0; hi < HORUS_POOL_MAX_HOLDERS; hi++) {
+      horus__holder *h = &f.pool->holders[hi];
+      if (h->kind == HORUS__HOLDER_PROCESS && h->pid == getpid() && h->start_time == 0)
+        h->kind = HORUS__HOLDER_FREE;
+    }
+    CHECK_OK(recv_bytes(f.sub, 0x41)); /* the parent's handle has it still */
+    check_pool_works(f.pool);
+  }
+  fixture_close(&f);
+}
+
 /* Item 7: a live owner that does not let go (stopped) is named, with its
  * pid, after the lock timeout; once it is gone the lock works again. */
 static void test_stopped_owner(void) {
@@ -322,6 +369,7 @@ int main(void) {
   test_scribbled_pool_mutex();
   test_scribbled_topic_mutex();
   test_abandoned_lock_repair();
+  test_receiver_out_of_holders();
   test_stopped_owner();
   test_allocator_bitmap_zeroed();
   test_new_blocks_never_show_old_bytes();
