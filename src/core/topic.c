@@ -256,6 +256,18 @@ static void ring_settle(horus_topic *t, uint32_t pool_id, uint64_t nonce, uint32
 
 /* ---- locking and journal recovery ---------------------------------------- */
 
+/* Move the journal to `stage`.  What a SIGKILL leaves is this thread's
+ * stores in the order the compiler emitted them (the kernel's handling of
+ * the death orders them for the next lock owner), and the journal's fields
+ * are plain: the compiler fences keep every store before a stage change
+ * (the journal's fields, the entry, write_seq) before it, and every store
+ * after it after, as recover() assumes.  They cost no instruction. */
+static inline void journal_stage(horus__topic_journal *j, horus__topic_stage stage) {
+  atomic_signal_fence(memory_order_seq_cst);
+  j->stage = stage;
+  atomic_signal_fence(memory_order_seq_cst);
+}
+
 /* The previous publisher died inside send (or inside this very recovery):
  * finish or undo its step.  Every step is idempotent given the journal, and
  * the journal moves on only after its step is done, so dying here too is
@@ -270,14 +282,14 @@ static void recover(horus_topic *t) {
       case HORUS__STAGE_RETAINING: /* undo: the entry was not touched */
         ring_settle(t, j->new_pool, j->new_nonce, j->new_slot, j->new_gen, j->count_before);
         horus__fault("recover_step");
-        j->stage = HORUS__STAGE_IDLE;
+        journal_stage(j, HORUS__STAGE_IDLE);
         break;
       case HORUS__STAGE_RETAINED:
         /* Stamped 2s+2, the entry was written whole, and readers may
          * already have received it (they go by the stamp alone): finish
          * the send, so that every reader sees the message. */
         if (atomic_load_explicit(&e->stamp, memory_order_acquire) == 2 * j->seq + 2) {
-          j->stage = HORUS__STAGE_WRITTEN;
+          journal_stage(j, HORUS__STAGE_WRITTEN);
           break;
         }
         /* The entry may be half written: make it a hole readers skip, and
@@ -285,29 +297,29 @@ static void recover(horus_topic *t) {
         entry_make_hole(e);
         atomic_store_explicit(&e->stamp, 2 * j->seq + 2, memory_order_release);
         j->count_before = ring_count(t, j->new_pool, j->new_nonce, j->new_slot);
-        j->stage = HORUS__STAGE_UNDOING;
+        journal_stage(j, HORUS__STAGE_UNDOING);
         break;
       case HORUS__STAGE_UNDOING:
         ring_settle(t, j->new_pool, j->new_nonce, j->new_slot, j->new_gen,
                     j->count_before ? j->count_before - 1 : 0);
-        j->stage = HORUS__STAGE_WRITTEN;
+        journal_stage(j, HORUS__STAGE_WRITTEN);
         break;
       case HORUS__STAGE_WRITTEN:
         if (atomic_load(&h->write_seq) <= j->seq) atomic_store(&h->write_seq, j->seq + 1);
         if (!j->has_old) {
-          j->stage = HORUS__STAGE_IDLE;
+          journal_stage(j, HORUS__STAGE_IDLE);
           break;
         }
         j->count_before = ring_count(t, j->old_pool, j->old_nonce, j->old_slot);
-        j->stage = HORUS__STAGE_RELEASING;
+        journal_stage(j, HORUS__STAGE_RELEASING);
         break;
       case HORUS__STAGE_RELEASING:
         ring_settle(t, j->old_pool, j->old_nonce, j->old_slot, j->old_gen,
                     j->count_before ? j->count_before - 1 : 0);
-        j->stage = HORUS__STAGE_IDLE;
+        journal_stage(j, HORUS__STAGE_IDLE);
         break;
       default: /* idle, or a stage no publisher writes */
-        j->stage = HORUS__STAGE_IDLE;
+        journal_stage(j, HORUS__STAGE_IDLE);
         return;
     }
   }
@@ -717,13 +729,13 @@ int horus_topic_send(horus_topic *t, const horus_msg *msg, const horus_tensor *t
   j->new_gen = d->generation;
   j->new_nonce = d->pool_nonce;
   j->count_before = horus__pool_count_as(pool, holder, d->slot);
-  j->stage = HORUS__STAGE_RETAINING;
+  journal_stage(j, HORUS__STAGE_RETAINING);
   if ((r = horus__pool_retain_as(pool, holder, d->slot, d->generation))) {
-    j->stage = HORUS__STAGE_IDLE;
+    journal_stage(j, HORUS__STAGE_IDLE);
     topic_unlock(t);
     return r;
   }
-  j->stage = HORUS__STAGE_RETAINED;
+  journal_stage(j, HORUS__STAGE_RETAINED);
   horus__fault("send_locked");
   atomic_store_explicit(&e->stamp, 2 * s + 1, memory_order_relaxed);
   atomic_thread_fence(memory_order_release);
@@ -731,7 +743,7 @@ int horus_topic_send(horus_topic *t, const horus_msg *msg, const horus_tensor *t
   atomic_store_explicit(&e->stamp, 2 * s + 2, memory_order_release);
   horus__fault("send_stamped");
   atomic_store_explicit(&h->write_seq, s + 1, memory_order_release);
-  j->stage = HORUS__STAGE_WRITTEN;
+  journal_stage(j, HORUS__STAGE_WRITTEN);
   atomic_store_explicit(&h->last_send_ns, horus__coarse_ns(), memory_order_relaxed);
   /* Ours alone, and under the lock: no locked add needed. */
   _Atomic uint64_t *sent = &t->pubs[t->pub].count;
@@ -745,11 +757,11 @@ int horus_topic_send(horus_topic *t, const horus_msg *msg, const horus_tensor *t
     if ((j->old_pool == d->pool_id && j->old_nonce == d->pool_nonce) ||
         ring_pool(t, j->old_pool, j->old_nonce, &old, &old_holder) == 0) {
       j->count_before = horus__pool_count_as(old, old_holder, j->old_slot);
-      j->stage = HORUS__STAGE_RELEASING;
+      journal_stage(j, HORUS__STAGE_RELEASING);
       horus__pool_release_as(old, old_holder, j->old_slot, j->old_gen);
     }
   }
-  j->stage = HORUS__STAGE_IDLE;
+  journal_stage(j, HORUS__STAGE_IDLE);
   topic_unlock(t);
   if (sequence) *sequence = s;
   return 0;
