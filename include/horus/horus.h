@@ -3,7 +3,9 @@
  *
  * Conventions (as in libuv): every public name starts with horus_ / HORUS_;
  * handles are opaque; fallible functions return 0 or a negative HORUS_E*
- * code (horus/error.h) and give results through out-parameters. */
+ * code (horus/error.h) and give results through out-parameters.  No
+ * function may be called from a signal handler (they allocate and take
+ * locks) except horus_sched_stop, which says so. */
 #ifndef HORUS_HORUS_H
 #define HORUS_HORUS_H
 

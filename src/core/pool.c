@@ -1116,7 +1116,7 @@ uint32_t horus__pool_live_refcount(horus_pool *p, uint32_t s, uint32_t gen) {
 uint64_t horus_pool_block_size(horus_pool *p, uint32_t s, uint32_t gen) {
   if (s >= p->max_slots) return 0;
   horus__slot *sl = &p->slots[s];
-  uint64_t size = sl->size;
+  uint64_t size = horus__slot_size(sl);
   if (atomic_load(&sl->generation) != gen || atomic_load(&sl->state) != HORUS__SLOT_USED)
     return 0;
   return size;
@@ -1198,7 +1198,7 @@ int horus_pool_find(const void *ptr, horus_pool **pool_out, uint32_t *slot,
     horus__slot *sl = &p->slots[s];
     if (atomic_load_explicit(&sl->state, memory_order_acquire) != HORUS__SLOT_USED) continue;
     uint32_t g = atomic_load_explicit(&sl->generation, memory_order_acquire);
-    uint64_t o = sl->offset, sz = sl->size;
+    uint64_t o = horus__slot_offset(sl), sz = horus__slot_size(sl);
     if (off >= o && off - o < sz) {
       *pool_out = p;
       *slot = s;

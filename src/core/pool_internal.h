@@ -74,6 +74,16 @@ typedef struct horus__slot {
   uint32_t reserved[7];
 } horus__slot;
 
+/* A block's place, read from the shared slot table exactly once: another
+ * process may rewrite it at any instant, and a plain load the compiler
+ * repeated after a bounds check would undo the check. */
+static inline uint64_t horus__slot_offset(const horus__slot *sl) {
+  return __atomic_load_n(&sl->offset, __ATOMIC_RELAXED);
+}
+static inline uint64_t horus__slot_size(const horus__slot *sl) {
+  return __atomic_load_n(&sl->size, __ATOMIC_RELAXED);
+}
+
 /* A slot's holder mask (see HORUS__FAST_HOLDERS), on a cache line of its
  * own: receivers change it, while senders and receivers of the same block
  * only read the slot, which then stays in every core's cache. */

@@ -242,18 +242,16 @@ static bool shape_seen(const shape_memo *m, const horus_tensor_desc *d) {
   return true;
 }
 
+/* Thread-local, and never touched from a signal handler: opening a
+ * descriptor allocates its handle (malloc), so no part of it is
+ * async-signal-safe to begin with. */
 static void shape_remember(shape_memo *m, const horus_tensor_desc *d, int64_t lo, int64_t hi) {
-  /* Invalid while half written: a signal handler's open in between must
-   * not take it for a whole one. */
-  m->valid = false;
-  atomic_signal_fence(memory_order_seq_cst);
   m->dtype = d->dtype;
   m->ndim = d->ndim;
   memcpy(m->shape, d->shape, sizeof m->shape);
   memcpy(m->strides, d->strides, sizeof m->strides);
   m->lo = lo;
   m->hi = hi;
-  atomic_signal_fence(memory_order_seq_cst);
   m->valid = true;
 }
 
@@ -292,7 +290,7 @@ int horus__tensor_open_in(horus_pool *pool, const horus_tensor_desc *desc,
     spans = extent(desc->shape, bstr, desc->ndim, item, &lo, &hi);
   }
   horus__slot *sl = &pool->slots[desc->slot];
-  uint64_t b_off = sl->offset, b_size = sl->size; /* shared: read once */
+  uint64_t b_off = horus__slot_offset(sl), b_size = horus__slot_size(sl);
   if (desc->offset > pool->data_size || b_off > pool->data_size ||
       b_size > pool->data_size - b_off) {
     r = horus__err(HORUS_EINVAL, "descriptor offset outside pool %u", desc->pool_id);
@@ -511,7 +509,7 @@ static int view_in_block(horus_pool *pool, uint32_t slot, uint32_t gen,
   uint64_t off = (uint64_t)(q - pool->data);
   int64_t lo, hi;
   horus__slot *sl = &pool->slots[slot];
-  uint64_t b_off = sl->offset, b_size = sl->size; /* shared: read once */
+  uint64_t b_off = horus__slot_offset(sl), b_size = horus__slot_size(sl);
   for (int i = 0; i < ndim; i++)
     if (bstr[i] % (int64_t)item)
       return horus__err(HORUS_EINVAL, "stride %" PRId64 " is not a multiple of the "
