@@ -942,10 +942,20 @@ int horus__pool_settle_as(horus_pool *p, uint32_t hi, uint32_t s, uint32_t gen,
   if (!segment_holder(p, hi) || s >= p->max_slots)
     return horus__err(HORUS_EINVAL, "settle: holder %u slot %u out of range", hi, s);
   horus__slot *sl = &p->slots[s];
-  /* Freed already (the release finished), or a journal that names nothing:
-   * the holder's count on this slot is about another block, if any. */
-  if (!slot_is(sl, gen)) return 0;
   _Atomic uint32_t *cell = ledger_at(p, hi, s);
+  /* Freed already (the release finished), or a journal that names nothing:
+   * the holder's count on this slot is about another block, if any.  But a
+   * retain of a stale descriptor killed between its bit and its look at
+   * the generation left the bit on the block the slot holds now, with no
+   * count behind it (a topic's steps all run under its lock, held here, so
+   * nothing else of this holder is in flight): take it out. */
+  if (!slot_is(sl, gen)) {
+    uint64_t bit = hi < HORUS__FAST_HOLDERS ? 1ull << hi : 0;
+    if (bit && atomic_load(cell) == 0 && (atomic_load(MASK(p, s)) & bit) &&
+        mask_drop(MASK(p, s), bit))
+      free_dying(p, s, bit);
+    return 0;
+  }
   if (hi >= HORUS__FAST_HOLDERS) {
     int r = pool_lock(p);
     if (r) return r;

@@ -74,6 +74,44 @@ static void test_ring_retain_killed(void) {
   horus_topic_close(t);
 }
 
+/* A publisher sending a stale descriptor (its block freed, the slot since
+ * handed to another block) killed after the ring's bit went into the mask
+ * of the slot's new block, before the retain saw the generation move: the
+ * recovery takes that bit out, and the new block is freed with its last
+ * reference instead of leaking. */
+static void test_ring_retain_stale_killed(void) {
+  horus_topic *t;
+  CHECK_OK(horus_topic_open("refs.stale", HORUS_MSG_TENSOR, 4, &t));
+  uint32_t base = live_blocks();
+  int64_t shape[1] = {BLOCK};
+  horus_tensor *a, *b;
+  CHECK_OK(horus_tensor_alloc(pool, shape, 1, HORUS_UINT8, &a));
+  horus_tensor_desc stale = *horus_tensor_get_desc(a);
+  horus_tensor_free(a);
+  CHECK_OK(horus_tensor_alloc(pool, shape, 1, HORUS_UINT8, &b));
+  const horus_tensor_desc *now = horus_tensor_get_desc(b);
+  CHECK(now->slot == stale.slot && now->generation != stale.generation);
+  pid_t pid = fork();
+  if (pid == 0) {
+    horus_topic *c;
+    horus__fault_point = "ring_retain_bit";
+    if (horus_topic_open("refs.stale", HORUS_MSG_TENSOR, 0, &c)) _exit(2);
+    horus_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = HORUS_MSG_TENSOR;
+    m.tensor = stale;
+    horus_topic_send(c, &m, NULL, NULL);
+    _exit(4); /* the fault point was not reached */
+  }
+  int status;
+  CHECK(waitpid(pid, &status, 0) == pid);
+  CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  CHECK_OK(send_block(t, 9)); /* recovers first */
+  horus_tensor_free(b);
+  CHECK(live_blocks() == base + 1); /* the ring's message alone */
+  horus_topic_close(t);
+}
+
 /* Killed after the ring's count on an overwritten message went to zero but
  * before its bit left the mask: recovery finishes the release. */
 static void test_ring_release_killed(void) {
@@ -251,6 +289,7 @@ static void test_recycle(void) {
 int main(void) {
   CHECK_OK(horus_pool_open(POOL_ID, 16u << 20, 64, HORUS_POOL_CREATE, &pool));
   test_ring_retain_killed();
+  test_ring_retain_stale_killed();
   test_ring_release_killed();
   test_recovery_killed();
   test_process_killed("retain_bit");
