@@ -74,7 +74,13 @@ HORUS_API int horus_pool_open(uint32_t pool_id, uint64_t size_bytes,
  * is used whatever its geometry.  *out owns a reference (horus_pool_close()). */
 HORUS_API int horus_pool_global(horus_pool **out);
 
-/* Drop a process-local reference taken by horus_pool_open/global.  The last
+/* One more process-local reference to `pool`, an open handle the caller
+ * holds a reference to: for a handle shared with code that may close its
+ * own reference meanwhile (another thread).  Returns `pool`; give the
+ * reference back with horus_pool_close().  Cannot fail. */
+HORUS_API horus_pool *horus_pool_ref(horus_pool *pool);
+
+/* Drop a process-local reference taken by horus_pool_open/global/ref.  The last
  * one unmaps the pool and detaches this process; blocks it still references
  * are released then. */
 HORUS_API void horus_pool_close(horus_pool *pool);

@@ -1483,6 +1483,11 @@ void horus__pool_ref(horus_pool *p) {
   atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
 }
 
+horus_pool *horus_pool_ref(horus_pool *p) {
+  horus__pool_ref(p);
+  return p;
+}
+
 void horus_pool_close(horus_pool *p) {
   if (!p) return;
   /* Dropping a reference that is not the last needs no lock; the last one

@@ -59,9 +59,10 @@ class TensorHandle:
         lives in a horus pool; otherwise one copy into the global pool.
         """
     @classmethod
-    def from_descriptor(cls, desc: bytes, /) -> TensorHandle:
-        """Open the tensor a descriptor names, taking a new reference (no copy).  ValueError when
-        the block was freed or reused since the descriptor was made.
+    def from_descriptor(cls, desc: bytes, /, readonly: bool = False) -> TensorHandle:
+        """Open the tensor a descriptor names, taking a new reference (no copy); read-only when
+        readonly is true (as a received one pickles).  ValueError when the block was freed or
+        reused since the descriptor was made.
         """
     def numpy(self) -> npt.NDArray[Any]:
         """Zero-copy NumPy view; it holds its own reference, so it stays valid after release()."""

@@ -22,15 +22,17 @@ static void BlockRef_dealloc(BlockRef *self) {
 
 /* The block's bytes from element 0 on, as a flat buffer: this is what
  * NumPy reads when __array_interface__ gives a _BlockRef as its data.  The
- * reference belongs to the _BlockRef, which the view keeps alive. */
+ * reference belongs to the _BlockRef, which the view keeps alive.  Up to
+ * the highest element: a negative stride's elements lie below element 0,
+ * outside this buffer. */
 static int BlockRef_getbuffer(BlockRef *self, Py_buffer *view, int flags) {
   const horus_tensor_desc *d = horus_tensor_get_desc(self->t);
   Py_ssize_t len = 0;
   if (horus_tensor_numel(self->t) > 0) {
-    len = (Py_ssize_t)horus_dtype_size((horus_dtype)d->dtype);
+    int64_t item = (int64_t)horus_dtype_size((horus_dtype)d->dtype);
+    len = (Py_ssize_t)item;
     for (int i = 0; i < d->ndim; i++)
-      len += (Py_ssize_t)((d->shape[i] - 1) * d->strides[i] *
-                          (int64_t)horus_dtype_size((horus_dtype)d->dtype));
+      if (d->strides[i] > 0) len += (Py_ssize_t)((d->shape[i] - 1) * d->strides[i] * item);
   }
   return PyBuffer_FillInfo(view, (PyObject *)self, horus_tensor_data(self->t), len,
                            horus_tensor_is_readonly(self->t), flags);

@@ -157,13 +157,10 @@ int hpy_import_buffer(PyObject *obj, horus_pool *pool, horus_tensor **out,
                  HORUS_MAX_DIMS);
     goto done;
   }
+  /* With PyBUF_RECORDS_RO every exporter gives its shape: ndim 0 is a
+   * scalar (a flat byte buffer reports ndim 1). */
   int64_t shape[HORUS_MAX_DIMS], bstr[HORUS_MAX_DIMS];
   int ndim = view.ndim;
-  if (ndim == 0 && !view.shape) { /* a flat byte buffer */
-    ndim = 1;
-    shape[0] = view.len / view.itemsize;
-    bstr[0] = view.itemsize;
-  }
   for (int i = 0; i < view.ndim; i++) {
     shape[i] = view.shape ? view.shape[i] : view.len / view.itemsize;
     bstr[i] = view.strides ? view.strides[i] : 0;
@@ -177,6 +174,9 @@ int hpy_import_buffer(PyObject *obj, horus_pool *pool, horus_tensor **out,
   }
   bool c = true;
   r = hpy_import_host(pool, view.buf, shape, bstr, ndim, (horus_dtype)dtype, out, &c);
+  /* Shared, not copied: a read-only exporter (a received frame's view)
+   * stays read-only. */
+  if (r == 0 && !c && view.readonly) horus_tensor_set_readonly(*out);
   if (copied) *copied = c;
 done:
   PyBuffer_Release(&view);

@@ -39,7 +39,7 @@ static int Depth_init(FrameObject *self, PyObject *args, PyObject *kwds) {
   horus_pool *pool = hpy_global_pool(hpy_state_of_type(Py_TYPE(self)));
   if (!pool) return -1;
   horus_frame f;
-  int r = hpy_unlocked_if(hpy_frame_bytes_large(h, w), horus_depth_create(pool, h, w, (horus_dtype)dtype, &f));
+  int r = hpy_unlocked_pool_if(hpy_frame_bytes_large(h, w), pool, horus_depth_create(pool, h, w, (horus_dtype)dtype, &f));
   if (r) return hpy_raise_int(r);
   return hpy_frame_replace(self, &f);
 }
@@ -59,7 +59,7 @@ static PyObject *Depth_vectorcall(PyObject *type, PyObject *const *args, size_t 
   horus_pool *pool = hpy_global_pool(hpy_state_of_type(tp));
   if (!pool) return NULL;
   horus_frame f;
-  int r = hpy_unlocked_if(hpy_frame_bytes_large(h, w), horus_depth_create(pool, h, w, (horus_dtype)dtype, &f));
+  int r = hpy_unlocked_pool_if(hpy_frame_bytes_large(h, w), pool, horus_depth_create(pool, h, w, (horus_dtype)dtype, &f));
   if (r) return hpy_raise(r);
   return hpy_frame_new(tp, &f);
 }
@@ -71,9 +71,7 @@ static horus_tensor *to_float32(horus_state *st, horus_tensor *t) {
   horus_tensor *c = NULL;
   int r = 0;
   if (pool) {
-    Py_BEGIN_ALLOW_THREADS
-    r = horus_depth_to_float32(pool, t, &c);
-    Py_END_ALLOW_THREADS
+    r = hpy_unlocked_pool_if(true, pool, horus_depth_to_float32(pool, t, &c));
   }
   horus_tensor_free(t);
   if (r) hpy_raise(r);

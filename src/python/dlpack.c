@@ -39,8 +39,11 @@ static PyObject *make_capsule(const horus_tensor *t, bool versioned) {
 
 PyObject *hpy_dlpack_device(void) { return Py_BuildValue("(ii)", kDLCPU, 0); }
 
-PyObject *hpy_dlpack(horus_state *st, const horus_tensor *t, PyObject *const *args,
-                     Py_ssize_t nargs, PyObject *kwnames) {
+/* __dlpack__ of `t`, a handle of the caller's own (parsing the arguments
+ * runs Python code that may release or re-initialise the exporting
+ * object). */
+static PyObject *dlpack_own(horus_state *st, const horus_tensor *t, bool jax_export,
+                            PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
   static const char *const names[] = {"stream", "max_version", "dl_device", "copy", NULL};
   static const hpy_argspec spec = {"__dlpack__", names, 0, 0};
   PyObject *v[4] = {Py_None, Py_None, Py_None, Py_None};
@@ -64,31 +67,37 @@ PyObject *hpy_dlpack(horus_state *st, const horus_tensor *t, PyObject *const *ar
   }
   bool versioned = false;
   if (max_version != Py_None) {
-    unsigned major, minor;
+    int major, minor;
     if (!PyTuple_Check(max_version))
       return PyErr_Format(PyExc_TypeError, "max_version must be a (major, minor) tuple, "
                           "not %.80s", Py_TYPE(max_version)->tp_name);
-    if (!PyArg_ParseTuple(max_version, "II;max_version must be a (major, minor) "
+    if (!PyArg_ParseTuple(max_version, "ii;max_version must be a (major, minor) "
                           "tuple", &major, &minor))
       return NULL;
+    if (major < 0 || minor < 0)
+      return PyErr_Format(PyExc_ValueError, "max_version=%R: versions are not negative",
+                          max_version);
     versioned = major >= 1;
   }
   int want_copy = copy == Py_None ? 0 : PyObject_IsTrue(copy);
   if (want_copy < 0) return NULL;
-  if (!want_copy) return make_capsule(t, versioned);
+  if (!want_copy) {
+    /* A capsule before DLPack 1.0 cannot say read-only, and its consumer
+     * may write into a received frame, the publisher's block.  NumPy
+     * refuses the same way.  JAX asks for one but never writes (its arrays
+     * are immutable): to_jax() lets it have one. */
+    if (!versioned && horus_tensor_is_readonly(t) && !jax_export)
+      return PyErr_Format(PyExc_BufferError, "this tensor is read-only (a received "
+                          "message) and a DLPack capsule without max_version=(1, 0) "
+                          "cannot say so: pass max_version=(1, 0), or copy=True");
+    return make_capsule(t, versioned);
+  }
 
   /* copy=True: the consumer must get memory it does not share with us. */
   horus_pool *pool = hpy_global_pool(st);
   if (!pool) return NULL;
-  /* Our own reference to the block, so the copy can run without the GIL
-   * while another thread releases the exporting object. */
-  horus_tensor *own, *c = NULL;
-  int r = horus_tensor_ref(t, &own);
-  if (r) return hpy_raise(r);
-  Py_BEGIN_ALLOW_THREADS
-  r = horus_tensor_clone(pool, own, &c);
-  horus_tensor_free(own);
-  Py_END_ALLOW_THREADS
+  horus_tensor *c = NULL;
+  int r = hpy_unlocked_pool_if(true, pool, horus_tensor_clone(pool, t, &c));
   if (r) return hpy_raise(r);
   PyObject *cap = make_capsule(c, versioned);
   horus_tensor_free(c);
@@ -97,6 +106,20 @@ PyObject *hpy_dlpack(horus_state *st, const horus_tensor *t, PyObject *const *ar
     m->flags |= DLPACK_FLAG_BITMASK_IS_COPIED;
   }
   return cap;
+}
+
+PyObject *hpy_dlpack(horus_state *st, const horus_tensor *t, PyObject *const *args,
+                     Py_ssize_t nargs, PyObject *kwnames) {
+  bool jax_export = st->jax_exporting && st->jax_exporting == t;
+  /* Our own reference before any Python code runs; the copy, if asked
+   * for, runs on it without the GIL while other threads may release the
+   * exporting object. */
+  horus_tensor *own;
+  int r = horus_tensor_ref(t, &own);
+  if (r) return hpy_raise(r);
+  PyObject *res = dlpack_own(st, own, jax_export, args, nargs, kwnames);
+  horus_tensor_free(own);
+  return res;
 }
 
 /* ---- PyTorch and JAX -------------------------------------------------------- */
@@ -142,7 +165,7 @@ PyObject *hpy_to_torch(horus_state *st, const horus_tensor *t) {
   return res;
 }
 
-PyObject *hpy_to_jax(horus_state *st, PyObject *exporter) {
+PyObject *hpy_to_jax(horus_state *st, PyObject *exporter, const horus_tensor *t) {
   if (!st->jax_from_dlpack) {
     PyObject *m = PyImport_ImportModule("jax.dlpack");
     if (!m) {
@@ -156,7 +179,13 @@ PyObject *hpy_to_jax(horus_state *st, PyObject *exporter) {
     Py_DECREF(m);
     if (!st->jax_from_dlpack) return NULL;
   }
-  return PyObject_CallOneArg(st->jax_from_dlpack, exporter);
+  /* JAX asks for a capsule without max_version, which a read-only tensor
+   * is otherwise refused (dlpack_own); JAX never writes into it. */
+  const horus_tensor *outer = st->jax_exporting;
+  st->jax_exporting = t;
+  PyObject *res = PyObject_CallOneArg(st->jax_from_dlpack, exporter);
+  st->jax_exporting = outer;
+  return res;
 }
 
 /* ---- importing ------------------------------------------------------------ */
@@ -210,8 +239,8 @@ int hpy_import_dlpack(PyObject *obj, horus_pool *pool, horus_tensor **out,
   if (PyCapsule_SetName(cap, versioned ? DLPACK_USED_VERSIONED_CAPSULE
                                        : DLPACK_USED_CAPSULE) < 0)
     goto done;
-  if (!dl->data && dl->ndim > 0) {
-    int64_t n = 1;
+  if (!dl->data) {
+    int64_t n = 1; /* a 0-d tensor holds one element */
     for (int i = 0; i < dl->ndim && dl->shape; i++) n *= dl->shape[i];
     if (n != 0) {
       PyErr_SetString(PyExc_BufferError, "DLPack tensor has no data pointer");
@@ -224,13 +253,8 @@ int hpy_import_dlpack(PyObject *obj, horus_pool *pool, horus_tensor **out,
     uint64_t nbytes = (uint64_t)(dl->dtype.bits / 8);
     for (int i = 0; i < dl->ndim && dl->shape && dl->ndim <= HORUS_MAX_DIMS; i++)
       nbytes *= dl->shape[i] > 0 ? (uint64_t)dl->shape[i] : 0;
-    if (nbytes >= HPY_NOGIL_COPY_BYTES) {
-      Py_BEGIN_ALLOW_THREADS
-      rc = horus_tensor_from_dltensor(pool, dl, out, &c);
-      Py_END_ALLOW_THREADS
-    } else {
-      rc = horus_tensor_from_dltensor(pool, dl, out, &c);
-    }
+    rc = hpy_unlocked_pool_if(nbytes >= HPY_NOGIL_COPY_BYTES, pool,
+                              horus_tensor_from_dltensor(pool, dl, out, &c));
     if (rc) {
       if (rc == HORUS_ENOTSUP) {
         PyErr_Format(PyExc_TypeError, "%s", horus_errmsg());
@@ -238,6 +262,9 @@ int hpy_import_dlpack(PyObject *obj, horus_pool *pool, horus_tensor **out,
         hpy_raise(rc);
       }
     } else {
+      /* Shared, not copied: a producer's read-only flag stays. */
+      if (!c && versioned && (versioned->flags & DLPACK_FLAG_BITMASK_READ_ONLY))
+        horus_tensor_set_readonly(*out);
       if (copied) *copied = c;
       r = 0;
     }

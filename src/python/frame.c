@@ -104,9 +104,7 @@ horus_tensor *hpy_compact(horus_state *st, horus_tensor *t) {
   horus_pool *pool = hpy_global_pool(st);
   int r = 0;
   if (pool) {
-    Py_BEGIN_ALLOW_THREADS
-    r = horus_tensor_compact(pool, &t);
-    Py_END_ALLOW_THREADS
+    r = hpy_unlocked_pool_if(true, pool, horus_tensor_compact(pool, &t));
   }
   if (!pool || r) {
     horus_tensor_free(t);
@@ -143,7 +141,7 @@ static PyObject *Frame_to_torch(FrameObject *self, PyObject *Py_UNUSED(a)) {
 
 static PyObject *Frame_to_jax(FrameObject *self, PyObject *Py_UNUSED(a)) {
   GET_FRAME(self, NULL);
-  return hpy_to_jax(state_of((PyObject *)self), (PyObject *)self);
+  return hpy_to_jax(state_of((PyObject *)self), (PyObject *)self, f->tensor);
 }
 
 static PyObject *Frame_dlpack(FrameObject *self, PyObject *const *args, Py_ssize_t nargs,
@@ -288,12 +286,17 @@ static PyObject *Frame_reduce(FrameObject *self, PyObject *Py_UNUSED(a)) {
   horus_frame_to_msg(f, &msg);
   PyObject *loader = PyObject_GetAttrString((PyObject *)Py_TYPE(self), "_from_message");
   if (!loader) return NULL;
-  PyObject *res = Py_BuildValue("(O(y#))", loader, (const char *)&msg, (Py_ssize_t)sizeof msg);
+  /* A received (read-only) frame unpickles read-only. */
+  PyObject *res = Py_BuildValue("(O(y#O))", loader, (const char *)&msg, (Py_ssize_t)sizeof msg,
+                                horus_tensor_is_readonly(f->tensor) ? Py_True : Py_False);
   Py_DECREF(loader);
   return res;
 }
 
-static PyObject *Frame_from_message(PyObject *cls, PyObject *arg) {
+static PyObject *Frame_from_message(PyObject *cls, PyObject *args) {
+  PyObject *arg;
+  int readonly = 0;
+  if (!PyArg_ParseTuple(args, "O|p:_from_message", &arg, &readonly)) return NULL;
   Py_buffer b;
   if (PyObject_GetBuffer(arg, &b, PyBUF_SIMPLE) < 0) return NULL;
   horus_msg msg;
@@ -307,6 +310,7 @@ static PyObject *Frame_from_message(PyObject *cls, PyObject *arg) {
   horus_tensor *t;
   int r = horus_tensor_open(&msg.tensor, &t);
   if (r) return hpy_raise(r);
+  if (readonly) horus_tensor_set_readonly(t);
   return hpy_msg_to_object(st, &msg, t);
 }
 
@@ -416,7 +420,7 @@ static PyMethodDef Frame_methods[] = {
     {"__deepcopy__", (PyCFunction)Frame_deepcopy, METH_O, "Same as copy()."},
     {"__reduce__", (PyCFunction)Frame_reduce, METH_NOARGS,
      "Pickles as a message: another process of the namespace maps the same block."},
-    {"_from_message", (PyCFunction)Frame_from_message, METH_O | METH_CLASS, NULL},
+    {"_from_message", (PyCFunction)Frame_from_message, METH_VARARGS | METH_CLASS, NULL},
     {NULL, NULL, 0, NULL},
 };
 

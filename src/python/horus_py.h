@@ -60,6 +60,7 @@ typedef struct horus_state {
   HPY_STATE_OBJECTS(HPY_STATE_MEMBER)
 #undef HPY_STATE_MEMBER
   horus_pool *global_pool; /* opened on first use */
+  const horus_tensor *jax_exporting; /* to_jax() of this tensor is under way */
   hpy_freelist msg_free[2]; /* FrameObject and TensorHandle sizes */
 } horus_state;
 
@@ -232,8 +233,9 @@ PyObject *hpy_to_numpy(horus_state *st, const horus_tensor *t);
  * the cheaper path in torch; via DLPack otherwise). */
 PyObject *hpy_to_torch(horus_state *st, const horus_tensor *t);
 
-/* Zero-copy jax.Array of `exporter` (an object with __dlpack__). */
-PyObject *hpy_to_jax(horus_state *st, PyObject *exporter);
+/* Zero-copy jax.Array of `exporter` (an object with __dlpack__ exporting
+ * `t`, which JAX may take without max_version even when read-only). */
+PyObject *hpy_to_jax(horus_state *st, PyObject *exporter, const horus_tensor *t);
 
 /* __dlpack__(*, stream=None, max_version=None, dl_device=None, copy=None)
  * for `t`: a capsule holding its own block reference. */
@@ -327,17 +329,22 @@ horus_frame *hpy_frame_writable(PyObject *self);
 /* `call` (an int expression of the core, which must not touch Python
  * objects) evaluated with the GIL released when `cond`: a new frame of a
  * megabyte or more may wait for the pool lock and commit backing store
- * (fallocate) for milliseconds, which other threads should not wait out. */
-#define hpy_unlocked_if(cond, call)           \
-  __extension__({                             \
-    int r_;                                   \
-    if (cond) {                               \
-      Py_BEGIN_ALLOW_THREADS r_ = (call);     \
-      Py_END_ALLOW_THREADS                    \
-    } else {                                  \
-      r_ = (call);                            \
-    }                                         \
-    r_;                                       \
+ * (fallocate) for milliseconds, which other threads should not wait out.
+ * `pool`, which the call uses, holds a reference of its own meanwhile: the
+ * global pool's handle is the module's, and another thread may close it
+ * (clean(all=True)) while this one is without the GIL. */
+#define hpy_unlocked_pool_if(cond, pool, call)  \
+  __extension__({                              \
+    int r_;                                    \
+    if (cond) {                                \
+      horus_pool *held_ = horus_pool_ref(pool); \
+      Py_BEGIN_ALLOW_THREADS r_ = (call);      \
+      Py_END_ALLOW_THREADS                     \
+      horus_pool_close(held_);                 \
+    } else {                                   \
+      r_ = (call);                             \
+    }                                          \
+    r_;                                        \
   })
 /* Frames of h x w pixels this large allocate without the GIL (any encoding:
  * a pixel is at least one byte). */

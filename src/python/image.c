@@ -73,7 +73,7 @@ static int Image_init(FrameObject *self, PyObject *args, PyObject *kwds) {
   horus_pool *pool = hpy_global_pool(st);
   if (!pool) return -1;
   horus_frame f;
-  int r = hpy_unlocked_if(hpy_frame_bytes_large(h, w), horus_image_create(pool, h, w, (horus_encoding)enc, &f));
+  int r = hpy_unlocked_pool_if(hpy_frame_bytes_large(h, w), pool, horus_image_create(pool, h, w, (horus_encoding)enc, &f));
   if (r) return hpy_raise_int(r);
   return hpy_frame_replace(self, &f);
 }
@@ -94,7 +94,7 @@ static PyObject *Image_vectorcall(PyObject *type, PyObject *const *args, size_t 
   horus_pool *pool = hpy_global_pool(state_of_type(tp));
   if (!pool) return NULL;
   horus_frame f;
-  int r = hpy_unlocked_if(hpy_frame_bytes_large(h, w), horus_image_create(pool, h, w, (horus_encoding)enc, &f));
+  int r = hpy_unlocked_pool_if(hpy_frame_bytes_large(h, w), pool, horus_image_create(pool, h, w, (horus_encoding)enc, &f));
   if (r) return hpy_raise(r);
   return hpy_frame_new(tp, &f);
 }
@@ -194,7 +194,7 @@ static PyObject *Image_from_bytes(PyTypeObject *cls, PyObject *args, PyObject *k
   horus_pool *pool = hpy_global_pool(st);
   if (!pool) goto done;
   horus_frame f;
-  int r = hpy_unlocked_if(hpy_frame_bytes_large(h, w), horus_image_create(pool, h, w, (horus_encoding)enc, &f));
+  int r = hpy_unlocked_pool_if(hpy_frame_bytes_large(h, w), pool, horus_image_create(pool, h, w, (horus_encoding)enc, &f));
   if (r) {
     hpy_raise(r);
     goto done;

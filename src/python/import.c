@@ -9,13 +9,9 @@ int hpy_import_host(horus_pool *pool, const void *data, const int64_t *shape,
   uint64_t nbytes = horus_dtype_size(dtype);
   for (int i = 0; i < ndim; i++) nbytes *= (uint64_t)shape[i];
   int r;
-  if (nbytes >= HPY_NOGIL_COPY_BYTES) {
-    Py_BEGIN_ALLOW_THREADS
-    r = horus_tensor_from_host(pool, data, shape, bstr, ndim, dtype, out, copied);
-    Py_END_ALLOW_THREADS
-  } else {
-    r = horus_tensor_from_host(pool, data, shape, bstr, ndim, dtype, out, copied);
-  }
+  r = hpy_unlocked_pool_if(nbytes >= HPY_NOGIL_COPY_BYTES, pool,
+                           horus_tensor_from_host(pool, data, shape, bstr, ndim, dtype, out,
+                                                  copied));
   return r ? hpy_raise_int(r) : 0;
 }
 

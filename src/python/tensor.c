@@ -81,7 +81,7 @@ static PyObject *Tensor_torch(TensorObject *self, PyObject *Py_UNUSED(ignored)) 
 
 static PyObject *Tensor_jax(TensorObject *self, PyObject *Py_UNUSED(ignored)) {
   GET_TENSOR(self, NULL);
-  return hpy_to_jax(state_of(self), (PyObject *)self);
+  return hpy_to_jax(state_of(self), (PyObject *)self, self->t);
 }
 
 static PyObject *Tensor_dlpack(TensorObject *self, PyObject *const *args,
@@ -116,7 +116,13 @@ static PyObject *Tensor_descriptor(TensorObject *self, PyObject *Py_UNUSED(ignor
                                    sizeof(horus_tensor_desc));
 }
 
-static PyObject *Tensor_from_descriptor(PyObject *cls, PyObject *arg) {
+static PyObject *Tensor_from_descriptor(PyObject *cls, PyObject *args, PyObject *kwds) {
+  static char *kwlist[] = {"", "readonly", NULL};
+  PyObject *arg;
+  int readonly = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|p:from_descriptor", kwlist, &arg,
+                                   &readonly))
+    return NULL;
   Py_buffer b;
   if (PyObject_GetBuffer(arg, &b, PyBUF_SIMPLE) < 0) return NULL;
   if (b.len != (Py_ssize_t)sizeof(horus_tensor_desc)) {
@@ -131,6 +137,7 @@ static PyObject *Tensor_from_descriptor(PyObject *cls, PyObject *arg) {
   horus_tensor *t;
   int r = horus_tensor_open(&d, &t);
   if (r) return hpy_raise(r);
+  if (readonly) horus_tensor_set_readonly(t);
   return hpy_tensor_wrap(hpy_state_of_type((PyTypeObject *)cls), t);
 }
 
@@ -138,7 +145,11 @@ static PyObject *Tensor_reduce(TensorObject *self, PyObject *Py_UNUSED(ignored))
   GET_TENSOR(self, NULL);
   PyObject *ctor = PyObject_GetAttrString((PyObject *)Py_TYPE(self), "from_descriptor");
   PyObject *desc = Tensor_descriptor(self, NULL);
-  PyObject *res = ctor && desc ? Py_BuildValue("(O(O))", ctor, desc) : NULL;
+  /* A received (read-only) tensor unpickles read-only. */
+  PyObject *res = ctor && desc ? Py_BuildValue("(O(OO))", ctor, desc,
+                                               horus_tensor_is_readonly(self->t) ? Py_True
+                                                                                 : Py_False)
+                               : NULL;
   Py_XDECREF(ctor);
   Py_XDECREF(desc);
   return res;
@@ -183,6 +194,8 @@ static PyObject *Tensor_view(TensorObject *self, PyObject *shape_obj) {
   }
   Py_DECREF(seq);
   ndim = (int)n;
+  /* Iterating the shape ran Python code, which may have released us. */
+  GET_TENSOR(self, NULL);
   horus_tensor *out;
   int r = horus_tensor_view(self->t, shape, ndim, &out);
   if (r) return hpy_raise(r);
@@ -438,10 +451,12 @@ static PyMethodDef Tensor_methods[] = {
      "descriptor($self, /)\n--\n\nPosition-independent description of this tensor "
      "(pool id, slot, generation, offset, dtype, shape, strides) for another "
      "process of the same namespace to open with from_descriptor()."},
-    {"from_descriptor", (PyCFunction)Tensor_from_descriptor, METH_O | METH_CLASS,
-     "from_descriptor($cls, desc, /)\n--\n\nOpen the tensor a descriptor "
-     "names, taking a new reference (no copy).  ValueError when the block was "
-     "freed or reused since the descriptor was made."},
+    {"from_descriptor", (PyCFunction)(void (*)(void))Tensor_from_descriptor,
+     METH_VARARGS | METH_KEYWORDS | METH_CLASS,
+     "from_descriptor($cls, desc, /, readonly=False)\n--\n\nOpen the tensor a descriptor "
+     "names, taking a new reference (no copy); read-only when readonly is true (as a "
+     "received one pickles).  ValueError when the block was freed or reused since the "
+     "descriptor was made."},
     {"__reduce__", (PyCFunction)Tensor_reduce, METH_NOARGS,
      "Pickles as its descriptor: unpickling in another process of the same "
      "namespace maps the same block (while a reference keeps it alive)."},

@@ -65,9 +65,8 @@ static PyObject *py_wire_decode(PyObject *m, PyObject *const *args, Py_ssize_t n
   horus_pool *pool = hpy_global_pool(st);
   if (!pool) goto done;
   int r;
-  Py_BEGIN_ALLOW_THREADS
-  r = horus_wire_rebuild(pool, hb.buf, (size_t)hb.len, pb.buf, (size_t)pb.len, &msg, &seq, &t);
-  Py_END_ALLOW_THREADS
+  r = hpy_unlocked_pool_if(true, pool, horus_wire_rebuild(pool, hb.buf, (size_t)hb.len, pb.buf,
+                                                         (size_t)pb.len, &msg, &seq, &t));
   if (r == HORUS_EINVAL || r == HORUS_EVERSION) {
     /* whatever is wrong with bytes from the network is a bad value */
     PyErr_SetString(PyExc_ValueError, horus_errmsg());
