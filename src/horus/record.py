@@ -339,7 +339,8 @@ class McapOut:
         idx = bytearray()
         for cid, entries in self.index.items():
             idx_offsets[cid] = start + chunk_len + len(idx)
-            idx += struct.pack("<BQHI", 4, 6 + 8 * len(entries), cid, 8 * len(entries))
+            idx += struct.pack("<BQHI", rec.Opcode.MESSAGE_INDEX, 6 + 8 * len(entries), cid,
+                               8 * len(entries))
             idx += struct.pack(f"<{len(entries)}Q", *entries)
         try:
             self.sink.writev([pre, head, *body, idx])
