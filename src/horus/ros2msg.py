@@ -508,10 +508,14 @@ def decode_pointcloud(data: Any) -> Any:
     rows = np.frombuffer(blob, np.uint8).reshape(h, row_step)[:, :point_step * w]
     raw = np.ascontiguousarray(rows).reshape(n, point_step) if row_step != point_step * w else \
         np.frombuffer(blob, np.uint8).reshape(n, point_step)
+    # Copied as it is when laid out as horus lays out its own clouds, names
+    # included: x, y, z, rgb (all float32, back to back) is the same layout
+    # with a packed colour, which the general path unpacks.
     dt0 = fields[0][2]
     packed = (all(f[2] == dt0 and f[3] == 1 and f[1] == i * dt0.itemsize
                   for i, f in enumerate(fields))
-              and point_step == len(fields) * dt0.itemsize and dt0.kind in "fiu")
+              and point_step == len(fields) * dt0.itemsize and dt0.kind in "fiu"
+              and [f[0] for f in fields] == pointfield_names(len(fields)))
     if packed:
         pc = _horus.PointCloud(n, len(fields), dt0.name)
         if n:

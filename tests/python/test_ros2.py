@@ -651,3 +651,21 @@ def test_cli_refuses_bad_arguments():
                             "--connect", "tcp/127.0.0.1:1", "--retries", "1", *args],
                            capture_output=True, text=True, timeout=60)
         assert r.returncode == 1 and msg in r.stderr, (args, r.stderr)
+
+
+def test_a_cloud_with_a_packed_rgb_field_is_unpacked():
+    """x, y, z, rgb, all float32 back to back (what many drivers publish)
+    has the layout of a plain 4-field cloud: the names decide, and the
+    packed colour becomes r, g, b."""
+    from horus import ros2msg
+
+    PC2 = TS.types["sensor_msgs/msg/PointCloud2"]
+    PF = TS.types["sensor_msgs/msg/PointField"]
+    pts = np.zeros(2, dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("rgb", "<u4")])
+    pts["x"], pts["y"], pts["z"] = [1.0, 4.0], [2.0, 5.0], [3.0, 6.0]
+    pts["rgb"] = [0x00FF8001, 0x00010203]
+    fields = [PF(name=n, offset=4 * j, datatype=7, count=1) for j, n in enumerate(["x", "y", "z", "rgb"])]
+    m = PC2(header=ros_header(0), height=1, width=2, fields=fields, is_bigendian=False,
+            point_step=16, row_step=32, data=np.frombuffer(pts.tobytes(), np.uint8), is_dense=True)
+    cloud = ros2msg.decode_pointcloud(bytes(TS.serialize_cdr(m, "sensor_msgs/msg/PointCloud2")))
+    assert cloud.to_numpy().tolist() == [[1, 2, 3, 255, 128, 1], [4, 5, 6, 1, 2, 3]]
