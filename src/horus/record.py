@@ -1431,8 +1431,14 @@ def record_main(argv: list[str] | None = None) -> int:
         return 1
     stop_on_signals(rec._stop, (signal.SIGTERM, signal.SIGINT))
     rec.start()
-    if args.topics and rec.wait_subscribed(len(args.topics)):
-        print(f"horus record: recording {len(args.topics)} topic(s) to {args.output}", flush=True)
+    if args.topics:
+        # A moment for the topics that exist to be subscribed, not a wait
+        # for the ones that do not: they are recorded once they appear, and
+        # meanwhile the others' chunks, progress and --duration go on.
+        rec.wait_subscribed(len(args.topics), timeout=1.0)
+        waiting = [t for t in args.topics if t not in rec.stats()["topics"]]
+        print(f"horus record: recording {len(args.topics)} topic(s) to {args.output}"
+              + (f" (waiting for {', '.join(waiting)} to appear)" if waiting else ""), flush=True)
     elif args.all:
         print(f"horus record: recording every topic to {args.output}", flush=True)
     code = 0

@@ -819,6 +819,29 @@ def test_an_unfinished_file_reads_every_complete_chunk(tmp_path):
     assert got == list(range(30))
 
 
+def test_a_topic_that_does_not_exist_yet_does_not_hold_the_recording_up(tmp_path):
+    """`horus record` of a topic that does not exist (yet) records the ones
+    that do, and stops at --duration: it waited for every topic before."""
+    if not CLI:
+        pytest.skip("the horus command is not built")
+    pub = Topic(Image, "present.cam")
+    out = tmp_path / "partial.mcap"
+    proc = subprocess.Popen([CLI, "record", "-o", str(out), "present.cam", "absent.topic",
+                             "--duration", "1", "--report", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=cli_env())
+    try:
+        stdout, stderr = proc.communicate(timeout=60)  # --duration ends it
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        pub.close()
+    assert proc.returncode == 0, stderr
+    assert "waiting for absent.topic" in stdout and "done" in stdout, stdout
+    assert list(horus.read_recording(out)) == []  # finalised, and nothing was sent
+
+
 def test_topic_disappearing_mid_recording(tmp_path, spawn_child):
     if not CLI:
         pytest.skip("the horus command is not built")
