@@ -75,16 +75,20 @@ SCHEMAS: dict[str, str] = {
 }
 
 # horus Image encoding -> ROS encoding string (sensor_msgs/image_encodings.hpp).
-# horus yuv422 is recorded as ROS "yuv422" (its bytes kept as they are).
+# horus yuv422 is YUYV (Y0 U Y1 V, what V4L2 cameras give; horus also
+# spells it "yuyv"), which ROS calls "yuv422_yuy2": its "yuv422" is UYVY.
 ROS_ENCODING = {
     "mono8": "mono8", "mono16": "mono16", "rgb8": "rgb8", "bgr8": "bgr8",
-    "rgba8": "rgba8", "bgra8": "bgra8", "yuv422": "yuv422", "mono32f": "32FC1",
+    "rgba8": "rgba8", "bgra8": "bgra8", "yuv422": "yuv422_yuy2", "mono32f": "32FC1",
     "rgb32f": "32FC3", "bayer_rggb8": "bayer_rggb8", "depth16": "16UC1",
 }
 # ROS encoding -> horus Image encoding (the inverse, plus synonyms).
 HORUS_ENCODING = {v: k for k, v in ROS_ENCODING.items()}
 HORUS_ENCODING.update({"8UC1": "mono8", "8UC3": "bgr8", "8UC4": "bgra8", "16UC1": "depth16",
-                       "yuv422_yuy2": "yuv422", "uyvy": "yuv422", "yuyv": "yuv422"})
+                       "yuyv": "yuv422", "yuv422": "yuv422", "uyvy": "yuv422"})
+# ROS encodings that are UYVY (U Y0 V Y1): each byte pair is swapped into
+# horus's YUYV on the way in.
+_UYVY = frozenset({"yuv422", "uyvy"})
 # ROS encodings whose 16/32-bit samples flip with is_bigendian.
 _SAMPLE = {"mono16": "u2", "16UC1": "u2", "32FC1": "f4", "32FC3": "f4"}
 
@@ -381,6 +385,8 @@ def decode_image(data: Any, *, depth: bool | None = None) -> Any:
         src = np.frombuffer(pix, np.uint8).reshape(h, step)[:, :row]
         if big and dt.itemsize > 1:
             src = src.view(dt.newbyteorder(">")).astype(dt).view(np.uint8)
+        if enc in _UYVY:
+            src = src.reshape(h, -1, 2)[:, :, ::-1].reshape(h, -1)
         np.copyto(dst, src)
     obj.frame_id = frame_id
     obj.timestamp_ns = ts
@@ -407,7 +413,7 @@ def image_target(head: Any, size: int, *, depth: bool | None = None,
     if r.pos + n != size or n != step * h:
         return None  # decode_image names what disagrees
     kind = _image_kind(enc, depth)
-    if kind is None:
+    if kind is None or enc in _UYVY:  # UYVY needs its bytes swapped
         return None
     cls, name, dt = kind
     obj = (reuse and reuse(cls, h, w, name)) or cls(h, w, cast(Any, name))

@@ -43,7 +43,7 @@ _TYPES["bytes"] = None  # a generic topic: Topic(name)
 # horus encoding -> RawImage encoding Foxglove renders (None: converted).
 _ENCODINGS = {
     "mono8": "mono8", "mono16": "mono16", "rgb8": "rgb8", "bgr8": "bgr8",
-    "rgba8": "rgba8", "bgra8": "bgra8", "yuv422": "uyvy", "mono32f": "32FC1",
+    "rgba8": "rgba8", "bgra8": "bgra8", "yuv422": "yuyv", "mono32f": "32FC1",
     "bayer_rggb8": "bayer_rggb8", "depth16": "16UC1", "rgb32f": None,
 }
 

@@ -99,8 +99,8 @@ class _Forwarder(TopicForwarder):
         import numpy as np
         arr = np.array(msg.to_numpy())  # a copy: the pool block goes back before logging
         enc = msg.encoding
-        if enc == "yuv422":  # UYVY: show the luma (every second byte)
-            arr = np.ascontiguousarray(arr.reshape(arr.shape[0], -1)[:, 1::2])
+        if enc == "yuv422":  # YUYV: show the luma (the even bytes)
+            arr = np.ascontiguousarray(arr.reshape(arr.shape[0], -1)[:, 0::2])
             return self.rr.Image(arr, color_model="L")
         if arr.ndim == 3 and arr.shape[2] == 1:
             arr = arr[:, :, 0]

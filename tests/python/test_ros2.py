@@ -669,3 +669,22 @@ def test_a_cloud_with_a_packed_rgb_field_is_unpacked():
             point_step=16, row_step=32, data=np.frombuffer(pts.tobytes(), np.uint8), is_dense=True)
     cloud = ros2msg.decode_pointcloud(bytes(TS.serialize_cdr(m, "sensor_msgs/msg/PointCloud2")))
     assert cloud.to_numpy().tolist() == [[1, 2, 3, 255, 128, 1], [4, 5, 6, 1, 2, 3]]
+
+
+def test_yuv422_is_yuyv_and_uyvy_is_swapped_into_it():
+    """horus yuv422 is YUYV (it also takes the name "yuyv"); ROS calls that
+    "yuv422_yuy2" and means UYVY by "yuv422".  Recorded and shown as YUYV,
+    and a UYVY frame comes in with each byte pair swapped."""
+    from horus import ros2msg, view
+
+    img = Image(1, 2, "yuyv")
+    img.to_numpy()[:] = np.array([[[200, 10], [210, 20]]], np.uint8)  # Y0 U Y1 V
+    m = TS.deserialize_cdr(bytes(ros2msg.encode_image(img)), "sensor_msgs/msg/Image")
+    assert m.encoding == "yuv422_yuy2" and bytes(m.data) == bytes([200, 10, 210, 20])
+    assert view._ENCODINGS["yuv422"] == "yuyv"  # Foxglove's name for YUYV
+    for enc, pixels in (("yuv422_yuy2", [200, 10, 210, 20]), ("yuyv", [200, 10, 210, 20]),
+                        ("yuv422", [10, 200, 20, 210]), ("uyvy", [10, 200, 20, 210])):
+        ros = ros_image(0, np.array([pixels], np.uint8).reshape(1, 2, 2), enc)
+        back = ros2msg.decode_image(ros)
+        assert back.encoding == "yuv422"
+        assert back.to_numpy().reshape(-1).tolist() == [200, 10, 210, 20], enc
