@@ -194,9 +194,15 @@ class _Forwarder(TopicForwarder):
         fm = self.fox.messages
         arr = msg.to_numpy()
         n, f = arr.shape
+        # Each field as the type it is; float16 and 64-bit integers, which
+        # Foxglove has no type for, as float32.
+        kinds = fm.PackedElementFieldNumericType
+        kind = {"uint8": kinds.Uint8, "int8": kinds.Int8, "uint16": kinds.Uint16,
+                "int16": kinds.Int16, "uint32": kinds.Uint32, "int32": kinds.Int32,
+                "float32": kinds.Float32, "float64": kinds.Float64}.get(arr.dtype.name)
+        if kind is None:
+            arr, kind = arr.astype("float32"), kinds.Float32
         size = arr.dtype.itemsize
-        kind = (fm.PackedElementFieldNumericType.Float64 if size == 8
-                else fm.PackedElementFieldNumericType.Float32)
         names = ["x", "y", "z"] + (["intensity"] if f in (4, 7) else []) + \
             (["red", "green", "blue"] if f >= 6 else [])
         names += [f"field{i}" for i in range(len(names), f)]

@@ -357,3 +357,37 @@ def test_missing_sdk_is_named_and_bad_arguments_are_usage_errors(tmp_path):
         p = subprocess.run([horus_exe(), "view", *bad], capture_output=True, text=True,
                            env=dict(os.environ, HORUS_PYTHON=sys.executable), timeout=60)
         assert p.returncode == 2, (bad, p.stderr)
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int16", "uint16", "int32", "float16", "float32",
+                                   "float64"])
+def test_point_cloud_fields_have_the_cloud_s_types(dtype):
+    """Each field is declared with the cloud's own type and lies at its own
+    offset inside the stride (they were all declared float32 unless 8 bytes
+    wide: overlapping fields past the stride); float16 is sent as float32."""
+    import types
+
+    import foxglove
+
+    from horus import view
+
+    # The SDK's messages are opaque: constructors that keep their arguments.
+    record = types.SimpleNamespace
+    messages = types.SimpleNamespace(
+        PackedElementFieldNumericType=foxglove.messages.PackedElementFieldNumericType,
+        PackedElementField=record, PointCloud=record, Pose=record, Vector3=record,
+        Quaternion=record, Timestamp=record)
+    fwd = view._Forwarder(types.SimpleNamespace(messages=messages), "cloud", "PointCloud", 0.0,
+                          threading.Event())
+    cloud = PointCloud.from_numpy(np.arange(12).reshape(3, 4).astype(dtype))
+    out = fwd._point_cloud(cloud)
+    kinds = foxglove.messages.PackedElementFieldNumericType
+    want = {"uint8": kinds.Uint8, "int16": kinds.Int16, "uint16": kinds.Uint16,
+            "int32": kinds.Int32, "float16": kinds.Float32, "float32": kinds.Float32,
+            "float64": kinds.Float64}[dtype]
+    size = 4 if dtype == "float16" else np.dtype(dtype).itemsize
+    assert [f.type for f in out.fields] == [want] * 4
+    assert [f.offset for f in out.fields] == [0, size, 2 * size, 3 * size]
+    assert out.point_stride == 4 * size and len(out.data) == 3 * 4 * size
+    sent = np.frombuffer(out.data, np.float32 if dtype == "float16" else dtype).reshape(3, 4)
+    assert sent.tolist() == np.arange(12).reshape(3, 4).tolist()
