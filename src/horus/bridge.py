@@ -139,12 +139,18 @@ class Bridge:
             topic, _, key = spec.partition("=")
             if not _TOPIC_NAME.match(topic):
                 raise ValueError(f"--out {spec!r}: {topic!r} is not a valid topic name")
-            self._outs.append((topic, key or f"{self._prefix}/{topic}"))
+            key = key or f"{self._prefix}/{topic}"
+            self._check_key(f"--out {spec}", key)
+            if "*" in key:
+                raise ValueError(f"--out {spec!r}: {key!r} is a pattern; a publication "
+                                 "needs one key (no '*')")
+            self._outs.append((topic, key))
         self._ins: list[tuple[str, str | None]] = []
         for spec in inputs:
             key, _, topic = spec.partition("=")
             if topic and not _TOPIC_NAME.match(topic):
                 raise ValueError(f"--in {spec!r}: {topic!r} is not a valid topic name")
+            self._check_key(f"--in {spec}", key)
             self._ins.append((key, topic or None))
         # Refused now, not by a thread minutes later: a topic that already
         # exists and carries messages with no wire form.
@@ -162,6 +168,14 @@ class Bridge:
         self._errors: list[BaseException] = []
         self._session = self._open(list(connect), list(listen), connect_timeout, retries)
         self._subscribers: list[Any] = []
+
+    def _check_key(self, what: str, key: str) -> None:
+        """ValueError naming `what` unless `key` is a Zenoh key expression."""
+        try:
+            self._zenoh.KeyExpr(key)
+        except Exception as e:  # zenoh.ZError, whose text ends with a Rust source path
+            why = str(e).split(" at /")[0]
+            raise ValueError(f"{what}: {key!r} is not a Zenoh key expression ({why})") from None
 
     # ---- session ---------------------------------------------------------
 

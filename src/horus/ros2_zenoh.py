@@ -369,6 +369,14 @@ class Ros2Bridge(Bridge):
                 raise ValueError(f"--in {spec!r}: {local!r} is not a valid topic name")
             horus_topic_for(ros)  # validates the ROS name
             self._ins.append((ros, local))
+        # Refused now, not by a thread later: a topic that already exists and
+        # carries messages with no sensor_msgs type.
+        kinds = {cls.__name__ for cls in _ENCODERS}
+        for t in _horus.topics():
+            if any(t["name"] == topic for topic, _ in self._outs) and t["type"] not in kinds:
+                raise ValueError(f"--out {t['name']}: the topic carries {t['type']} messages, "
+                                 "which have no sensor_msgs type (Image, DepthImage and "
+                                 "PointCloud do)")
         self._zenoh = _import_zenoh()
         self._queue = queue
         self._stop = threading.Event()
@@ -726,9 +734,13 @@ def main(argv: list[str] | None = None) -> int:
             bridge.stop()
         return 0
     stop_on_signals(bridge._stop)
+    rc = 0
     try:
         bridge.run(args.seconds, args.report or None)
     except KeyboardInterrupt:
         pass
+    except (TypeError, ValueError, OSError) as e:  # a forwarding thread's, said once
+        print(f"horus bridge: {e}", file=sys.stderr, flush=True)
+        rc = 1
     print(bridge.report(), flush=True)
-    return 0
+    return rc

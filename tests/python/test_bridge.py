@@ -605,6 +605,35 @@ def test_a_generic_topic_is_refused_at_start_with_one_prefix():
     assert "Traceback" not in proc.stderr and proc.stderr.count("horus bridge") == 1, proc.stderr
 
 
+@pytest.mark.parametrize("args, says", [
+    (["--in", "robot1/**/"], "--in robot1/**/: 'robot1/**/' is not a Zenoh key expression"),
+    (["--out", "cam.front=bad/**/key"], "is a pattern; a publication needs one key"),
+])
+def test_a_bad_key_is_refused_at_start_with_one_line(args, says):
+    """A key Zenoh refuses was a traceback from a thread; a pattern as an
+    --out key was taken, and published on (no receiving bridge could make
+    a topic of it)."""
+    proc = subprocess.run([sys.executable, "-m", "horus", "bridge", *args, "--listen",
+                           f"tcp/127.0.0.1:{free_port()}", "--seconds", "1"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc
+    assert says in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stderr.count("horus bridge") == 1, proc.stderr
+    assert ".rs:" not in proc.stderr  # not the Rust source location of Zenoh's message
+
+
+def test_ros2_bridge_refuses_a_topic_without_a_ros_type_at_start():
+    with Topic(TensorHandle, "tensor.out") as t:
+        t.send(TensorPool().alloc([2], dtype="float32"))
+        proc = subprocess.run(
+            [sys.executable, "-m", "horus", "bridge", "--ros2", "--out", "tensor.out",
+             "--connect", f"tcp/127.0.0.1:{free_port()}", "--connect-timeout", "0.5",
+             "--retries", "1", "--seconds", "1"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc
+    assert "--out tensor.out: the topic carries TensorHandle messages" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stderr.count("horus bridge") == 1, proc.stderr
+
+
 def test_a_generic_topic_appearing_later_stops_the_bridge_with_a_message(side_b):
     a = bridge(NAMESPACE, "--out", "cmd.later", "--listen", f"tcp/127.0.0.1:{free_port()}")
     a.wait_line("horus bridge: out cmd.later: waiting for the topic to appear")
