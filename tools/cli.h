@@ -35,8 +35,9 @@ void cli_json_string(FILE *out, const char *s);
 bool cli_is_help(const char *arg);
 
 /* Exec `python -m horus <argv...>` for a command whose work is Python
- * (python_exec.c); returns only on failure, with CLI_FAIL. */
-int cli_exec_python(const char *cmd, int argc, char **argv);
+ * (python_exec.c), passing the global --json on (given before the command,
+ * it is not in argv); returns only on failure, with CLI_FAIL. */
+int cli_exec_python(const cli_opts *o, const char *cmd, int argc, char **argv);
 
 /* The namespace in use ($HORUS_NAMESPACE, else "default"). */
 const char *cli_namespace(void);

@@ -22,8 +22,7 @@ static void help(FILE *out) {
 }
 
 static int run(const cli_opts *o, int argc, char **argv) {
-  (void)o;
-  return cli_exec_python("bridge", argc, argv);
+  return cli_exec_python(o, "bridge", argc, argv);
 }
 
 const cli_command cli_cmd_bridge = {"bridge", "forward topics to and from other machines over Zenoh",

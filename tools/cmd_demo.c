@@ -14,8 +14,7 @@ static void help(FILE *out) {
 }
 
 static int run(const cli_opts *o, int argc, char **argv) {
-  (void)o;
-  return cli_exec_python("demo", argc, argv);
+  return cli_exec_python(o, "demo", argc, argv);
 }
 
 const cli_command cli_cmd_demo = {"demo", "run the two-process camera -> model demo", run, help};

@@ -38,8 +38,7 @@ static void info_help(FILE *out) {
 }
 
 static int run(const cli_opts *o, int argc, char **argv) {
-  (void)o;
-  return cli_exec_python(argv[0], argc, argv);
+  return cli_exec_python(o, argv[0], argc, argv);
 }
 
 const cli_command cli_cmd_record = {"record", "record topics to an MCAP file", run, record_help};

@@ -826,7 +826,9 @@ static int run(const cli_opts *o, int argc, char **argv) {
     }
   }
   horus_topic *t;
-  int r = open_existing(sub, name, &t);
+  char cmd[32]; /* "topic echo": errors name the command as it was typed */
+  snprintf(cmd, sizeof cmd, "topic %s", sub);
+  int r = open_existing(cmd, name, &t);
   if (r) return r;
   if (which == 2) r = echo(o, t, count, data);
   else if (which == 4) r = rate(o, t, false, seconds, window);

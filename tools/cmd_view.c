@@ -28,8 +28,7 @@ static void help(FILE *out) {
 }
 
 static int run(const cli_opts *o, int argc, char **argv) {
-  (void)o;
-  return cli_exec_python("view", argc, argv);
+  return cli_exec_python(o, "view", argc, argv);
 }
 
 const cli_command cli_cmd_view = {"view", "serve topics live to Foxglove (WebSocket)", run, help};

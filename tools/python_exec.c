@@ -12,7 +12,7 @@
 
 #include "cli.h"
 
-int cli_exec_python(const char *cmd, int argc, char **argv) {
+int cli_exec_python(const cli_opts *o, const char *cmd, int argc, char **argv) {
   char python[PATH_MAX + 16];
   const char *env = getenv("HORUS_PYTHON");
   if (env && *env) {
@@ -28,12 +28,19 @@ int cli_exec_python(const char *cmd, int argc, char **argv) {
     }
     if (!python[0]) snprintf(python, sizeof python, "python3");
   }
-  char **args = calloc((size_t)argc + 4, sizeof *args);
+  char **args = calloc((size_t)argc + 5, sizeof *args);
   if (!args) return cli_fail(cmd, HORUS_ENOMEM, "out of memory");
   args[0] = python;
   args[1] = "-m";
   args[2] = "horus";
-  for (int i = 0; i < argc; i++) args[3 + i] = argv[i]; /* the command and its flags */
+  bool json = false;
+  for (int i = 0; i < argc; i++) { /* the command and its flags */
+    args[3 + i] = argv[i];
+    json |= strcmp(argv[i], "--json") == 0;
+  }
+  /* The command decides what --json means (info prints JSON; the others
+   * refuse it as an unknown option, which is the truth). */
+  if (o && o->json && !json) args[3 + argc] = "--json";
   execvp(python, args);
   fprintf(stderr, "horus %s: cannot run %s: %s (set HORUS_PYTHON)\n", cmd, python,
           strerror(errno));

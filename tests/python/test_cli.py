@@ -533,3 +533,11 @@ def test_python_m_horus_runs_only_the_python_commands():
     proc = subprocess.run([sys.executable, "-m", "horus"], capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 2 and "demo" in proc.stderr and "view" in proc.stderr
+
+
+def test_a_missing_topic_is_named_with_the_command_as_typed():
+    for sub in ("echo", "hz", "bw"):
+        p = cli("topic", sub, "no.such.topic", "--seconds", "1") if sub != "echo" else \
+            cli("topic", sub, "no.such.topic", "--once")
+        assert p.returncode != 0
+        assert p.stderr.startswith(f"horus topic {sub}: no topic named 'no.such.topic'"), p.stderr

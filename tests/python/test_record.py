@@ -264,6 +264,10 @@ def test_info_describes_the_recording(recorded):
     assert d["topics"]["camera.front"]["count"] == 6
     assert d["topics"]["camera.front"]["channel"] == "/camera/front"
     assert sorted(d["topics"]["det"]["types"]) == ["bytes", "json"]
+    # --json anywhere, as every command takes it (before the command too)
+    assert json.loads(cli("--json", "info", str(path)).stdout) == d
+    p = cli("--json", "record", "-o", str(path) + ".x", "camera.front", "--duration", "1")
+    assert p.returncode == 2 and "--json" in p.stderr  # record has no JSON output: said
 
 
 def test_name_rule_and_its_inverse():
