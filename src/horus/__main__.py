@@ -37,5 +37,20 @@ def main(argv=None):
     return 2
 
 
+def run():
+    """main(), with a reader that went away (`horus info x.mcap | head`)
+    ending the command quietly, as the C commands end, not in a traceback."""
+    try:
+        code = main()
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        import os
+
+        # Python flushes stdout again at exit: point it at /dev/null first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for the C commands
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())
