@@ -108,9 +108,14 @@ static PyObject *dlpack_own(horus_state *st, const horus_tensor *t, bool jax_exp
   return cap;
 }
 
+/* The tensor whose to_jax() this thread is in: JAX may take it without
+ * max_version.  Per thread: another thread's to_jax (JAX may let the GIL go)
+ * must neither lend this one the exception nor undo it. */
+static _Thread_local const horus_tensor *jax_exporting;
+
 PyObject *hpy_dlpack(horus_state *st, const horus_tensor *t, PyObject *const *args,
                      Py_ssize_t nargs, PyObject *kwnames) {
-  bool jax_export = st->jax_exporting && st->jax_exporting == t;
+  bool jax_export = jax_exporting && jax_exporting == t;
   /* Our own reference before any Python code runs; the copy, if asked
    * for, runs on it without the GIL while other threads may release the
    * exporting object. */
@@ -181,10 +186,10 @@ PyObject *hpy_to_jax(horus_state *st, PyObject *exporter, const horus_tensor *t)
   }
   /* JAX asks for a capsule without max_version, which a read-only tensor
    * is otherwise refused (dlpack_own); JAX never writes into it. */
-  const horus_tensor *outer = st->jax_exporting;
-  st->jax_exporting = t;
+  const horus_tensor *outer = jax_exporting;
+  jax_exporting = t;
   PyObject *res = PyObject_CallOneArg(st->jax_from_dlpack, exporter);
-  st->jax_exporting = outer;
+  jax_exporting = outer;
   return res;
 }
 

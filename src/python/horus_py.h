@@ -60,7 +60,6 @@ typedef struct horus_state {
   HPY_STATE_OBJECTS(HPY_STATE_MEMBER)
 #undef HPY_STATE_MEMBER
   horus_pool *global_pool; /* opened on first use */
-  const horus_tensor *jax_exporting; /* to_jax() of this tensor is under way */
   hpy_freelist msg_free[2]; /* FrameObject and TensorHandle sizes */
 } horus_state;
 

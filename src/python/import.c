@@ -15,8 +15,8 @@ int hpy_import_host(horus_pool *pool, const void *data, const int64_t *shape,
   return r ? hpy_raise_int(r) : 0;
 }
 
-int hpy_import(horus_state *st, PyObject *obj, horus_pool *pool, horus_tensor **out,
-               bool *copied) {
+static int import_any(horus_state *st, PyObject *obj, horus_pool *pool, horus_tensor **out,
+                      bool *copied) {
   /* The common case first: its type check is one comparison. */
   if (PyArray_CheckExact(obj)) return hpy_import_ndarray(st, (PyArrayObject *)obj, pool, out, copied);
   const horus_tensor *t = hpy_tensor_get(obj, st);
@@ -40,4 +40,16 @@ int hpy_import(horus_state *st, PyObject *obj, horus_pool *pool, horus_tensor **
                "(PyTorch, JAX, ...) or a bytes-like object, not %.80s",
                Py_TYPE(obj)->tp_name);
   return -1;
+}
+
+int hpy_import(horus_state *st, PyObject *obj, horus_pool *pool, horus_tensor **out,
+               bool *copied) {
+  /* `pool` may be the module's global pool, and asking `obj` for its data
+   * runs Python code (__dlpack__, __buffer__, a __getattr__), which may
+   * close that handle (clean(all=True)) before the pool is used: hold a
+   * reference of our own across it. */
+  horus_pool *held = horus_pool_ref(pool);
+  int r = import_any(st, obj, pool, out, copied);
+  horus_pool_close(held);
+  return r;
 }

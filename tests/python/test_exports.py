@@ -120,21 +120,52 @@ def test_clean_all_while_another_thread_makes_frames(run_child):
             import threading, horus
             stop = False
             made = [0]
+            first = threading.Event()
 
             def frames():
                 while not stop:
                     horus.Image(1024, 1024, "mono8")
                     made[0] += 1
+                    first.set()
 
             th = threading.Thread(target=frames)
             th.start()
-            for _ in range(200):
+            first.wait()
+            start, cleans = made[0], 0
+            while made[0] < start + 30:  # cleans all along thirty frames
                 horus.clean(all=True)
+                cleans += 1
             stop = True
             th.join()
-            print("made", made[0] > 0)
+            print("cleans", cleans > 0)
             """, env={"HORUS_NAMESPACE": namespace}, timeout=300)
-        assert "made True" in out.stdout
+        assert "cleans True" in out.stdout
+    finally:
+        shutil.rmtree(os.path.join("/dev/shm", f"horus-{os.geteuid()}", namespace),
+                      ignore_errors=True)
+
+
+def test_clean_all_inside_an_import_leaves_the_import_working(run_child):
+    """Importing runs the producer's Python code (its __dlpack__) before the
+    pool is used; closing the global pool there must not pull it from under
+    the import."""
+    namespace = os.environ["HORUS_NAMESPACE"] + "-cleanimport"
+    try:
+        out = run_child("""
+            import numpy as np, horus
+
+            class Producer:
+                def __dlpack__(self, **kw):
+                    horus.clean(all=True)
+                    return np.arange(6, dtype=np.float32).__dlpack__(**kw)
+
+                def __dlpack_device__(self):
+                    return (1, 0)
+
+            t = horus.TensorHandle.from_dlpack(Producer())
+            print(t.numpy().tolist())
+            """, env={"HORUS_NAMESPACE": namespace}, timeout=120)
+        assert "[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]" in out.stdout
     finally:
         shutil.rmtree(os.path.join("/dev/shm", f"horus-{os.geteuid()}", namespace),
                       ignore_errors=True)
