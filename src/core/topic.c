@@ -982,16 +982,21 @@ static int try_recv(horus_topic *t, horus_msg *msg, horus_tensor **tensor) {
       return 0;
     }
     /* A block freed under us (lapped), or a descriptor that does not hold
-     * up (another process wrote garbage): the message is lost.  Failures
-     * of this process's own (locks, memory, a full holder table) are
+     * up (another process wrote garbage): the message is lost.  What may
+     * pass (memory, a lock held too long, a full holder table) is
      * reported, and the message is tried again by the next call: neither
-     * received nor lost yet. */
-    if (r != HORUS_ESTALE && r != HORUS_EINVAL && r != HORUS_ENOENT && r != HORUS_ERANGE &&
-        r != HORUS_EOVERFLOW && r != HORUS_ECORRUPT && r != HORUS_EPERM) {
+     * received nor lost yet.  Anything else (a pool of another layout or
+     * geometry, one that cannot be mapped) is reported once, and the
+     * message counted lost: trying it again would fail the same way and
+     * keep the receiver from every message after it. */
+    if (r == HORUS_ENOMEM || r == HORUS_ETIMEDOUT || r == HORUS_EBUSY || r == HORUS_EINTR) {
       t->cursor = s;
       return r;
     }
     t->dropped++;
+    if (r != HORUS_ESTALE && r != HORUS_EINVAL && r != HORUS_ENOENT && r != HORUS_ERANGE &&
+        r != HORUS_EOVERFLOW && r != HORUS_ECORRUPT && r != HORUS_EPERM)
+      return r;
   }
 }
 

@@ -541,10 +541,20 @@ class Recorder:
         with self._lock:
             st = self._stats.setdefault(name, _TopicStats(type_name))
         self._subscribed.release()
+        recv_errors = 0
         with topic:
             while not self._stop.is_set():
                 try:
                     msg = topic.recv(timeout=0.1)
+                except (OSError, MemoryError) as e:
+                    # This process's own trouble (a full holder table,
+                    # memory): the message stays in the ring for the next
+                    # try, or is lost to a pool that cannot be opened.
+                    # Either way not at full speed.
+                    recv_errors += 1
+                    _complain("record", recv_errors, f"cannot receive {name}: {e}")
+                    self._stop.wait(0.1)
+                    continue
                 except Exception as e:  # a generic value that cannot be unpickled here
                     with self._lock:
                         st.skipped += 1
@@ -708,6 +718,20 @@ class Recorder:
         self.stop()
 
 
+def _header_library(data: bytes) -> str:
+    """The `library` of the MCAP Header record at the start of `data` (what
+    follows the magic), or "" when it is not there whole."""
+    try:
+        op, _ = _REC_HEAD.unpack_from(data, 0)
+        if op != 1:  # Header
+            return ""
+        (n,) = struct.unpack_from("<I", data, 9)
+        (m,) = struct.unpack_from("<I", data, 13 + n)
+        return bytes(data[17 + n:17 + n + m]).decode("utf-8", "replace")
+    except struct.error:
+        return ""
+
+
 def _complain(cmd: str, count: int, what: str) -> None:
     """Say what went wrong the first few times, then every 1000th."""
     if count <= 3 or count % 1000 == 0:
@@ -760,6 +784,7 @@ class Recording:
             head = f.read(len(MAGIC))
             if head != MAGIC:
                 raise ValueError(f"{self.path}: not an MCAP file (starts with {head[:8]!r})")
+            self.library = _header_library(f.read(512))
             self.size = os.fstat(f.fileno()).st_size
             self.summary = self._read_summary(f)
         self.finalised = self.summary is not None
@@ -849,13 +874,21 @@ class Recording:
 
     # ---- decoding --------------------------------------------------------
 
+    @property
+    def _yuv422_is_yuyv(self) -> bool:
+        """Files horus wrote before it said "yuv422_yuy2" labelled its YUYV
+        frames ROS "yuv422" (which ROS means as UYVY); horus never wrote
+        UYVY, so in its files the label keeps horus's meaning."""
+        return self.library.startswith("horus ")
+
     def _decode(self, schema: Any, channel: Any, data: bytes) -> Any:
         enc = channel.message_encoding
         kind = channel.metadata.get("horus.type")
         name = schema.name if schema is not None else ""
         if enc == "cdr":
             if name == ros2msg.IMAGE:
-                return ros2msg.decode_image(data, depth=None if kind is None else kind == "DepthImage")
+                return ros2msg.decode_image(data, depth=None if kind is None else kind == "DepthImage",
+                                            yuv422_is_yuyv=self._yuv422_is_yuyv)
             if name == ros2msg.POINTCLOUD2:
                 return ros2msg.decode_pointcloud(data)
             if name == ros2msg.COMPRESSED_IMAGE:
@@ -1032,7 +1065,7 @@ class Recording:
         dstart = p + 31
         target = ros2msg.image_target(recs[dstart:], ln - 22,
                                       depth=None if kind is None else kind == "DepthImage",
-                                      reuse=self.reuse)
+                                      reuse=self.reuse, yuv422_is_yuyv=self._yuv422_is_yuyv)
         if target is None:
             return None
         obj, pix = target
