@@ -951,8 +951,12 @@ int horus__pool_settle_as(horus_pool *p, uint32_t hi, uint32_t s, uint32_t gen,
    * nothing else of this holder is in flight): take it out. */
   if (!slot_is(sl, gen)) {
     uint64_t bit = hi < HORUS__FAST_HOLDERS ? 1ull << hi : 0;
-    if (bit && atomic_load(cell) == 0 && (atomic_load(MASK(p, s)) & bit) &&
-        mask_drop(MASK(p, s), bit))
+    uint64_t m = atomic_load(MASK(p, s));
+    /* Its bit alone left (it was taking it out again when killed, and the
+     * block's other holders had gone: the block is the ring's to free), or
+     * its bit among others'. */
+    if (bit && atomic_load(cell) == 0 &&
+        (m == (DYING | bit) || ((m & bit) && mask_drop(MASK(p, s), bit))))
       free_dying(p, s, bit);
     return 0;
   }
