@@ -237,6 +237,53 @@ static void test_receiver_out_of_holders(void) {
   fixture_close(&f);
 }
 
+/* A message in a pool this process cannot use (its file now says another
+ * layout version, as after an upgrade on one side of a shared /dev/shm) is
+ * reported once and counted lost; the receiver goes on to the next one
+ * instead of being held on it until the ring laps. */
+static void test_message_in_an_unusable_pool_is_skipped(void) {
+  fixture f;
+  if (fixture_open(&f, 10, "trust.bad_pool")) {
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    pid_t pid = fork();
+    if (pid == 0) { /* a publisher with a pool of its own: this process never opens it */
+      horus_pool *p;
+      horus_topic *t;
+      if (horus_pool_open(43, 4 * MB, 16, HORUS_POOL_CREATE, &p)) _exit(2);
+      if (horus_topic_open("trust.bad_pool", HORUS_MSG_TENSOR, 0, &t)) _exit(3);
+      if (send_bytes(p, t, 0x61)) _exit(4);
+      char path[600];
+      snprintf(path, sizeof path, "%s", horus_pool_path(p));
+      if (write(fds[1], path, strlen(path) + 1) < 0) _exit(5);
+      _exit(0); /* the ring keeps the block, and so the pool's file */
+    }
+    close(fds[1]);
+    char path[600] = "";
+    CHECK(read(fds[0], path, sizeof path) > 0);
+    close(fds[0]);
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    int fd = open(path, O_RDWR);
+    CHECK(fd >= 0);
+    if (fd >= 0) { /* another layout version, from now on */
+      uint32_t version = 999;
+      CHECK(pwrite(fd, &version, sizeof version, offsetof(horus__seg_header, version)) == 4);
+      close(fd);
+    }
+    CHECK_OK(send_bytes(f.pool, f.pub, 0x62));
+    horus_msg m;
+    horus_tensor *x = NULL;
+    CHECK_RC(horus_topic_recv(f.sub, 0, &m, &x), HORUS_EVERSION);
+    CHECK_OK(recv_bytes(f.sub, 0x62)); /* the next one, not the same again */
+    horus_topic_stats st;
+    CHECK_OK(horus_topic_stats_get(f.sub, &st));
+    CHECK(st.dropped == 1 && st.received == 1);
+    unlink(path);
+  }
+  fixture_close(&f);
+}
+
 /* Item 7: a live owner that does not let go (stopped) is named, with its
  * pid, after the lock timeout; once it is gone the lock works again. */
 static void test_stopped_owner(void) {
@@ -370,6 +417,7 @@ int main(void) {
   test_scribbled_topic_mutex();
   test_abandoned_lock_repair();
   test_receiver_out_of_holders();
+  test_message_in_an_unusable_pool_is_skipped();
   test_stopped_owner();
   test_allocator_bitmap_zeroed();
   test_new_blocks_never_show_old_bytes();
