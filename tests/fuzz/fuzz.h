@@ -101,6 +101,23 @@ static inline unsigned fuzz_touch(const void *data, uint64_t nbytes) {
   return sum;
 }
 
+/* The same for a tensor that may be strided: its lowest and highest byte
+ * and element 0.  A descriptor another process wrote may have a stride of
+ * 0 (a broadcast view), whose numel x itemsize is not the bytes it spans:
+ * horus checks the span, which is what a reader may touch. */
+static inline unsigned fuzz_touch_tensor(const horus_tensor *t) {
+  const horus_tensor_desc *d = horus_tensor_get_desc(t);
+  if (horus_tensor_numel(t) == 0) return 0;
+  int64_t item = (int64_t)horus_dtype_size((horus_dtype)d->dtype), lo = 0, hi = item;
+  for (int i = 0; i < d->ndim; i++) {
+    int64_t reach = (d->shape[i] - 1) * d->strides[i] * item; /* checked not to overflow */
+    if (reach < 0) lo += reach;
+    else hi += reach;
+  }
+  const volatile uint8_t *b = horus_tensor_data(t);
+  return b[0] + b[lo] + b[hi - 1];
+}
+
 static inline void fuzz_remove_namespace(void) { check_remove_namespace(); }
 
 /* Harnesses run in a namespace of their own under HORUS_SHM_DIR (default

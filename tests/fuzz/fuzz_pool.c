@@ -117,7 +117,7 @@ static void open_forged_desc(fuzz_in *in) {
   }
   horus_tensor *t;
   if (horus_tensor_open(&d, &t) != 0) return;
-  fuzz_touch(horus_tensor_data(t), horus_tensor_nbytes(t));
+  fuzz_touch_tensor(t);
   horus_tensor *v;
   int64_t flat = horus_tensor_numel(t);
   if (horus_tensor_view(t, &flat, 1, &v) == 0) horus_tensor_free(v);

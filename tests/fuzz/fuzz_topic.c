@@ -97,7 +97,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
  * the metadata against the tensor) and read its bytes. */
 static void consume(int r, const horus_msg *m, horus_tensor *tensor) {
   if (r != 0) return;
-  fuzz_touch(horus_tensor_data(tensor), horus_tensor_nbytes(tensor));
+  fuzz_touch_tensor(tensor);
   horus_frame f;
   if (horus_frame_from_msg(m, tensor, &f) == 0) {
     if (f.type == HORUS_MSG_IMAGE &&
