@@ -34,13 +34,14 @@ int cli_exec_python(const cli_opts *o, const char *cmd, int argc, char **argv) {
   args[1] = "-m";
   args[2] = "horus";
   bool json = false;
-  for (int i = 0; i < argc; i++) { /* the command and its flags */
-    args[3 + i] = argv[i];
-    json |= strcmp(argv[i], "--json") == 0;
-  }
-  /* The command decides what --json means (info prints JSON; the others
-   * refuse it as an unknown option, which is the truth). */
-  if (o && o->json && !json) args[3 + argc] = "--json";
+  for (int i = 0; i < argc; i++) json |= strcmp(argv[i], "--json") == 0;
+  /* The global --json right after the command name (not after a "--"):
+   * the command decides what it means (info prints JSON; the others refuse
+   * it as an unknown option, which is the truth). */
+  int n = 3;
+  if (argc > 0) args[n++] = argv[0];
+  if (o && o->json && !json) args[n++] = "--json";
+  for (int i = 1; i < argc; i++) args[n++] = argv[i]; /* the command's flags */
   execvp(python, args);
   fprintf(stderr, "horus %s: cannot run %s: %s (set HORUS_PYTHON)\n", cmd, python,
           strerror(errno));

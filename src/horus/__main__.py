@@ -46,7 +46,14 @@ def run():
         return code
     except BrokenPipeError:
         import os
+        import select
 
+        # stdout's reader gone (the pipe reports an error), or another
+        # pipe's (a socket, a child), which is a real failure.
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        if not any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0)):
+            raise
         # Python flushes stdout again at exit: point it at /dev/null first.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, what a shell reports for the C commands

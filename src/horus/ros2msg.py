@@ -363,11 +363,13 @@ def _image_kind(enc: str, depth: bool | None) -> tuple[Any, str, Any] | None:
     return None if henc is None else (_horus.Image, henc, np.dtype(_SAMPLE.get(enc, "u1")))
 
 
-def decode_image(data: Any, *, depth: bool | None = None) -> Any:
+def decode_image(data: Any, *, depth: bool | None = None, yuv422_is_yuyv: bool = False) -> Any:
     """A horus Image (or DepthImage) from sensor_msgs/msg/Image CDR.
 
     depth: True makes 16UC1/32FC1 a DepthImage, False an Image
-    (depth16/mono32f); None: DepthImage, as ROS depth cameras publish them."""
+    (depth16/mono32f); None: DepthImage, as ROS depth cameras publish them.
+    yuv422_is_yuyv: take ROS "yuv422" as YUYV, as files horus wrote before
+    it said "yuv422_yuy2" meant it (the rest of ROS means UYVY)."""
     r = _In(data, IMAGE)
     ts, frame_id, h, w, enc, big, step = _image_fields(r)
     pix = r.blob("data")
@@ -385,7 +387,7 @@ def decode_image(data: Any, *, depth: bool | None = None) -> Any:
         src = np.frombuffer(pix, np.uint8).reshape(h, step)[:, :row]
         if big and dt.itemsize > 1:
             src = src.view(dt.newbyteorder(">")).astype(dt).view(np.uint8)
-        if enc in _UYVY:
+        if enc in _UYVY and not (yuv422_is_yuyv and enc == "yuv422"):
             src = src.reshape(h, -1, 2)[:, :, ::-1].reshape(h, -1)
         np.copyto(dst, src)
     obj.frame_id = frame_id
@@ -394,7 +396,7 @@ def decode_image(data: Any, *, depth: bool | None = None) -> Any:
 
 
 def image_target(head: Any, size: int, *, depth: bool | None = None,
-                 reuse: Any = None) -> tuple[Any, int] | None:
+                 reuse: Any = None, yuv422_is_yuyv: bool = False) -> tuple[Any, int] | None:
     """For reading a large sensor_msgs/msg/Image straight into a pool
     block: from the first bytes of the message (`head`, holding at least
     its header) and its full `size`, a new horus object with the header's
@@ -413,8 +415,8 @@ def image_target(head: Any, size: int, *, depth: bool | None = None,
     if r.pos + n != size or n != step * h:
         return None  # decode_image names what disagrees
     kind = _image_kind(enc, depth)
-    if kind is None or enc in _UYVY:  # UYVY needs its bytes swapped
-        return None
+    if kind is None or (enc in _UYVY and not (yuv422_is_yuyv and enc == "yuv422")):
+        return None  # (UYVY needs its bytes swapped)
     cls, name, dt = kind
     obj = (reuse and reuse(cls, h, w, name)) or cls(h, w, cast(Any, name))
     if obj.nbytes != n or (big and dt.itemsize > 1) or n == 0:

@@ -7,6 +7,7 @@ import collections
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -266,6 +267,7 @@ def test_info_describes_the_recording(recorded):
     assert sorted(d["topics"]["det"]["types"]) == ["bytes", "json"]
     # --json anywhere, as every command takes it (before the command too)
     assert json.loads(cli("--json", "info", str(path)).stdout) == d
+    assert json.loads(cli("--json", "info", "--", str(path)).stdout) == d
     p = cli("--json", "record", "-o", str(path) + ".x", "camera.front", "--duration", "1")
     assert p.returncode == 2 and "--json" in p.stderr  # record has no JSON output: said
     # A reader gone before the output (as `| head -0`) ends it quietly: the
@@ -275,6 +277,7 @@ def test_info_describes_the_recording(recorded):
         proc.stdout.close()
         err = proc.stderr.read().decode()
     assert "Traceback" not in err and "BrokenPipe" not in err, err
+    assert proc.returncode in (0, 141)  # 0 only if it wrote before the pipe closed
 
 
 def test_name_rule_and_its_inverse():
@@ -379,6 +382,33 @@ def write_foreign(path):
         w.write_message("/chatter", s_str, {"data": "hello"}, log_time=4000, publish_time=4000)
         w.finish()
     return pixels
+
+
+@pytest.mark.parametrize("library, swapped", [("horus 0.9.0", False), ("mcap-ros2", True)])
+def test_yuv422_in_a_file_horus_wrote_keeps_horus_s_byte_order(tmp_path, monkeypatch, library,
+                                                               swapped):
+    """Before it said "yuv422_yuy2", horus recorded its YUYV frames as ROS
+    "yuv422", which the rest of ROS means as UYVY: in a file horus wrote the
+    label keeps horus's order, in anyone else's the byte pairs are swapped."""
+    from mcap.writer import Writer
+
+    path = tmp_path / "yuv.mcap"
+    yuyv = bytes([200, 10, 210, 20])  # Y0 U Y1 V
+    with open(path, "wb") as f:
+        w = Writer(f)
+        w.start(profile="ros2", library=library)
+        sid = w.register_schema("sensor_msgs/msg/Image", "ros2msg",
+                                ros2msg.SCHEMAS[ros2msg.IMAGE].encode())
+        cid = w.register_channel("/cam", "cdr", sid)
+        img = Image(1, 2, "yuv422")
+        img.to_numpy()[:] = np.frombuffer(yuyv, np.uint8).reshape(1, 2, 2)
+        monkeypatch.setitem(ros2msg.ROS_ENCODING, "yuv422", "yuv422")  # the old label
+        w.add_message(cid, log_time=1, data=bytes(ros2msg.encode_image(img)), publish_time=1)
+        monkeypatch.undo()
+        w.finish()
+    (_, got), = horus.read_recording(path)
+    want = bytes([10, 200, 20, 210]) if swapped else yuyv
+    assert got.to_numpy().tobytes() == want
 
 
 def test_file_made_by_mcap_alone_reads_and_plays(tmp_path, spawn_child):
@@ -849,7 +879,8 @@ def test_a_topic_that_does_not_exist_yet_does_not_hold_the_recording_up(tmp_path
             proc.wait()
         pub.close()
     assert proc.returncode == 0, stderr
-    assert "waiting for absent.topic" in stdout and "done" in stdout, stdout
+    # (present.cam may be listed too on a machine too busy to subscribe in a second)
+    assert re.search(r"waiting for .*absent\.topic", stdout) and "done" in stdout, stdout
     assert list(horus.read_recording(out)) == []  # finalised, and nothing was sent
 
 
