@@ -34,7 +34,8 @@ int cli_exec_python(const cli_opts *o, const char *cmd, int argc, char **argv) {
   args[1] = "-m";
   args[2] = "horus";
   bool json = false;
-  for (int i = 0; i < argc; i++) json |= strcmp(argv[i], "--json") == 0;
+  for (int i = 0; i < argc && strcmp(argv[i], "--") != 0; i++)
+    json |= strcmp(argv[i], "--json") == 0;
   /* The global --json right after the command name (not after a "--"):
    * the command decides what it means (info prints JSON; the others refuse
    * it as an unknown option, which is the truth). */

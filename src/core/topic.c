@@ -982,14 +982,15 @@ static int try_recv(horus_topic *t, horus_msg *msg, horus_tensor **tensor) {
       return 0;
     }
     /* A block freed under us (lapped), or a descriptor that does not hold
-     * up (another process wrote garbage): the message is lost.  What may
-     * pass (memory, a lock held too long, a full holder table) is
-     * reported, and the message is tried again by the next call: neither
-     * received nor lost yet.  Anything else (a pool of another layout or
-     * geometry, one that cannot be mapped) is reported once, and the
-     * message counted lost: trying it again would fail the same way and
-     * keep the receiver from every message after it. */
-    if (r == HORUS_ENOMEM || r == HORUS_ETIMEDOUT || r == HORUS_EBUSY || r == HORUS_EINTR) {
+     * up (another process wrote garbage): the message is lost.  This
+     * process out of memory for the handle: reported, and the message
+     * tried again by the next call (neither received nor lost yet).
+     * Anything else (a pool of another layout or geometry, one that
+     * cannot be mapped, a full holder table, a pool lock held past its
+     * timeout) is reported once and the message counted lost: it may fail
+     * the same way for a long time, and a receiver held on it would lose
+     * every message behind it as the ring laps. */
+    if (r == HORUS_ENOMEM) {
       t->cursor = s;
       return r;
     }

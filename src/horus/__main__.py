@@ -50,9 +50,13 @@ def run():
 
         # stdout's reader gone (the pipe reports an error), or another
         # pipe's (a socket, a child), which is a real failure.
-        poller = select.poll()
-        poller.register(sys.stdout.fileno(), select.POLLOUT)
-        if not any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0)):
+        try:
+            poller = select.poll()
+            poller.register(sys.stdout.fileno(), select.POLLOUT)
+            gone = any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
+        except (AttributeError, ValueError, OSError):  # no stdout, or not a file
+            gone = False
+        if not gone:
             raise
         # Python flushes stdout again at exit: point it at /dev/null first.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

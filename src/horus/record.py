@@ -547,13 +547,14 @@ class Recorder:
                 try:
                     msg = topic.recv(timeout=0.1)
                 except (OSError, MemoryError) as e:
-                    # This process's own trouble (a full holder table,
-                    # memory): the message stays in the ring for the next
-                    # try, or is lost to a pool that cannot be opened.
-                    # Either way not at full speed.
+                    # A message lost to a pool this process cannot use (it
+                    # is counted dropped), or memory short here, which
+                    # keeps the message for the next try: that one not at
+                    # full speed.
                     recv_errors += 1
                     _complain("record", recv_errors, f"cannot receive {name}: {e}")
-                    self._stop.wait(0.1)
+                    if isinstance(e, MemoryError):
+                        self._stop.wait(0.1)
                     continue
                 except Exception as e:  # a generic value that cannot be unpickled here
                     with self._lock:
@@ -582,7 +583,12 @@ class Recorder:
             left = topic.capacity if self._stop_reason is None and self._error is None else 0
             while left > 0 and not self._out.failed:
                 left -= 1
-                msg = topic.recv()
+                try:
+                    msg = topic.recv()
+                except Exception:  # noqa: BLE001 - as above, one message
+                    with self._lock:
+                        st.skipped += 1
+                    continue
                 if msg is None:
                     break
                 try:

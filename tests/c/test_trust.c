@@ -190,10 +190,11 @@ static void test_abandoned_lock_repair(void) {
   fixture_close(&f);
 }
 
-/* A receiver that cannot take its reference for a failure of its own (here
- * the pool's holder table is full of live holders, so the forked receiver
- * gets no entry) is told so, and the message is tried again by its next
- * receive: not lost, and not counted as dropped. */
+/* A receiver that cannot take its reference because the pool's holder
+ * table is full of live holders (the forked receiver gets no entry) is told
+ * so once, and the message is counted lost; its next receive goes on with
+ * what follows, not held on that message (which a full table may refuse
+ * for as long as its holders live). */
 static void test_receiver_out_of_holders(void) {
   fixture f;
   if (fixture_open(&f, 8, "trust.holders_full")) {
@@ -216,10 +217,9 @@ static void test_receiver_out_of_holders(void) {
       horus_tensor *x = NULL;
       horus_topic_stats st;
       if (horus_topic_recv(f.sub, 0, &m, &x) != HORUS_EBUSY) _exit(2);
-      if (horus_topic_stats_get(f.sub, &st) || st.dropped != 0 || st.received != 0) _exit(3);
+      if (horus_topic_stats_get(f.sub, &st) || st.dropped != 1 || st.received != 0) _exit(3);
       f.pool->holders[first_fake].kind = HORUS__HOLDER_FREE; /* room again */
-      if (recv_bytes(f.sub, 0x41) != 0) _exit(4);
-      if (horus_topic_stats_get(f.sub, &st) || st.dropped != 0 || st.received != 1) _exit(5);
+      if (horus_topic_recv(f.sub, 0, &m, &x) != HORUS_EAGAIN) _exit(4); /* nothing left */
       _exit(0);
     }
     int status = 0;
