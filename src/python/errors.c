@@ -4,6 +4,20 @@
  * refusals, OSError for shared-memory failures, TimeoutError for waits. */
 #include "horus_py.h"
 
+PyObject *hpy_take_exception(void) {
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  PyErr_NormalizeException(&type, &value, &tb);
+  if (tb && value) PyException_SetTraceback(value, tb);
+  Py_XDECREF(type);
+  Py_XDECREF(tb);
+  return value;
+}
+
+void hpy_restore_exception(PyObject *value) {
+  PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(value)), value, PyException_GetTraceback(value));
+}
+
 static PyObject *exception_for(int err) {
   switch (err) {
     case HORUS_ENOMEM:

@@ -94,6 +94,12 @@ PyObject *hpy_raise(int err);
 /* Same, returning -1 for int-returning slots. */
 int hpy_raise_int(int err);
 
+/* The exception being raised, taken as one object carrying its traceback
+ * (what 3.12 calls PyErr_GetRaisedException; a new reference, NULL if none
+ * is set), and raised again from one (the reference is stolen). */
+PyObject *hpy_take_exception(void);
+void hpy_restore_exception(PyObject *value);
+
 /* A message type's Python name: the class a message of it becomes
  * ("Image", "TensorHandle"...; "bytes" for generic topics).  The core's
  * horus_msg_type_name() gives the C spelling. */

@@ -28,29 +28,13 @@ struct SchedObject {
 
 /* ---- callbacks -------------------------------------------------------------- */
 
-/* The raised exception as one object carrying its traceback (what 3.12
- * calls PyErr_GetRaisedException), and back. */
-static PyObject *take_exception(void) {
-  PyObject *type, *value, *tb;
-  PyErr_Fetch(&type, &value, &tb);
-  PyErr_NormalizeException(&type, &value, &tb);
-  if (tb && value) PyException_SetTraceback(value, tb);
-  Py_XDECREF(type);
-  Py_XDECREF(tb);
-  return value;
-}
-
-static void restore_exception(PyObject *value) {
-  PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(value)), value, PyException_GetTraceback(value));
-}
-
 static void keep_exception(SchedObject *so) {
-  PyObject *exc = take_exception();
+  PyObject *exc = hpy_take_exception();
   if (!so->exc) so->exc = exc;
   else {
     /* A later failure (e.g. in a shutdown after a tick failed): report it
      * without hiding the first. */
-    restore_exception(exc);
+    hpy_restore_exception(exc);
     PyErr_WriteUnraisable((PyObject *)so);
   }
 }
@@ -344,7 +328,7 @@ static PyObject *Sched_add(SchedObject *self, PyObject *args, PyObject *kwds) {
 
 static PyObject *finish(SchedObject *self, int r) {
   if (self->exc) {
-    restore_exception(self->exc);
+    hpy_restore_exception(self->exc);
     self->exc = NULL;
     return NULL;
   }

@@ -506,11 +506,10 @@ static PyObject *Topic_recv_latest(TopicObject *self, PyObject *Py_UNUSED(a)) {
  * the ring before it (asyncio's IncompleteReadError.partial, in spirit).
  * An exception that takes no attributes is raised as it is. */
 static void attach_received(PyObject *list) {
-  PyObject *type, *value, *tb;
-  PyErr_Fetch(&type, &value, &tb);
-  PyErr_NormalizeException(&type, &value, &tb);
-  if (value && PyObject_SetAttrString(value, "received", list) < 0) PyErr_Clear();
-  PyErr_Restore(type, value, tb);
+  PyObject *exc = hpy_take_exception();
+  if (!exc) return;
+  if (PyObject_SetAttrString(exc, "received", list) < 0) PyErr_Clear();
+  hpy_restore_exception(exc);
 }
 
 static PyObject *Topic_recv_all(TopicObject *self, PyObject *Py_UNUSED(a)) {

@@ -38,6 +38,17 @@ def received_image(name, value=5):
     return rec, img
 
 
+def run_in_own_namespace(run_child, tag, code, timeout):
+    """run_child(code) in a namespace of its own, removed afterwards even if
+    the child fails: clean(all=True) there leaves the test's own alone."""
+    namespace = f"{os.environ['HORUS_NAMESPACE']}-{tag}"
+    try:
+        return run_child(code, env={"HORUS_NAMESPACE": namespace}, timeout=timeout)
+    finally:
+        shutil.rmtree(os.path.join("/dev/shm", f"horus-{os.geteuid()}", namespace),
+                      ignore_errors=True)
+
+
 # ---- arguments that run Python code -----------------------------------------
 
 
@@ -114,9 +125,7 @@ def test_clean_all_while_another_thread_makes_frames(run_child):
     thread may be allocating from it without the GIL (a frame of a megabyte
     or more): that thread holds a reference of its own meanwhile.  In a
     namespace of its own, which clean(all=True) removes whole."""
-    namespace = os.environ["HORUS_NAMESPACE"] + "-cleanrace"
-    try:
-        out = run_child("""
+    out = run_in_own_namespace(run_child, "cleanrace", """
             import threading, horus
             stop = False
             made = [0]
@@ -138,20 +147,15 @@ def test_clean_all_while_another_thread_makes_frames(run_child):
             stop = True
             th.join()
             print("cleans", cleans > 0)
-            """, env={"HORUS_NAMESPACE": namespace}, timeout=300)
-        assert "cleans True" in out.stdout
-    finally:
-        shutil.rmtree(os.path.join("/dev/shm", f"horus-{os.geteuid()}", namespace),
-                      ignore_errors=True)
+            """, timeout=300)
+    assert "cleans True" in out.stdout
 
 
 def test_clean_all_inside_an_import_leaves_the_import_working(run_child):
     """Importing runs the producer's Python code (its __dlpack__) before the
     pool is used; closing the global pool there must not pull it from under
     the import."""
-    namespace = os.environ["HORUS_NAMESPACE"] + "-cleanimport"
-    try:
-        out = run_child("""
+    out = run_in_own_namespace(run_child, "cleanimport", """
             import numpy as np, horus
 
             class Producer:
@@ -164,11 +168,8 @@ def test_clean_all_inside_an_import_leaves_the_import_working(run_child):
 
             t = horus.TensorHandle.from_dlpack(Producer())
             print(t.numpy().tolist())
-            """, env={"HORUS_NAMESPACE": namespace}, timeout=120)
-        assert "[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]" in out.stdout
-    finally:
-        shutil.rmtree(os.path.join("/dev/shm", f"horus-{os.geteuid()}", namespace),
-                      ignore_errors=True)
+            """, timeout=120)
+    assert "[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]" in out.stdout
 
 
 # ---- a received frame stays read-only however it is wrapped -----------------
